@@ -1,0 +1,1 @@
+"""Asset checks: great-expectations suites and QoA control rules on each asset."""

@@ -1,0 +1,1 @@
+"""Feature tables, training, evaluation, registry promotion and forecasts (asset group ``ml``)."""

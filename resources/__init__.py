@@ -1,0 +1,24 @@
+"""Resources, chosen from the environment in one place (see ``environment.py``)."""
+
+from __future__ import annotations
+
+import os
+
+from dagster import EnvVar
+
+from resources.openaq_bucket import OpenAQBucket
+from resources.parquet_io_manager import ParquetIOManager
+from resources.toar_database import ToarDatabase
+
+
+def build_resources() -> dict:
+    """The resources of the code location, configured by the DESIGN.md environment variables."""
+    return {
+        "openaq_bucket": OpenAQBucket(
+            url=EnvVar("OPENAQ_BUCKET_URL"), endpoint_url=os.environ.get("OPENAQ_S3_ENDPOINT_URL")
+        ),
+        "toar_database": ToarDatabase(url=EnvVar("TOAR_DATABASE_URL")),
+        "lake_io_manager": ParquetIOManager(
+            base_url=EnvVar("DATA_LAKE_URL"), s3_endpoint_url=os.environ.get("DATA_LAKE_S3_ENDPOINT_URL")
+        ),
+    }

@@ -1,0 +1,61 @@
+"""The one place that decides where everything lives.
+
+Every location comes from an environment variable (DESIGN.md, "Configuration"). When a
+variable is unset, an embedded default under the project's ``data/`` folder is filled in, so
+the project runs offline with no server. Resources read the variables through ``EnvVar``, so
+the Dagster UI shows the variable's name, never a credential inside a URL.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = PROJECT_ROOT / "data"
+
+
+@dataclass(frozen=True)
+class SampleMirror:
+    """Arguments of the sample generator that make the default local bucket."""
+
+    path: Path
+    start: date
+    days: int
+    stations: int
+    seed: int
+
+
+# January 2014: covers the source paper's evaluation window (2014-01-01..2014-01-10) and a month
+# of backfill.
+SAMPLE_MIRROR = SampleMirror(path=DATA_DIR / "openaq-mirror", start=date(2014, 1, 1), days=31, stations=40, seed=2014)
+
+DEFAULTS = {
+    "OPENAQ_BUCKET_URL": str(SAMPLE_MIRROR.path),
+    "TOAR_DATABASE_URL": f"sqlite:///{DATA_DIR / 'toar.sqlite'}",
+    "MLFLOW_TRACKING_URI": f"sqlite:///{DATA_DIR / 'mlflow.sqlite'}",
+    "DATA_LAKE_URL": str(DATA_DIR / "lake"),
+    "DAGSTER_HOME": str(PROJECT_ROOT / ".dagster_home"),
+}
+
+
+def apply_defaults() -> None:
+    """Fill unset variables with the embedded defaults and create the local folders they name."""
+    for name, value in DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    DATA_DIR.mkdir(exist_ok=True)
+    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+
+
+def uses_sample_mirror() -> bool:
+    """True when the bucket is the embedded default (which the sample generator makes)."""
+    return Path(os.environ.get("OPENAQ_BUCKET_URL", "")).resolve() == SAMPLE_MIRROR.path.resolve()
+
+
+if __name__ == "__main__":
+    # `eval "$(python -m resources.environment)"` exports the locations this project will use.
+    apply_defaults()
+    for variable in DEFAULTS:
+        print(f"export {variable}='{os.environ[variable]}'")

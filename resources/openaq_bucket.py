@@ -1,0 +1,84 @@
+"""The OpenAQ real-time bucket: an ``s3://bucket/prefix`` or a local folder with the same layout."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Optional
+from urllib.parse import urlparse
+
+from dagster import ConfigurableResource
+from pydantic import Field, PrivateAttr
+
+from toar_assets.openaq_objects import ObjectInfo
+
+
+class OpenAQBucket(ConfigurableResource):
+    """Lists and reads the objects of one fetch day (``<root>/YYYY-MM-DD/``).
+
+    S3 goes through dagster-aws's client (unsigned requests by default, as the public
+    ``openaq-fetches`` bucket allows; set ``endpoint_url`` for an S3-compatible store). A local
+    folder gives content MD5s as ETags, which is what S3 reports for single-part uploads.
+    """
+
+    url: str = Field(description="s3://bucket/prefix, or a local folder holding YYYY-MM-DD/ subfolders")
+    endpoint_url: Optional[str] = Field(default=None, description="S3-compatible endpoint (e.g. MinIO)")
+    unsigned: bool = Field(default=True, description="anonymous S3 requests (public bucket)")
+    max_attempts: int = Field(default=5, description="S3 client attempts per request (with backoff)")
+
+    _client: Any = PrivateAttr(default=None)
+
+    @property
+    def is_s3(self) -> bool:
+        return self.url.startswith("s3://")
+
+    def list_day(self, day: str) -> list[ObjectInfo]:
+        """Every object under the day's prefix, sorted by key."""
+        if not self.is_s3:
+            folder = self._root() / day
+            if not folder.is_dir():
+                return []
+            return [
+                ObjectInfo(key=f"{day}/{path.name}", size=path.stat().st_size, etag=_md5(path))
+                for path in sorted(folder.iterdir())
+                if path.is_file()
+            ]
+        bucket, prefix = self._bucket_and_prefix()
+        objects = []
+        pages = self._s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}{day}/")
+        for page in pages:
+            for item in page.get("Contents", []):
+                objects.append(ObjectInfo(key=item["Key"], size=item["Size"], etag=item["ETag"].strip('"')))
+        return sorted(objects, key=lambda o: o.key)
+
+    def read(self, key: str) -> bytes:
+        """The bytes of one object, by the key ``list_day`` returned."""
+        if not self.is_s3:
+            return (self._root() / key).read_bytes()
+        bucket, _ = self._bucket_and_prefix()
+        return self._s3().get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    def _root(self) -> Path:
+        return Path(urlparse(self.url).path if self.url.startswith("file://") else self.url)
+
+    def _bucket_and_prefix(self) -> tuple[str, str]:
+        parsed = urlparse(self.url)
+        prefix = parsed.path.strip("/")
+        return parsed.netloc, f"{prefix}/" if prefix else ""
+
+    def _s3(self):
+        if self._client is None:
+            from dagster_aws.s3 import S3Resource
+
+            self._client = S3Resource(
+                use_unsigned_session=self.unsigned, endpoint_url=self.endpoint_url, max_attempts=self.max_attempts
+            ).get_client()
+        return self._client
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

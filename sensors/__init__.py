@@ -1,0 +1,1 @@
+"""Sensors: new OpenAQ objects, retraining triggers, run-failure alerts."""

@@ -1,0 +1,297 @@
+"""Harmonize raw OpenAQ rows into TOAR series (pure pandas, no Dagster, no database).
+
+The rules, in the order they are applied to each raw row (the first rule that fails names
+the quarantine reason):
+
+1. the line parsed as an OpenAQ record                          -> ``unparseable_line``
+2. the parameter maps to a TOAR variable                        -> ``unsupported_parameter``
+3. the unit is known, and convertible for that variable          -> ``unknown_unit`` / ``incompatible_unit``
+4. the value is present and finite                               -> ``missing_value`` / ``value_not_finite``
+5. ``date.utc`` parses, and is not after the object was published -> ``invalid_timestamp`` / ``timestamp_after_publication``
+6. coordinates are present and valid                             -> ``missing_coordinates`` / ``invalid_coordinates``
+7. the station is fixed (not a mobile platform)                  -> ``mobile_platform``
+8. the converted value is physically possible                    -> ``value_out_of_range``
+
+Rows that pass become values of a series. Stations are identified by coordinates rounded to
+``COORDINATE_DECIMALS`` decimals (1e-4 degree, about 11 m); every (name, city) a station was
+seen under is kept as an alias. A series is (station, variable, provider, sampling frequency).
+Records of the same series and time are duplicates: the one from the latest published object
+wins (then the later line), the others are counted.
+
+Conservation: ``rows_in == len(observations) + duplicates + len(quarantine)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+# Version of these rules; stored with every value and used as the asset's code version.
+HARMONIZATION_VERSION = "1"
+
+COORDINATE_DECIMALS = 4
+
+# OpenAQ parameter -> TOAR variable.
+TOAR_VARIABLES = {
+    "o3": "o3",
+    "no2": "no2",
+    "no": "no",
+    "so2": "so2",
+    "co": "co",
+    "pm10": "pm10",
+    "pm25": "pm2p5",
+    "bc": "bc",
+}
+GASES = {"o3", "no2", "no", "so2", "co"}
+
+# µg/m³ per nmol/mol (ppb) at 20 °C and 1013.25 hPa, the EU reporting convention.
+UG_M3_PER_PPB = {"o3": 1.995, "no2": 1.913, "no": 1.247, "so2": 2.663, "co": 1.164}
+CONVERSION_CONVENTION = "gases in nmol/mol (ppb) converted from µg/m³ at 20 °C, 1013.25 hPa"
+
+UNIT_PPB = "nmol/mol"
+UNIT_UG_M3 = "µg/m³"
+
+# Spellings of units seen in the feed, folded to one canonical name.
+_UNIT_SPELLINGS = {
+    "µg/m³": "ug/m3",
+    "μg/m³": "ug/m3",  # Greek mu instead of the micro sign
+    "ug/m3": "ug/m3",
+    "µg/m3": "ug/m3",
+    "ug/m³": "ug/m3",
+    "ppm": "ppm",
+    "ppb": "ppb",
+}
+
+# Flags: near-real-time values are preliminary and not checked by a human. The automatic
+# plausibility tests can only make a value doubtful; values that cannot be physical are
+# quarantined instead of flagged.
+FLAG_OK = "OKPreliminaryNotChecked"
+FLAG_NEGATIVE = "DoubtfulPreliminaryNegative"
+FLAG_HIGH = "DoubtfulPreliminaryHigh"
+FLAGS = {
+    FLAG_OK: "preliminary near-real-time value that passed the automatic plausibility tests",
+    FLAG_NEGATIVE: "preliminary value below zero but above the quarantine floor (instrument noise near zero)",
+    FLAG_HIGH: "preliminary value above the doubtful ceiling of its variable but physically possible",
+}
+
+# Per variable, in the target unit: (quarantine floor, doubtful ceiling, quarantine ceiling).
+# Floors allow the small negatives instruments report near zero; ceilings sit well above the
+# highest surface concentrations on record (e.g. dust storms for PM, street canyons for NO).
+VALUE_LIMITS = {
+    "o3": (-10.0, 250.0, 1000.0),
+    "no2": (-10.0, 500.0, 2000.0),
+    "no": (-10.0, 1000.0, 5000.0),
+    "so2": (-10.0, 500.0, 5000.0),
+    "co": (-100.0, 20000.0, 100000.0),
+    "pm2p5": (-10.0, 1000.0, 5000.0),
+    "pm10": (-10.0, 2000.0, 10000.0),
+    "bc": (-5.0, 100.0, 1000.0),
+}
+
+# Averaging period in minutes -> TOAR sampling frequency name.
+SAMPLING_FREQUENCIES = {15.0: "15min", 60.0: "hourly", 1440.0: "daily"}
+_MINUTES_PER_UNIT = {"hours": 60.0, "hour": 60.0, "minutes": 1.0, "minute": 1.0, "days": 1440.0, "day": 1440.0}
+
+# Tolerated clock skew between a measurement's end time and its object's publish time.
+PUBLICATION_SKEW = pd.Timedelta(hours=1)
+
+REASONS = (
+    "unparseable_line",
+    "unsupported_parameter",
+    "unknown_unit",
+    "incompatible_unit",
+    "missing_value",
+    "value_not_finite",
+    "invalid_timestamp",
+    "timestamp_after_publication",
+    "missing_coordinates",
+    "invalid_coordinates",
+    "mobile_platform",
+    "value_out_of_range",
+)
+
+SERIES_KEY = ["lat_key", "lon_key", "variable", "provider", "sampling_frequency"]
+
+# Raw columns harmonization reads (attribution is provenance only, left in the raw layer).
+RAW_COLUMNS = [
+    "source_key", "source_etag", "published_at", "line_number", "date_utc", "parameter",
+    "value", "unit", "averaging_period_value", "averaging_period_unit", "location", "city",
+    "country", "latitude", "longitude", "source_name", "source_type", "mobile", "parse_error",
+    "raw_line",
+]
+
+
+@dataclass
+class Harmonized:
+    """One partition's harmonized output, ready to be written to the TOAR database."""
+
+    observations: pd.DataFrame  # SERIES_KEY + datetime, value, flags, source_key, published_at
+    stations: pd.DataFrame  # lat_key, lon_key, name, city, country, latitude, longitude
+    aliases: pd.DataFrame  # lat_key, lon_key, name, city, first_seen, last_seen
+    series: pd.DataFrame  # SERIES_KEY + unit
+    quarantine: pd.DataFrame  # source_key, line_number, reason, detail, record
+    objects: pd.DataFrame  # source_key, source_etag, published_at (objects that had rows)
+    rows_in: int
+    duplicates: int
+    duplicates_with_other_value: int
+
+    @property
+    def conserved(self) -> bool:
+        return self.rows_in == len(self.observations) + self.duplicates + len(self.quarantine)
+
+    def quarantined_by_reason(self) -> dict[str, int]:
+        return self.quarantine["reason"].value_counts().sort_index().to_dict()
+
+
+def harmonize(raw: pa.Table) -> Harmonized:
+    """Apply the rules in the module docstring to one partition of raw rows (RAW_SCHEMA)."""
+    # Arrow tells an absent value (null) from a NaN literal; pandas would fold them together.
+    value_missing = raw.column("value").is_null().to_numpy(zero_copy_only=False)
+    frame = raw.select(RAW_COLUMNS).to_pandas()
+    rows_in = len(frame)
+
+    variable = frame["parameter"].str.strip().str.lower().map(TOAR_VARIABLES)
+    unit = frame["unit"].str.strip().map(_UNIT_SPELLINGS)
+    is_gas = variable.isin(GASES)
+    factor = np.select(
+        [unit.eq("ppb") & is_gas, unit.eq("ppm") & is_gas, unit.eq("ug/m3") & is_gas, unit.eq("ug/m3") & ~is_gas],
+        [1.0, 1000.0, 1.0 / variable.map(UG_M3_PER_PPB).astype(float), 1.0],
+        default=np.nan,
+    )
+    value = frame["value"].astype(float) * factor
+    when = pd.to_datetime(frame["date_utc"], utc=True, format="ISO8601", errors="coerce")
+    published = pd.to_datetime(frame["published_at"], utc=True)
+    lat, lon = frame["latitude"].astype(float), frame["longitude"].astype(float)
+    floor, high, ceiling = (variable.map({k: v[i] for k, v in VALUE_LIMITS.items()}) for i in range(3))
+
+    reason_rules = [
+        ("unparseable_line", frame["parse_error"].notna()),
+        ("unsupported_parameter", variable.isna()),
+        ("unknown_unit", unit.isna()),
+        ("incompatible_unit", np.isnan(factor)),
+        ("missing_value", pd.Series(value_missing, index=frame.index)),
+        ("value_not_finite", ~np.isfinite(frame["value"].astype(float))),
+        ("invalid_timestamp", when.isna()),
+        ("timestamp_after_publication", published.notna() & (when > published + PUBLICATION_SKEW)),
+        ("missing_coordinates", lat.isna() | lon.isna()),
+        ("invalid_coordinates", ~(lat.between(-90, 90) & lon.between(-180, 180)) | ((lat == 0) & (lon == 0))),
+        ("mobile_platform", frame["mobile"].fillna(False).astype(bool)),
+        ("value_out_of_range", (value < floor) | (value > ceiling)),
+    ]
+    reason = pd.Series(
+        np.select([np.asarray(mask, dtype=bool) for _, mask in reason_rules], [name for name, _ in reason_rules], default=""),
+        index=frame.index,
+    )
+    bad = reason != ""
+    quarantine = _quarantine_rows(frame[bad], reason[bad])
+
+    good = frame[~bad]
+    obs = pd.DataFrame(
+        {
+            "lat_key": (lat[~bad] * 10**COORDINATE_DECIMALS).round().astype("int64"),
+            "lon_key": (lon[~bad] * 10**COORDINATE_DECIMALS).round().astype("int64"),
+            "variable": variable[~bad],
+            "provider": good["source_name"].fillna("unknown"),
+            "sampling_frequency": _sampling_frequency(good["averaging_period_value"], good["averaging_period_unit"]),
+            "unit": np.where(is_gas[~bad], UNIT_PPB, UNIT_UG_M3),
+            "datetime": when[~bad].dt.tz_convert(None),
+            "value": value[~bad],
+            "flags": np.select(
+                [value[~bad] < 0, value[~bad] > high[~bad]], [FLAG_NEGATIVE, FLAG_HIGH], default=FLAG_OK
+            ),
+            "source_key": good["source_key"],
+            "published_at": published[~bad].dt.tz_convert(None),
+            "line_number": good["line_number"],
+            "location": good["location"].fillna(""),
+            "city": good["city"].fillna(""),
+            "country": good["country"].fillna(""),
+        }
+    )
+
+    # Latest publication wins; ties go to the later line of the same object.
+    obs = obs.sort_values(SERIES_KEY + ["datetime", "published_at", "source_key", "line_number"], kind="stable")
+    is_dup = obs.duplicated(SERIES_KEY + ["datetime"], keep="last")
+    winner_value = obs.groupby(SERIES_KEY + ["datetime"], sort=False)["value"].transform("last")
+    duplicates_with_other_value = int((is_dup & ~np.isclose(obs["value"], winner_value)).sum())
+    duplicates = int(is_dup.sum())
+    all_obs, obs = obs, obs[~is_dup]
+
+    stations = _stations(all_obs)
+    aliases = (
+        all_obs.groupby(["lat_key", "lon_key", "location", "city"], as_index=False)
+        .agg(first_seen=("datetime", "min"), last_seen=("datetime", "max"))
+        .rename(columns={"location": "name"})
+    )
+    series = obs.groupby(SERIES_KEY, as_index=False).agg(unit=("unit", "first"))
+    objects = (
+        frame[["source_key", "source_etag", "published_at"]].drop_duplicates("source_key").reset_index(drop=True)
+    )
+    objects["published_at"] = pd.to_datetime(objects["published_at"], utc=True).dt.tz_convert(None)
+
+    return Harmonized(
+        observations=obs[SERIES_KEY + ["datetime", "value", "flags", "source_key", "published_at"]].reset_index(drop=True),
+        stations=stations,
+        aliases=aliases,
+        series=series,
+        quarantine=quarantine,
+        objects=objects,
+        rows_in=rows_in,
+        duplicates=duplicates,
+        duplicates_with_other_value=duplicates_with_other_value,
+    )
+
+
+def _sampling_frequency(period_value: pd.Series, period_unit: pd.Series) -> pd.Series:
+    minutes = period_value.astype(float) * period_unit.str.strip().str.lower().map(_MINUTES_PER_UNIT)
+    named = minutes.map(SAMPLING_FREQUENCIES)
+    other = minutes.map(lambda m: f"{m:g}min" if np.isfinite(m) else "unknown")
+    return named.fillna(other)
+
+
+def _stations(obs: pd.DataFrame) -> pd.DataFrame:
+    """One row per coordinate key; its name, city and country are those seen first."""
+    first = obs.sort_values(["datetime", "published_at", "source_key", "line_number"], kind="stable").drop_duplicates(
+        ["lat_key", "lon_key"]
+    )
+    stations = first[["lat_key", "lon_key", "location", "city", "country"]].rename(columns={"location": "name"})
+    stations["latitude"] = stations["lat_key"] / 10**COORDINATE_DECIMALS
+    stations["longitude"] = stations["lon_key"] / 10**COORDINATE_DECIMALS
+    return stations.sort_values(["lat_key", "lon_key"]).reset_index(drop=True)
+
+
+def _quarantine_rows(bad: pd.DataFrame, reason: pd.Series) -> pd.DataFrame:
+    """Quarantine rows keep the whole record (its raw line, or its fields as JSON) and why."""
+    text = {c: bad[c].astype(str) for c in ("parameter", "unit", "value", "date_utc", "published_at", "latitude", "longitude")}
+    details = {
+        "unparseable_line": bad["parse_error"],
+        "unsupported_parameter": "parameter '" + text["parameter"] + "' has no TOAR variable",
+        "unknown_unit": "unit '" + text["unit"] + "' is not one of " + ", ".join(sorted(_UNIT_SPELLINGS)),
+        "incompatible_unit": "unit '" + text["unit"] + "' cannot express " + text["parameter"],
+        "missing_value": "the record has no value",
+        "value_not_finite": "value " + text["value"] + " is not a finite number",
+        "invalid_timestamp": "date.utc '" + text["date_utc"] + "' is not an ISO 8601 time",
+        "timestamp_after_publication": "date.utc " + text["date_utc"] + " is after the object's publish time " + text["published_at"],
+        "missing_coordinates": "no coordinates: the record cannot be attributed to a station",
+        "invalid_coordinates": "coordinates (" + text["latitude"] + ", " + text["longitude"] + ") are not a place on Earth",
+        "mobile_platform": "mobile platforms are not fixed TOAR stations",
+        "value_out_of_range": text["value"] + " " + text["unit"] + " of " + text["parameter"] + " is outside the physical range",
+    }
+    detail = pd.Series("", index=bad.index, dtype=object)
+    for name, text_for_reason in details.items():
+        mask = reason == name
+        detail[mask] = text_for_reason[mask] if isinstance(text_for_reason, pd.Series) else text_for_reason
+    record_columns = [c for c in RAW_COLUMNS if c not in ("parse_error", "raw_line", "source_key", "source_etag", "published_at", "line_number")]
+    as_json = bad[record_columns].to_json(orient="records", lines=True, force_ascii=False).rstrip("\n").split("\n") if len(bad) else []
+    record = bad["raw_line"].where(bad["raw_line"].notna(), pd.Series(as_json, index=bad.index, dtype=object))
+    return pd.DataFrame(
+        {
+            "source_key": bad["source_key"].to_numpy(),
+            "line_number": bad["line_number"].astype("int64").to_numpy(),
+            "reason": reason.to_numpy(),
+            "detail": detail.to_numpy(),
+            "record": record.to_numpy(),
+        }
+    )

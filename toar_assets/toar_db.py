@@ -1,0 +1,331 @@
+"""The TOAR-style database: schema and the partition writer (SQLAlchemy Core, no Dagster).
+
+One partition is written in one transaction, set-based: rows are bulk loaded into temporary
+staging tables (PostgreSQL ``COPY``; batched executemany on SQLite) and moved into the real
+tables with ``INSERT ... SELECT ... ON CONFLICT``. Unique keys make the writes idempotent and
+keep concurrent partitions from creating the same station or series twice. All datetimes are
+naive UTC.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from toar_assets.harmonize import FLAGS, HARMONIZATION_VERSION, Harmonized
+
+metadata = sa.MetaData()
+
+stationmeta_core = sa.Table(
+    "stationmeta_core",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    # Identity: coordinates rounded to harmonize.COORDINATE_DECIMALS, as integers.
+    sa.Column("lat_key", sa.BigInteger, nullable=False),
+    sa.Column("lon_key", sa.BigInteger, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("city", sa.Text, nullable=False),
+    sa.Column("country", sa.Text, nullable=False),
+    sa.Column("latitude", sa.Float, nullable=False),
+    sa.Column("longitude", sa.Float, nullable=False),
+    sa.UniqueConstraint("lat_key", "lon_key", name="uq_stationmeta_core_coordinates"),
+    comment="One row per physical station, identified by its rounded coordinates.",
+)
+
+stationmeta_alias = sa.Table(
+    "stationmeta_alias",
+    metadata,
+    sa.Column("station_id", sa.Integer, sa.ForeignKey("stationmeta_core.id"), primary_key=True),
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("city", sa.Text, primary_key=True),
+    sa.Column("first_seen", sa.DateTime, nullable=False),
+    sa.Column("last_seen", sa.DateTime, nullable=False),
+    comment="Every (name, city) a station was published under, with the measurement times seen.",
+)
+
+timeseries = sa.Table(
+    "timeseries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("station_id", sa.Integer, sa.ForeignKey("stationmeta_core.id"), nullable=False),
+    sa.Column("variable", sa.Text, nullable=False),
+    sa.Column("unit", sa.Text, nullable=False),
+    sa.Column("sampling_frequency", sa.Text, nullable=False),
+    sa.Column("provider", sa.Text, nullable=False),
+    sa.Column("data_start_date", sa.DateTime),
+    sa.Column("data_end_date", sa.DateTime),
+    sa.UniqueConstraint("station_id", "variable", "provider", "sampling_frequency", name="uq_timeseries_identity"),
+    comment="One series per (station, variable, provider, sampling frequency).",
+)
+
+raw_object = sa.Table(
+    "raw_object",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.Text, nullable=False, unique=True),
+    sa.Column("etag", sa.Text, nullable=False),
+    sa.Column("partition_date", sa.Text, nullable=False, index=True),
+    sa.Column("published_at", sa.DateTime),
+    comment="The OpenAQ objects harmonized values and quarantined rows came from (provenance).",
+)
+
+data = sa.Table(
+    "data",
+    metadata,
+    sa.Column("timeseries_id", sa.Integer, sa.ForeignKey("timeseries.id"), primary_key=True),
+    sa.Column("datetime", sa.DateTime, primary_key=True),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("flags", sa.Text, nullable=False),
+    sa.Column("version", sa.Text, nullable=False),
+    sa.Column("source_object_id", sa.Integer, sa.ForeignKey("raw_object.id"), nullable=False),
+    sa.Column("published_at", sa.DateTime),
+    comment="Values; datetime is the end of the averaging period, as OpenAQ publishes it.",
+)
+
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("partition_date", sa.Text, nullable=False, index=True),
+    sa.Column("source_object_id", sa.Integer, sa.ForeignKey("raw_object.id"), nullable=False),
+    sa.Column("line_number", sa.Integer, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("record", sa.Text),
+    sa.UniqueConstraint("source_object_id", "line_number", name="uq_quarantine_source_line"),
+    comment="Raw records that could not be harmonized, with why and where they came from.",
+)
+
+data_flag = sa.Table(
+    "data_flag",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("description", sa.Text, nullable=False),
+    comment="The flag vocabulary used in data.flags.",
+)
+
+# Staging tables live in the writing transaction only.
+_staging = sa.MetaData()
+
+
+def _stage(name: str, *columns: sa.Column) -> sa.Table:
+    return sa.Table(name, _staging, *columns, prefixes=["TEMPORARY"], postgresql_on_commit="drop")
+
+
+stage_station = _stage(
+    "stage_station",
+    sa.Column("lat_key", sa.BigInteger), sa.Column("lon_key", sa.BigInteger), sa.Column("name", sa.Text),
+    sa.Column("city", sa.Text), sa.Column("country", sa.Text), sa.Column("latitude", sa.Float),
+    sa.Column("longitude", sa.Float),
+)
+stage_alias = _stage(
+    "stage_alias",
+    sa.Column("lat_key", sa.BigInteger), sa.Column("lon_key", sa.BigInteger), sa.Column("name", sa.Text),
+    sa.Column("city", sa.Text), sa.Column("first_seen", sa.DateTime), sa.Column("last_seen", sa.DateTime),
+)
+stage_series = _stage(
+    "stage_series",
+    sa.Column("lat_key", sa.BigInteger), sa.Column("lon_key", sa.BigInteger), sa.Column("variable", sa.Text),
+    sa.Column("provider", sa.Text), sa.Column("sampling_frequency", sa.Text), sa.Column("unit", sa.Text),
+)
+stage_data = _stage(
+    "stage_data",
+    sa.Column("lat_key", sa.BigInteger), sa.Column("lon_key", sa.BigInteger), sa.Column("variable", sa.Text),
+    sa.Column("provider", sa.Text), sa.Column("sampling_frequency", sa.Text), sa.Column("datetime", sa.DateTime),
+    sa.Column("value", sa.Float), sa.Column("flags", sa.Text), sa.Column("source_key", sa.Text),
+    sa.Column("published_at", sa.DateTime),
+)
+stage_quarantine = _stage(
+    "stage_quarantine",
+    sa.Column("source_key", sa.Text), sa.Column("line_number", sa.Integer), sa.Column("reason", sa.Text),
+    sa.Column("detail", sa.Text), sa.Column("record", sa.Text),
+)
+
+# Joins from staged natural keys to surrogate ids, shared by the statements below.
+_JOIN_STATION = "JOIN stationmeta_core st ON st.lat_key = s.lat_key AND st.lon_key = s.lon_key"
+_JOIN_SERIES = (
+    _JOIN_STATION + " JOIN timeseries ts ON ts.station_id = st.id AND ts.variable = s.variable"
+    " AND ts.provider = s.provider AND ts.sampling_frequency = s.sampling_frequency"
+)
+
+
+def _later(column: str, table: str, pick: str) -> str:
+    """SQL for the earlier/later of a stored and an incoming time (portable LEAST/GREATEST)."""
+    op = "<" if pick == "min" else ">"
+    return f"CASE WHEN excluded.{column} {op} {table}.{column} THEN excluded.{column} ELSE {table}.{column} END"
+
+
+# The ORDER BY clauses make concurrent writers take row locks in one order (no deadlocks).
+# "WHERE true" lets SQLite parse ON CONFLICT after INSERT ... SELECT.
+_MERGE_STATEMENTS = [
+    (
+        "stations_created",
+        "INSERT INTO stationmeta_core (lat_key, lon_key, name, city, country, latitude, longitude) "
+        "SELECT lat_key, lon_key, name, city, country, latitude, longitude FROM stage_station s "
+        "WHERE true ORDER BY lat_key, lon_key ON CONFLICT (lat_key, lon_key) DO NOTHING RETURNING id",
+    ),
+    (
+        None,
+        "INSERT INTO stationmeta_alias (station_id, name, city, first_seen, last_seen) "
+        f"SELECT st.id, s.name, s.city, s.first_seen, s.last_seen FROM stage_alias s {_JOIN_STATION} "
+        "WHERE true ORDER BY st.id, s.name, s.city ON CONFLICT (station_id, name, city) DO UPDATE SET "
+        f"first_seen = {_later('first_seen', 'stationmeta_alias', 'min')}, "
+        f"last_seen = {_later('last_seen', 'stationmeta_alias', 'max')}",
+    ),
+    (
+        "series_created",
+        "INSERT INTO timeseries (station_id, variable, unit, sampling_frequency, provider) "
+        f"SELECT st.id, s.variable, s.unit, s.sampling_frequency, s.provider FROM stage_series s {_JOIN_STATION} "
+        "WHERE true ORDER BY st.id, s.variable, s.provider, s.sampling_frequency "
+        "ON CONFLICT (station_id, variable, provider, sampling_frequency) DO NOTHING RETURNING id",
+    ),
+    (
+        None,
+        "INSERT INTO data (timeseries_id, datetime, value, flags, version, source_object_id, published_at) "
+        "SELECT ts.id, s.datetime, s.value, s.flags, :version, ro.id, s.published_at "
+        f"FROM stage_data s {_JOIN_SERIES} JOIN raw_object ro ON ro.key = s.source_key "
+        "WHERE true ORDER BY ts.id, s.datetime ON CONFLICT (timeseries_id, datetime) DO UPDATE SET "
+        "value = excluded.value, flags = excluded.flags, version = excluded.version, "
+        "source_object_id = excluded.source_object_id, published_at = excluded.published_at "
+        # A value re-published by a later object replaces the earlier one, never the reverse.
+        "WHERE excluded.published_at >= data.published_at OR data.published_at IS NULL",
+    ),
+    (
+        None,
+        "UPDATE timeseries SET "
+        "data_start_date = (SELECT min(d.datetime) FROM data d WHERE d.timeseries_id = timeseries.id), "
+        "data_end_date = (SELECT max(d.datetime) FROM data d WHERE d.timeseries_id = timeseries.id) "
+        f"WHERE id IN (SELECT ts.id FROM stage_series s {_JOIN_SERIES})",
+    ),
+    (None, "DELETE FROM quarantine WHERE partition_date = :partition"),
+    (
+        None,
+        "INSERT INTO quarantine (partition_date, source_object_id, line_number, reason, detail, record) "
+        "SELECT :partition, ro.id, s.line_number, s.reason, s.detail, s.record "
+        "FROM stage_quarantine s JOIN raw_object ro ON ro.key = s.source_key",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class WriteStats:
+    """What one partition's transaction changed."""
+
+    stations_created: int
+    series_created: int
+    values_written: int
+    quarantined: int
+
+
+def create_engine(url: str) -> Engine:
+    """An engine set up for this writer's transactions on PostgreSQL or SQLite."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 120})
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_connection, _record):
+            dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _sqlite_begin(connection):
+            # Take the write lock up front: two writers cannot deadlock upgrading read locks.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create the tables if missing, safely when several processes start at once."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(7201404)"))  # serialize DDL
+        metadata.create_all(conn)
+        existing = set(conn.execute(sa.select(data_flag.c.name)).scalars())
+        missing = [{"name": n, "description": d} for n, d in FLAGS.items() if n not in existing]
+        if missing:
+            conn.execute(data_flag.insert(), missing)
+
+
+def write_partition(engine: Engine, partition: str, harmonized: Harmonized) -> WriteStats:
+    """Write one partition's harmonized rows and quarantine in one transaction."""
+    h = harmonized
+    with engine.begin() as conn:
+        _upsert_objects(conn, partition, h.objects)
+        staged = [
+            (stage_station, h.stations),
+            (stage_alias, h.aliases),
+            (stage_series, h.series),
+            (stage_data, h.observations),
+            (stage_quarantine, h.quarantine),
+        ]
+        for table, frame in staged:
+            _drop_if_exists(conn, table)
+            table.create(conn)
+            bulk_insert(conn, table, frame[[c.name for c in table.columns]])
+        counts: dict[str, int] = {}
+        for counted, statement in _MERGE_STATEMENTS:
+            result = conn.execute(sa.text(statement), {"partition": partition, "version": HARMONIZATION_VERSION})
+            if counted:
+                counts[counted] = len(result.fetchall())
+        for table, _ in staged:
+            _drop_if_exists(conn, table)
+    return WriteStats(
+        stations_created=counts["stations_created"],
+        series_created=counts["series_created"],
+        values_written=len(h.observations),
+        quarantined=len(h.quarantine),
+    )
+
+
+def bulk_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame) -> None:
+    """Load a frame into a table: COPY on PostgreSQL, batched executemany elsewhere."""
+    if frame.empty:
+        return
+    if conn.dialect.name == "postgresql":
+        buffer = io.StringIO()
+        frame.to_csv(buffer, index=False, header=False, na_rep="\\N", quoting=csv.QUOTE_MINIMAL,
+                     date_format="%Y-%m-%d %H:%M:%S.%f")
+        buffer.seek(0)
+        cursor = conn.connection.dbapi_connection.cursor()
+        columns = ", ".join(f'"{c}"' for c in frame.columns)
+        cursor.copy_expert(f"COPY {table.name} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buffer)
+        cursor.close()
+        return
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    conn.execute(table.insert(), records)
+
+
+def _upsert_objects(conn: Connection, partition: str, objects: pd.DataFrame) -> None:
+    if objects.empty:
+        return
+    rows = [
+        {"key": r.source_key, "etag": r.source_etag, "partition_date": partition,
+         "published_at": None if pd.isna(r.published_at) else r.published_at.to_pydatetime()}
+        for r in objects.sort_values("source_key").itertuples()
+    ]
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(raw_object)
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["key"],
+            set_={"etag": statement.excluded.etag, "partition_date": statement.excluded.partition_date,
+                  "published_at": statement.excluded.published_at},
+        ),
+        rows,
+    )
+
+
+def _drop_if_exists(conn: Connection, table: sa.Table) -> None:
+    # PostgreSQL drops staging tables at commit; SQLite keeps temp tables per connection.
+    conn.execute(sa.text(f"DROP TABLE IF EXISTS {table.name}"))
