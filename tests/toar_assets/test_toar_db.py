@@ -1,0 +1,185 @@
+import threading
+
+import pyarrow as pa
+import pytest
+import sqlalchemy as sa
+
+from tests.openaq_fixtures import ABSENT, raw_table, record
+from toar_assets import toar_db
+from toar_assets.harmonize import HARMONIZATION_VERSION, harmonize
+
+TABLES = ["stationmeta_core", "stationmeta_alias", "timeseries", "raw_object", "data", "quarantine", "data_flag"]
+
+
+def snapshot(engine) -> dict:
+    """Every row of every table, in a stable order: equal snapshots mean an unchanged database."""
+    with engine.connect() as conn:
+        return {
+            name: sorted(tuple(map(str, row)) for row in conn.execute(sa.select(toar_db.metadata.tables[name])))
+            for name in TABLES
+        }
+
+
+def count(engine, table: str) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(toar_db.metadata.tables[table])).scalar_one()
+
+
+@pytest.fixture
+def engine(database_url):
+    engine = toar_db.create_engine(database_url)
+    toar_db.ensure_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+def day_one():
+    return harmonize(
+        raw_table(
+            [
+                record(value=0.040, utc="2014-01-01T10:00:00.000Z"),
+                record(value=0.041, utc="2014-01-01T11:00:00.000Z", location="Renamed"),
+                record(parameter="no2", unit="µg/m³", value=19.13, utc="2014-01-01T11:00:00.000Z"),
+                record(location="Centro", city="Bogotá", coordinates={"latitude": 4.5981, "longitude": -74.0758}),
+                record(coordinates=ABSENT),
+                "{broken",
+            ],
+            key="2014-01-01/1388577600.ndjson.gz",
+            etag="etag-1",
+        )
+    )
+
+
+def day_two(value=0.045):
+    # Re-publishes 11:00 at the first station with a new value, and adds 12:00.
+    return harmonize(
+        raw_table(
+            [
+                record(value=value, utc="2014-01-01T11:00:00.000Z"),
+                record(value=0.050, utc="2014-01-01T12:00:00.000Z"),
+            ],
+            key="2014-01-02/1388664000.ndjson.gz",
+            etag="etag-2",
+        )
+    )
+
+
+def test_partition_lands_in_all_tables(engine):
+    stats = toar_db.write_partition(engine, "2014-01-01", day_one())
+    assert (stats.stations_created, stats.series_created, stats.values_written, stats.quarantined) == (2, 3, 4, 2)
+    with engine.connect() as conn:
+        aliases = conn.execute(sa.select(toar_db.stationmeta_alias.c.name)).scalars().all()
+        series = conn.execute(
+            sa.select(toar_db.timeseries.c.variable, toar_db.timeseries.c.unit, toar_db.timeseries.c.data_start_date,
+                      toar_db.timeseries.c.data_end_date).order_by(toar_db.timeseries.c.id)
+        ).all()
+        values = conn.execute(sa.select(toar_db.data.c.value, toar_db.data.c.flags, toar_db.data.c.version)).all()
+        quarantine = conn.execute(
+            sa.select(toar_db.quarantine.c.reason, toar_db.quarantine.c.line_number, toar_db.raw_object.c.key,
+                      toar_db.raw_object.c.etag).join(toar_db.raw_object)
+        ).all()
+    assert sorted(aliases) == ["Centro", "Centro", "Renamed"]
+    assert {(v, u) for v, u, _, _ in series} == {("o3", "nmol/mol"), ("no2", "nmol/mol")}
+    o3 = [s for s in series if s[0] == "o3" and str(s[2]).startswith("2014-01-01 10")]
+    assert str(o3[0][3]).startswith("2014-01-01 11:00")  # data_end_date follows the data
+    assert sorted(round(v, 6) for v, _, _ in values) == [10.0, 40.0, 40.0, 41.0]
+    assert {version for _, _, version in values} == {HARMONIZATION_VERSION}
+    assert sorted(quarantine) == [
+        ("missing_coordinates", 5, "2014-01-01/1388577600.ndjson.gz", "etag-1"),
+        ("unparseable_line", 6, "2014-01-01/1388577600.ndjson.gz", "etag-1"),
+    ]
+
+
+def test_rewriting_a_partition_leaves_the_database_unchanged(engine):
+    toar_db.write_partition(engine, "2014-01-01", day_one())
+    toar_db.write_partition(engine, "2014-01-02", day_two())
+    before = snapshot(engine)
+    stats = toar_db.write_partition(engine, "2014-01-01", day_one())
+    assert (stats.stations_created, stats.series_created) == (0, 0)
+    assert snapshot(engine) == before
+
+
+def o3_values(engine) -> dict:
+    """(station latitude, hour) -> ozone value, independent of surrogate ids."""
+    query = (
+        sa.select(toar_db.stationmeta_core.c.latitude, toar_db.data.c.datetime, toar_db.data.c.value)
+        .select_from(toar_db.data.join(toar_db.timeseries).join(toar_db.stationmeta_core))
+        .where(toar_db.timeseries.c.variable == "o3")
+    )
+    with engine.connect() as conn:
+        return {(lat, str(when)[11:13]): round(value, 6) for lat, when, value in conn.execute(query)}
+
+
+def test_republished_value_upserts_and_order_of_partitions_does_not_matter(engine):
+    final_states = []
+    for order in (["2014-01-01", "2014-01-02"], ["2014-01-02", "2014-01-01"]):
+        toar_db.metadata.drop_all(engine)
+        toar_db.ensure_schema(engine)
+        partitions = {"2014-01-01": day_one(), "2014-01-02": day_two()}
+        for day in order:
+            toar_db.write_partition(engine, day, partitions[day])
+        assert count(engine, "data") == 5  # 4 from day one; 11:00 replaced, 12:00 added by day two
+        final_states.append(o3_values(engine))
+    assert final_states[0] == final_states[1]
+    assert final_states[0] == {(40.4168, "10"): 40.0, (40.4168, "11"): 45.0, (40.4168, "12"): 50.0, (4.5981, "12"): 40.0}
+
+
+def test_failure_mid_partition_leaves_nothing(engine, monkeypatch):
+    toar_db.write_partition(engine, "2014-01-01", day_one())
+    before = snapshot(engine)
+    failing = toar_db._MERGE_STATEMENTS + [(None, "INSERT INTO no_such_table VALUES (1)")]
+    monkeypatch.setattr(toar_db, "_MERGE_STATEMENTS", failing)
+    with pytest.raises(sa.exc.DBAPIError):
+        toar_db.write_partition(engine, "2014-01-02", day_two())
+    assert snapshot(engine) == before
+
+
+def test_concurrent_partitions_do_not_duplicate_stations_or_series(engine):
+    # Eight partitions that all see the same 30 stations, written at the same time.
+    def partition(i: int):
+        items = [
+            record(value=0.03 + i / 1000, utc=f"2014-01-01T{i:02d}:00:00.000Z",
+                   coordinates={"latitude": 40 + s / 100, "longitude": -3 - s / 100}, location=f"S{s}")
+            for s in range(30)
+        ]
+        return harmonize(raw_table(items, key=f"2014-01-0{i + 1}/{1388577600 + 86400 * i}.ndjson.gz", etag=f"e{i}"))
+
+    work = {f"2014-01-0{i + 1}": partition(i) for i in range(8)}
+    errors = []
+
+    def write(day):
+        try:
+            toar_db.write_partition(engine, day, work[day])
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(day,)) for day in work]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert count(engine, "stationmeta_core") == 30
+    assert count(engine, "timeseries") == 30
+    assert count(engine, "data") == 8 * 30
+
+
+def test_schema_creation_is_repeatable(engine):
+    toar_db.ensure_schema(engine)
+    assert count(engine, "data_flag") == 3
+
+
+def test_empty_partition_writes_nothing_and_fails_nothing(engine):
+    stats = toar_db.write_partition(engine, "2014-01-05", harmonize(raw_table([])))
+    assert stats.values_written == 0 and count(engine, "data") == 0
+
+
+def test_bulk_insert_keeps_nulls_and_empty_strings_apart(engine):
+    frame = pa.table({"source_key": ["k"], "line_number": [1], "reason": [""], "detail": ["d"], "record": [None]}).to_pandas()
+    with engine.begin() as conn:
+        toar_db._drop_if_exists(conn, toar_db.stage_quarantine)
+        toar_db.stage_quarantine.create(conn)
+        toar_db.bulk_insert(conn, toar_db.stage_quarantine, frame)
+        row = conn.execute(sa.select(toar_db.stage_quarantine)).one()
+        toar_db._drop_if_exists(conn, toar_db.stage_quarantine)
+    assert row.reason == "" and row.record is None
