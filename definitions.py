@@ -8,12 +8,10 @@ apply_defaults()  # before resources read their EnvVars
 
 from resources import build_resources  # noqa: E402
 from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements  # noqa: E402
-from toar_assets.partitions import daily_partitions  # noqa: E402
 
 data_logistics_job = define_asset_job(
     "data_logistics",
     selection=AssetSelection.assets(raw_openaq_measurements, harmonized_toar_series),
-    partitions_def=daily_partitions,
     description="OpenAQ objects of a fetch day -> raw Parquet partition -> TOAR database.",
 )
 

@@ -59,7 +59,7 @@ def run_backfill(start: date, end: date) -> list:
     from toar_assets.partitions import DAYS_PER_RUN, daily_partitions
 
     keys = daily_partitions.get_partition_keys_in_range(PartitionKeyRange(start.isoformat(), end.isoformat()))
-    job = defs.get_job_def("data_logistics")
+    job = defs.resolve_job_def("data_logistics")
     results = []
     with DagsterInstance.get() as instance:
         for first in range(0, len(keys), DAYS_PER_RUN):
@@ -67,6 +67,7 @@ def run_backfill(start: date, end: date) -> list:
             print(f"Run for {batch[0]}..{batch[-1]} ...", flush=True)
             result = job.execute_in_process(
                 instance=instance,
+                run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
                 tags={ASSET_PARTITION_RANGE_START_TAG: batch[0], ASSET_PARTITION_RANGE_END_TAG: batch[-1]},
                 raise_on_error=False,
             )

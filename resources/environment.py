@@ -46,7 +46,12 @@ def apply_defaults() -> None:
     for name, value in DEFAULTS.items():
         os.environ.setdefault(name, value)
     DATA_DIR.mkdir(exist_ok=True)
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    home = Path(os.environ["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    instance_config = home / "dagster.yaml"
+    if home.resolve() == Path(DEFAULTS["DAGSTER_HOME"]).resolve() and not instance_config.exists():
+        # The embedded instance: SQLite storage (Dagster's default) and no telemetry, as it is offline.
+        instance_config.write_text("telemetry:\n  enabled: false\n")
 
 
 def uses_sample_mirror() -> bool:

@@ -178,7 +178,7 @@ def harmonize(raw: pa.Table) -> Harmonized:
         ("timestamp_after_publication", published.notna() & (when > published + PUBLICATION_SKEW)),
         ("missing_coordinates", lat.isna() | lon.isna()),
         ("invalid_coordinates", ~(lat.between(-90, 90) & lon.between(-180, 180)) | ((lat == 0) & (lon == 0))),
-        ("mobile_platform", frame["mobile"].fillna(False).astype(bool)),
+        ("mobile_platform", frame["mobile"].eq(True)),
         ("value_out_of_range", (value < floor) | (value > ceiling)),
     ]
     reason = pd.Series(

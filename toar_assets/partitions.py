@@ -1,6 +1,11 @@
 """Daily partitions by fetch day (the S3 prefix date), shared by every daily asset."""
 
-from dagster import BackfillPolicy, DailyPartitionsDefinition
+import warnings
+
+from dagster import BackfillPolicy, BetaWarning, DailyPartitionsDefinition
+
+# backfill_policy is beta in Dagster 1.13; we rely on it knowingly (README, "Backfills").
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=BetaWarning)
 
 # OpenAQ's first real-time fetches predate 2014; the current (incomplete) day is a partition
 # too, so near-real-time data lands the day it is published.

@@ -91,14 +91,13 @@ data = sa.Table(
 quarantine = sa.Table(
     "quarantine",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    # Keyed by where the record came from, so re-running a partition reproduces the same rows.
+    sa.Column("source_object_id", sa.Integer, sa.ForeignKey("raw_object.id"), primary_key=True),
+    sa.Column("line_number", sa.Integer, primary_key=True),
     sa.Column("partition_date", sa.Text, nullable=False, index=True),
-    sa.Column("source_object_id", sa.Integer, sa.ForeignKey("raw_object.id"), nullable=False),
-    sa.Column("line_number", sa.Integer, nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("detail", sa.Text, nullable=False),
     sa.Column("record", sa.Text),
-    sa.UniqueConstraint("source_object_id", "line_number", name="uq_quarantine_source_line"),
     comment="Raw records that could not be harmonized, with why and where they came from.",
 )
 

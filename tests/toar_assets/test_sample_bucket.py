@@ -16,12 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:  # allow plain `pytest` without an installed package
-    sys.path.insert(0, str(REPO))
 
 from toar_assets.openaq_objects import object_name_error
-from toar_assets.sample_bucket import (  # noqa: E402
+from toar_assets.sample_bucket import (
     PARAMETERS,
     UG_PER_PPB,
     UNITS,
@@ -365,7 +362,7 @@ def test_no2_anticorrelated_with_ozone(clean_bucket):
 
 def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "toar_assets.sample_bucket", *args],
-                          cwd=REPO, capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60)
 
 
 def test_cli_help():

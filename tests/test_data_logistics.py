@@ -1,0 +1,95 @@
+"""Dagster integration: the data-logistics assets on a generated bucket, on SQLite and PostgreSQL."""
+
+from datetime import date
+
+import pyarrow.parquet as pq
+import pytest
+import sqlalchemy as sa
+from dagster import DagsterInstance, materialize
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from resources.openaq_bucket import OpenAQBucket
+from resources.parquet_io_manager import ParquetIOManager
+from resources.toar_database import ToarDatabase
+from tests.toar_assets.test_toar_db import count, snapshot
+from toar_assets import toar_db
+from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements
+from toar_assets.harmonize import REASONS
+from toar_assets.sample_bucket import generate_bucket
+
+pytestmark = pytest.mark.slow
+
+ASSETS = [raw_openaq_measurements, harmonized_toar_series]
+
+
+@pytest.fixture(scope="module")
+def bucket(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bucket") / "openaq"
+    generate_bucket(root, date(2014, 1, 1), days=2, stations=12, seed=7, objects_per_day=24)
+    return root
+
+
+def run(resources, instance, first, last=None):
+    tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last or first}
+    result = materialize(ASSETS, resources=resources, instance=instance, tags=tags)
+    assert result.success
+    metadata = {}
+    for event in result.get_asset_materialization_events():
+        m = event.materialization
+        metadata[(m.asset_key.path[-1], m.partition)] = {k: v.value for k, v in m.metadata.items()}
+    return metadata
+
+
+def test_two_partitions_conserve_records_and_rerun_changes_nothing(bucket, database_url, tmp_path):
+    resources = {
+        "openaq_bucket": OpenAQBucket(url=str(bucket)),
+        "toar_database": ToarDatabase(url=database_url),
+        "lake_io_manager": ParquetIOManager(base_url=str(tmp_path / "lake")),
+    }
+    instance = DagsterInstance.ephemeral()
+    metadata = run(resources, instance, "2014-01-01", "2014-01-02")  # one batched run, two partitions
+
+    engine = toar_db.create_engine(database_url)
+    for day in ("2014-01-01", "2014-01-02"):
+        raw, harmonized = metadata[("raw_openaq_measurements", day)], metadata[("harmonized_toar_series", day)]
+        # Conservation: every line read is a value, a counted duplicate or a quarantined row.
+        assert raw["records"] == harmonized["rows_in"] > 0
+        assert harmonized["rows_in"] == harmonized["rows_out"] + harmonized["duplicates"] + harmonized["quarantined"]
+        assert harmonized["quarantined"] == sum(harmonized[f"quarantined/{r}"] for r in REASONS)
+        assert harmonized["duplicates"] > 0  # the generator re-publishes
+        # Provenance: the metadata lists exactly the objects of the day, with their ETags.
+        listed = OpenAQBucket(url=str(bucket)).list_day(day)
+        assert {(o["key"], o["etag"]) for o in raw["source_objects"]} == {
+            (o.key, o.etag) for o in listed if o.key.endswith((".ndjson", ".ndjson.gz"))
+        }
+        assert raw["skipped_keys"] == 1  # the generator's odd file
+        # The Parquet partition holds every record read.
+        assert pq.read_table(tmp_path / "lake" / "raw_openaq_measurements" / f"{day}.parquet").num_rows == raw["records"]
+        with engine.connect() as conn:
+            quarantined = conn.execute(
+                sa.select(sa.func.count()).select_from(toar_db.quarantine).where(toar_db.quarantine.c.partition_date == day)
+            ).scalar_one()
+        assert quarantined == harmonized["quarantined"]
+    first = metadata[("harmonized_toar_series", "2014-01-01")]
+    assert first["stations_created"] == first["stations_seen"] > 0
+    # Values re-published on day two upsert: the database holds fewer than the two days wrote.
+    written = sum(metadata[("harmonized_toar_series", d)]["rows_out"] for d in ("2014-01-01", "2014-01-02"))
+    assert 0 < count(engine, "data") <= written
+
+    before = snapshot(engine)
+    again = run(resources, instance, "2014-01-02")
+    assert again[("harmonized_toar_series", "2014-01-02")]["stations_created"] == 0
+    assert again[("harmonized_toar_series", "2014-01-02")]["series_created"] == 0
+    assert snapshot(engine) == before
+    engine.dispose()
+
+
+def test_a_day_without_objects_materializes_empty(bucket, sqlite_url, tmp_path):
+    resources = {
+        "openaq_bucket": OpenAQBucket(url=str(bucket)),
+        "toar_database": ToarDatabase(url=sqlite_url),
+        "lake_io_manager": ParquetIOManager(base_url=str(tmp_path / "lake")),
+    }
+    metadata = run(resources, DagsterInstance.ephemeral(), "2014-03-01")
+    assert metadata[("raw_openaq_measurements", "2014-03-01")]["objects"] == 0
+    assert metadata[("harmonized_toar_series", "2014-03-01")]["rows_in"] == 0
