@@ -6,6 +6,7 @@ from resources.environment import apply_defaults
 
 apply_defaults()  # before resources read their EnvVars
 
+from ml_assets.assets import ozone_features, ozone_forecast_model, ozone_forecasts  # noqa: E402
 from resources import build_resources  # noqa: E402
 from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements  # noqa: E402
 
@@ -15,8 +16,18 @@ data_logistics_job = define_asset_job(
     description="OpenAQ objects of a fetch day -> raw Parquet partition -> TOAR database.",
 )
 
+features_job = define_asset_job(
+    "ozone_features", selection=AssetSelection.assets(ozone_features), description="Feature rows for the day."
+)
+
+train_and_forecast_job = define_asset_job(
+    "train_and_forecast",
+    selection=AssetSelection.assets(ozone_forecast_model, ozone_forecasts),
+    description="Train on the feature window ending with the day, promote if better, forecast with the champion.",
+)
+
 defs = Definitions(
-    assets=[raw_openaq_measurements, harmonized_toar_series],
-    jobs=[data_logistics_job],
+    assets=[raw_openaq_measurements, harmonized_toar_series, ozone_features, ozone_forecast_model, ozone_forecasts],
+    jobs=[data_logistics_job, features_job, train_and_forecast_job],
     resources=build_resources(),
 )

@@ -1,8 +1,13 @@
-"""The main job: backfill the data-logistics assets over a window, then print a summary.
+"""The main job: backfill data logistics and features over a window, train, promote, forecast.
 
-Runs go through the Dagster instance in ``DAGSTER_HOME`` (so ``make ui`` shows them), in
-batches of the assets' backfill policy. With the embedded defaults the source is the sample
-mirror, generated on first use.
+1. ``data_logistics`` (raw OpenAQ partitions -> TOAR database) for every day of the window;
+2. ``ozone_features`` for every day of the window;
+3. ``train_and_forecast`` for the last day: a model on the feature days ending there (the last
+   one is the holdout), promotion to champion if it wins, forecasts from the champion.
+
+Runs go through the Dagster instance in ``DAGSTER_HOME`` (so ``make ui`` shows them), the
+daily ones in batches of the assets' backfill policy. With the embedded defaults the source is
+the sample mirror, generated on first use.
 
     python -m main_job                      # 2014-01-01..2014-01-10, the source paper's window
     python -m main_job --start 2014-01-01 --end 2014-01-31
@@ -24,11 +29,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m main_job",
         description=(
-            "Backfill raw_openaq_measurements and harmonized_toar_series over the days START..END "
-            "(inclusive) through the Dagster instance in DAGSTER_HOME, then print per-day counts "
-            "and the TOAR database totals. Locations come from OPENAQ_BUCKET_URL, TOAR_DATABASE_URL, "
-            "DATA_LAKE_URL and DAGSTER_HOME; unset ones default to the project's data/ folder, and "
-            "the default bucket is a sample mirror generated on first use."
+            "Backfill raw_openaq_measurements, harmonized_toar_series and ozone_features over the "
+            "days START..END (inclusive) through the Dagster instance in DAGSTER_HOME, then train "
+            "ozone_forecast_model on the feature window ending at END (END is the holdout), promote "
+            "it to champion in MLflow if it beats persistence and the current champion, write "
+            "ozone_forecasts, and print per-day counts, database totals and holdout metrics. "
+            "Locations come from OPENAQ_BUCKET_URL, TOAR_DATABASE_URL, DATA_LAKE_URL, "
+            "MLFLOW_TRACKING_URI and DAGSTER_HOME; unset ones default to the project's data/ "
+            "folder, and the default bucket is a sample mirror generated on first use."
         ),
     )
     parser.add_argument("--start", type=date.fromisoformat, default=DEFAULT_START, help="first fetch day (default %(default)s)")
@@ -50,32 +58,60 @@ def ensure_sample_mirror() -> None:
         )
 
 
-def run_backfill(start: date, end: date) -> list:
-    """Materialize the data-logistics assets for start..end, one run per policy batch."""
-    from dagster import DagsterInstance, PartitionKeyRange
+def run_job(job_name: str, keys: list[str], batch: int) -> list:
+    """Run a partitioned job over ``keys`` in runs of at most ``batch`` days; stop at a failure."""
+    from dagster import DagsterInstance
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     from definitions import defs
-    from toar_assets.partitions import DAYS_PER_RUN, daily_partitions
 
-    keys = daily_partitions.get_partition_keys_in_range(PartitionKeyRange(start.isoformat(), end.isoformat()))
-    job = defs.resolve_job_def("data_logistics")
+    job = defs.resolve_job_def(job_name)
     results = []
     with DagsterInstance.get() as instance:
-        for first in range(0, len(keys), DAYS_PER_RUN):
-            batch = keys[first : first + DAYS_PER_RUN]
-            print(f"Run for {batch[0]}..{batch[-1]} ...", flush=True)
+        for first in range(0, len(keys), batch):
+            chunk = keys[first : first + batch]
+            print(f"{job_name}: run for {chunk[0]}..{chunk[-1]} ...", flush=True)
             result = job.execute_in_process(
                 instance=instance,
                 run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-                tags={ASSET_PARTITION_RANGE_START_TAG: batch[0], ASSET_PARTITION_RANGE_END_TAG: batch[-1]},
+                tags={ASSET_PARTITION_RANGE_START_TAG: chunk[0], ASSET_PARTITION_RANGE_END_TAG: chunk[-1]},
                 raise_on_error=False,
             )
             results.append(result)
             if not result.success:
-                print(f"Run {result.run_id} failed; see `make ui` for its logs.", file=sys.stderr)
+                print(f"Run {result.run_id} of {job_name} failed; see `make ui` for its logs.", file=sys.stderr)
                 break
     return results
+
+
+def run_window(start: date, end: date) -> list:
+    """The three steps of the main job; returns every run's result (the last failed if any did)."""
+    from dagster import PartitionKeyRange
+
+    from toar_assets.partitions import DAYS_PER_RUN, daily_partitions
+
+    keys = daily_partitions.get_partition_keys_in_range(PartitionKeyRange(start.isoformat(), end.isoformat()))
+    results = []
+    for job_name, job_keys, batch in (
+        ("data_logistics", keys, DAYS_PER_RUN),
+        ("ozone_features", keys, DAYS_PER_RUN),
+        ("train_and_forecast", keys[-1:], 1),
+    ):
+        results += run_job(job_name, job_keys, batch)
+        if not results[-1].success:
+            break
+    return results
+
+
+def materializations(results: list, asset: str) -> dict[str, dict]:
+    """Metadata values of an asset's materializations in these runs, by partition."""
+    found = {}
+    for result in results:
+        for event in result.get_asset_materialization_events():
+            m = event.materialization
+            if m.asset_key.path[-1] == asset:
+                found[m.partition] = {k: v.value for k, v in m.metadata.items()}
+    return found
 
 
 def print_summary(results: list) -> None:
@@ -86,20 +122,17 @@ def print_summary(results: list) -> None:
     from resources.toar_database import ToarDatabase
     from toar_assets import toar_db
 
-    print("\nfetch day    objects  records   values  duplicates  quarantined  conserved")
-    for result in results:
-        raw, harmonized = {}, {}
-        for event in result.get_asset_materialization_events():
-            materialization = event.materialization
-            target = raw if materialization.asset_key.path[-1] == "raw_openaq_measurements" else harmonized
-            target[materialization.partition] = {k: v.value for k, v in materialization.metadata.items()}
-        for day in sorted(harmonized):
-            r, h = raw.get(day, {}), harmonized[day]
-            conserved = h["rows_in"] == h["rows_out"] + h["duplicates"] + h["quarantined"]
-            print(
-                f"{day}  {r.get('objects', 0):7d}  {h['rows_in']:7d}  {h['rows_out']:7d}  "
-                f"{h['duplicates']:10d}  {h['quarantined']:11d}  {'yes' if conserved else 'NO'}"
-            )
+    raw, harmonized = materializations(results, "raw_openaq_measurements"), materializations(results, "harmonized_toar_series")
+    features = materializations(results, "ozone_features")
+    print("\nfetch day    objects  records   values  duplicates  quarantined  conserved  feature rows")
+    for day in sorted(harmonized):
+        r, h = raw.get(day, {}), harmonized[day]
+        conserved = h["rows_in"] == h["rows_out"] + h["duplicates"] + h["quarantined"]
+        print(
+            f"{day}  {r.get('objects', 0):7d}  {h['rows_in']:7d}  {h['rows_out']:7d}  "
+            f"{h['duplicates']:10d}  {h['quarantined']:11d}  {'yes' if conserved else 'NO ':>9}  "
+            f"{features.get(day, {}).get('dagster/row_count', 0):12d}"
+        )
     database = ToarDatabase(url=os.environ["TOAR_DATABASE_URL"])
     with database.engine().connect() as conn:
         count = {t: conn.execute(sa.select(sa.func.count()).select_from(getattr(toar_db, t))).scalar_one()
@@ -112,6 +145,16 @@ def print_summary(results: list) -> None:
         f"{count['timeseries']} series, {count['data']} values, {count['quarantine']} quarantined"
     )
     print("quarantine by reason: " + ", ".join(f"{reason} {n}" for reason, n in sorted(reasons)))
+    for day, m in materializations(results, "ozone_forecast_model").items():
+        print(f"\nModel {m['model_name']} version {m['model_version']} (trained on days up to {day}, holdout {day}):")
+        print(f"  {'':12s} {'RMSE':>7s} {'MAE':>7s} {'R2':>7s}   (O3, nmol/mol, {m['candidate_n']} holdout hours)")
+        for name in ("candidate", "baseline", "champion"):
+            if f"{name}_rmse" in m:
+                label = "persistence" if name == "baseline" else name
+                print(f"  {label:12s} {m[name + '_rmse']:7.3f} {m[name + '_mae']:7.3f} {m[name + '_r2']:7.3f}")
+        print(f"  {'promoted to champion' if m['promoted'] else 'not promoted'}: {m['decision']}")
+    for day, m in materializations(results, "ozone_forecasts").items():
+        print(f"Forecasts for {day}: {m['dagster/row_count']} stations, issued {m['issue_time']}, model version {m['model_version']}")
     print(f"Dagster runs: {', '.join(r.run_id for r in results)} (open them with `make ui`)")
 
 
@@ -119,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     apply_defaults()
     ensure_sample_mirror()
-    results = run_backfill(args.start, args.end)
+    results = run_window(args.start, args.end)
     if results and all(r.success for r in results):
         print_summary(results)
         return 0

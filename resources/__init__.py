@@ -6,6 +6,7 @@ import os
 
 from dagster import EnvVar
 
+from resources.mlflow_resources import ModelRegistry, mlflow_run
 from resources.openaq_bucket import OpenAQBucket
 from resources.parquet_io_manager import ParquetIOManager
 from resources.toar_database import ToarDatabase
@@ -18,6 +19,10 @@ def build_resources() -> dict:
             url=EnvVar("OPENAQ_BUCKET_URL"), endpoint_url=os.environ.get("OPENAQ_S3_ENDPOINT_URL")
         ),
         "toar_database": ToarDatabase(url=EnvVar("TOAR_DATABASE_URL")),
+        "mlflow": mlflow_run.configured(
+            {"experiment_name": "ozone-forecast", "mlflow_tracking_uri": {"env": "MLFLOW_TRACKING_URI"}}
+        ),
+        "model_registry": ModelRegistry(tracking_uri=EnvVar("MLFLOW_TRACKING_URI")),
         "lake_io_manager": ParquetIOManager(
             base_url=EnvVar("DATA_LAKE_URL"), s3_endpoint_url=os.environ.get("DATA_LAKE_S3_ENDPOINT_URL")
         ),

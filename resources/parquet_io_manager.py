@@ -66,8 +66,19 @@ class ParquetIOManager(ConfigurableIOManager):
         context.add_output_metadata({"storage": self._location(context, None if len(items) != 1 else partition)})
 
     def load_input(self, context: InputContext):
+        """``{partition key: table}`` for partitioned assets, else the table.
+
+        An input declared with metadata ``allow_missing_partitions`` gets only the partitions
+        that exist (e.g. a rolling window reaching before the first materialized day).
+        """
         if context.has_asset_partitions:
-            return LazyPartitions(context.asset_partition_keys, lambda key: self._read(self._path(context, key)))
+            keys = context.asset_partition_keys
+            if (context.definition_metadata or {}).get("allow_missing_partitions"):
+                filesystem, _ = self._filesystem()
+                paths = [self._path(context, key) for key in keys]
+                found = filesystem.get_file_info(paths)
+                keys = [key for key, info in zip(keys, found) if info.type == pafs.FileType.File]
+            return LazyPartitions(keys, lambda key: self._read(self._path(context, key)))
         return self._read(self._path(context, None))
 
     def _filesystem(self) -> tuple[pafs.FileSystem, str]:

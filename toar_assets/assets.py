@@ -5,6 +5,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from resources.openaq_bucket import OpenAQBucket
 from resources.toar_database import ToarDatabase
+from toar_assets.fingerprint import combined_fingerprint, objects_fingerprint
 from toar_assets.harmonize import CONVERSION_CONVENTION, HARMONIZATION_VERSION, REASONS, harmonize
 from toar_assets.openaq_objects import read_objects
 from toar_assets.partitions import daily_backfill_policy, daily_partitions
@@ -43,6 +44,7 @@ def raw_openaq_measurements(context: AssetExecutionContext, openaq_bucket: OpenA
                 "skipped_keys": len(report.skipped),
                 "broken_objects": len(report.broken_objects),
                 "bucket": openaq_bucket.url,
+                "data_fingerprint": objects_fingerprint((o["key"], o["etag"]) for o in report.objects),
                 "source_objects": MetadataValue.json(report.objects),
                 "skipped": MetadataValue.json(report.skipped),
                 "broken": MetadataValue.json(report.broken_objects),
@@ -103,6 +105,10 @@ def harmonized_toar_series(
                     f"{harmonized.duplicates} duplicates + {stats.quarantined} quarantined"
                 ),
                 "unit_convention": CONVERSION_CONVENTION,
+                "data_fingerprint": combined_fingerprint(
+                    objects_fingerprint(zip(harmonized.objects["source_key"], harmonized.objects["source_etag"])),
+                    HARMONIZATION_VERSION,
+                ),
                 "database": toar_database.display_url(),
             },
             partition_key=day,

@@ -79,7 +79,8 @@ data = sa.Table(
     "data",
     metadata,
     sa.Column("timeseries_id", sa.Integer, sa.ForeignKey("timeseries.id"), primary_key=True),
-    sa.Column("datetime", sa.DateTime, primary_key=True),
+    # Indexed on its own too: feature selection reads a time window across all series.
+    sa.Column("datetime", sa.DateTime, primary_key=True, index=True),
     sa.Column("value", sa.Float, nullable=False),
     sa.Column("flags", sa.Text, nullable=False),
     sa.Column("version", sa.Text, nullable=False),
@@ -99,6 +100,21 @@ quarantine = sa.Table(
     sa.Column("detail", sa.Text, nullable=False),
     sa.Column("record", sa.Text),
     comment="Raw records that could not be harmonized, with why and where they came from.",
+)
+
+ozone_forecast = sa.Table(
+    "ozone_forecast",
+    metadata,
+    sa.Column("station_id", sa.Integer, sa.ForeignKey("stationmeta_core.id"), primary_key=True),
+    sa.Column("target_time", sa.DateTime, primary_key=True),
+    sa.Column("model_name", sa.Text, primary_key=True),
+    sa.Column("model_version", sa.Text, primary_key=True),
+    sa.Column("issue_time", sa.DateTime, nullable=False),
+    sa.Column("horizon_hours", sa.Integer, nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("mlflow_run_id", sa.Text, nullable=False),
+    sa.Column("dagster_run_id", sa.Text, nullable=False),
+    comment="Ozone forecasts (nmol/mol) with the model version that made them; scored later against data.",
 )
 
 data_flag = sa.Table(

@@ -1,0 +1,103 @@
+"""Training, evaluation and the promotion rule (no Dagster, no MLflow)."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ml_assets.features import FEATURE_COLUMNS, TARGET
+
+# The persistence baseline: ozone at the target time equals ozone now.
+PERSISTENCE_FEATURE = "o3_lag_0h"
+
+
+@dataclass(frozen=True)
+class Scores:
+    rmse: float
+    mae: float
+    r2: float
+    n: int
+
+    def as_metrics(self, prefix: str) -> dict[str, float]:
+        return {f"{prefix}_rmse": self.rmse, f"{prefix}_mae": self.mae, f"{prefix}_r2": self.r2}
+
+
+@dataclass(frozen=True)
+class Decision:
+    promote: bool
+    reason: str
+
+
+def score(observed, predicted) -> Scores:
+    observed, predicted = np.asarray(observed, float), np.asarray(predicted, float)
+    if len(observed) == 0:
+        raise ValueError("nothing to score: the holdout is empty")
+    error = predicted - observed
+    spread = np.sum((observed - observed.mean()) ** 2)
+    r2 = 1.0 - np.sum(error**2) / spread if spread > 0 else float("nan")
+    return Scores(rmse=float(np.sqrt(np.mean(error**2))), mae=float(np.mean(np.abs(error))), r2=float(r2), n=len(observed))
+
+
+def time_ordered_split(features: pd.DataFrame, holdout_start) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows with a known target: training before ``holdout_start``, holdout from it on.
+
+    Training rows whose target time reaches into the holdout are dropped too, so no target
+    the model is scored on was seen in training.
+    """
+    known = features[features[TARGET].notna()]
+    holdout_start = pd.Timestamp(holdout_start)
+    train = known[known["target_time"] < holdout_start]
+    holdout = known[known["issue_time"] >= holdout_start]
+    return train.reset_index(drop=True), holdout.reset_index(drop=True)
+
+
+def train_forest(train: pd.DataFrame, *, n_estimators: int, max_depth: int | None, min_samples_leaf: int, seed: int):
+    from sklearn.ensemble import RandomForestRegressor
+
+    if train.empty:
+        raise ValueError("no training rows: the window has no feature rows with an observed target")
+    model = RandomForestRegressor(
+        n_estimators=n_estimators, max_depth=max_depth, min_samples_leaf=min_samples_leaf, random_state=seed, n_jobs=-1
+    )
+    model.fit(train[FEATURE_COLUMNS], train[TARGET])
+    return model
+
+
+def decide_promotion(candidate: Scores, baseline: Scores, champion: Scores | None, margin: float) -> Decision:
+    """Promote only a candidate whose RMSE beats the baseline and the champion by ``margin`` (relative)."""
+    needed = 1.0 - margin
+    if candidate.rmse > baseline.rmse * needed:
+        return Decision(False, f"RMSE {candidate.rmse:.3f} does not beat persistence {baseline.rmse:.3f} by {margin:.0%}")
+    if champion is not None and candidate.rmse > champion.rmse * needed:
+        return Decision(False, f"RMSE {candidate.rmse:.3f} does not beat the champion {champion.rmse:.3f} by {margin:.0%}")
+    against = "persistence" if champion is None else "persistence and the champion"
+    return Decision(True, f"RMSE {candidate.rmse:.3f} beats {against} by at least {margin:.0%}")
+
+
+def holdout_plot(holdout: pd.DataFrame, predictions: dict[str, np.ndarray], station_id: int | None = None) -> bytes:
+    """PNG: observed ozone against each model's holdout forecasts, for one station."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if station_id is None:
+        station_id = holdout["station_id"].value_counts().idxmax()
+    rows = holdout["station_id"] == station_id
+    times = holdout.loc[rows, "target_time"]
+    figure, axis = plt.subplots(figsize=(8, 3.2), dpi=100)
+    axis.plot(times, holdout.loc[rows, TARGET], color="black", linewidth=2, label="observed")
+    for name, values in predictions.items():
+        axis.plot(times, np.asarray(values)[rows.to_numpy()], linewidth=1.2, label=name)
+    axis.set_ylabel("O3 (nmol/mol)")
+    axis.set_title(f"Holdout forecasts, station {station_id}")
+    axis.legend(loc="upper left", fontsize=8)
+    figure.autofmt_xdate()
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()
