@@ -17,7 +17,7 @@ data_logistics_job = define_asset_job(
 )
 
 features_job = define_asset_job(
-    "ozone_features", selection=AssetSelection.assets(ozone_features), description="Feature rows for the day."
+    "features", selection=AssetSelection.assets(ozone_features), description="Feature rows for the day."
 )
 
 train_and_forecast_job = define_asset_job(

@@ -1,7 +1,7 @@
 """The main job: backfill data logistics and features over a window, train, promote, forecast.
 
 1. ``data_logistics`` (raw OpenAQ partitions -> TOAR database) for every day of the window;
-2. ``ozone_features`` for every day of the window;
+2. ``features`` (ozone_features) for every day of the window;
 3. ``train_and_forecast`` for the last day: a model on the feature days ending there (the last
    one is the holdout), promotion to champion if it wins, forecasts from the champion.
 
@@ -94,7 +94,7 @@ def run_window(start: date, end: date) -> list:
     results = []
     for job_name, job_keys, batch in (
         ("data_logistics", keys, DAYS_PER_RUN),
-        ("ozone_features", keys, DAYS_PER_RUN),
+        ("features", keys, DAYS_PER_RUN),
         ("train_and_forecast", keys[-1:], 1),
     ):
         results += run_job(job_name, job_keys, batch)

@@ -148,7 +148,7 @@ def ozone_forecast_model(context: AssetExecutionContext, config: TrainingConfig,
 
     fingerprints = _feature_fingerprints(context, days)
     lineage_tags = {
-        "dagster_run_id": context.run_id,
+        "dagster_run_id": context.run.run_id,
         "dagster_asset_key": context.asset_key.to_user_string(),
         "dagster_partition": day,
         "dagster_code_version": MODEL_CODE_VERSION,
@@ -184,7 +184,7 @@ def ozone_forecast_model(context: AssetExecutionContext, config: TrainingConfig,
             skops_trusted_types=["sklearn.tree._tree.Tree"],
             pip_requirements=_pip_requirements(),
         )
-        version = model_registry.register(info.model_uri, run_id, lineage_tags).version
+        version = str(model_registry.register(info.model_uri, run_id, lineage_tags).version)
         model_registry.set_alias("challenger", version)
         previous = model_registry.promote(version) if decision.promote else None
         mlflow.set_tags({"promoted": str(decision.promote), "decision": decision.reason, "model_version": version})
@@ -200,7 +200,7 @@ def ozone_forecast_model(context: AssetExecutionContext, config: TrainingConfig,
             "promoted": decision.promote,
             "decision": decision.reason,
             "previous_champion": previous or "",
-            "champion_compared": champion.version if champion is not None else "",
+            "champion_compared": str(champion.version) if champion is not None else "",
             **{f"candidate_{k}": v for k, v in vars(candidate).items()},
             **{f"baseline_{k}": v for k, v in vars(baseline).items() if k != "n"},
             **({f"champion_{k}": v for k, v in vars(champion_scores).items() if k != "n"} if champion_scores else {}),
@@ -239,7 +239,7 @@ def ozone_forecasts(
             model_name=model_registry.model_name,
             model_version=str(champion.version),
             mlflow_run_id=champion.run_id,
-            dagster_run_id=context.run_id,
+            dagster_run_id=context.run.run_id,
         )
         start = datetime.fromisoformat(day)
         with toar_database.engine().begin() as conn:

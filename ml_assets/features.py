@@ -35,8 +35,8 @@ KEY_COLUMNS = ["station_id", "issue_time", "target_time"]
 TARGET = "target_o3"
 
 
-def select_measurements(conn, start: datetime, end: datetime, station_ids: list[int] | None = None) -> pd.DataFrame:
-    """Ozone and NO2 values with start < datetime <= end, with their station.
+def measurement_query(start: datetime, end: datetime, station_ids: list[int] | None = None) -> sa.Select:
+    """Ozone and NO2 values with start < datetime <= end, with their series and station.
 
     The range condition on ``data.datetime`` runs on its index (or on the primary key when
     stations are given), so the cost follows the rows selected, not the table size.
@@ -48,7 +48,11 @@ def select_measurements(conn, start: datetime, end: datetime, station_ids: list[
     )
     if station_ids is not None:
         query = query.where(timeseries.c.station_id.in_(station_ids))
-    frame = pd.DataFrame(conn.execute(query).all(), columns=["timeseries_id", "station_id", "variable", "datetime", "value"])
+    return query
+
+
+def select_measurements(conn, start: datetime, end: datetime, station_ids: list[int] | None = None) -> pd.DataFrame:
+    frame = pd.DataFrame(conn.execute(measurement_query(start, end, station_ids)).all(), columns=["timeseries_id", "station_id", "variable", "datetime", "value"])
     frame["datetime"] = pd.to_datetime(frame["datetime"])
     return frame
 

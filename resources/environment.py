@@ -43,9 +43,6 @@ DEFAULTS = {
 
 def apply_defaults() -> None:
     """Fill unset variables with the embedded defaults and create the local folders they name."""
-    if "MLFLOW_TRACKING_URI" not in os.environ:
-        # Only the embedded tracking store gets an embedded artifact folder; a server has its own.
-        os.environ.setdefault("MLFLOW_ARTIFACT_LOCATION", (DATA_DIR / "mlflow-artifacts").as_uri())
     for name, value in DEFAULTS.items():
         os.environ.setdefault(name, value)
     DATA_DIR.mkdir(exist_ok=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from pathlib import Path
 from typing import Any, Optional
 
 from dagster import ConfigurableResource, Field, StringSource, resource
@@ -21,15 +22,25 @@ from pydantic import Field as PydanticField
 from pydantic import PrivateAttr
 
 
-def ensure_experiment(tracking_uri: str, name: str, artifact_location: Optional[str]) -> str:
-    """The experiment's id, created with ``artifact_location`` if it does not exist yet."""
+def artifact_location(tracking_uri: str) -> Optional[str]:
+    """Where a new experiment keeps artifacts: ``MLFLOW_ARTIFACT_LOCATION``, else beside a
+    SQLite tracking store, else (a tracking server) wherever the server decides."""
+    if os.environ.get("MLFLOW_ARTIFACT_LOCATION"):
+        return os.environ["MLFLOW_ARTIFACT_LOCATION"]
+    if tracking_uri.startswith("sqlite:///"):
+        return (Path(tracking_uri.removeprefix("sqlite:///")).resolve().parent / "mlflow-artifacts").as_uri()
+    return None
+
+
+def ensure_experiment(tracking_uri: str, name: str) -> str:
+    """The experiment's id; created (with ``artifact_location``) if it does not exist yet."""
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=tracking_uri)
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
-    return client.create_experiment(name, artifact_location=artifact_location)
+    return client.create_experiment(name, artifact_location=artifact_location(tracking_uri))
 
 
 @resource(
@@ -43,14 +54,15 @@ def ensure_experiment(tracking_uri: str, name: str, artifact_location: Optional[
 def mlflow_run(context):
     import mlflow
     from dagster import BetaWarning
-    from dagster_mlflow.resources import MlFlow
 
-    warnings.filterwarnings("ignore", message="Class `MlFlow`", category=BetaWarning)  # used knowingly
     config = context.resource_config
     mlflow.set_tracking_uri(config["mlflow_tracking_uri"])
-    # Unset: the tracking server decides where artifacts go.
-    ensure_experiment(config["mlflow_tracking_uri"], config["experiment_name"], os.environ.get("MLFLOW_ARTIFACT_LOCATION"))
-    return MlFlow(context)
+    ensure_experiment(config["mlflow_tracking_uri"], config["experiment_name"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BetaWarning)  # dagster-mlflow is beta; we use it knowingly
+        from dagster_mlflow.resources import MlFlow
+
+        return MlFlow(context)
 
 
 class ModelRegistry(ConfigurableResource):
@@ -103,7 +115,7 @@ class ModelRegistry(ConfigurableResource):
     def promote(self, version: str) -> Optional[str]:
         """Make a version the champion; the one it replaces is kept in its ``previous_champion`` tag."""
         previous = self.version("champion")
-        previous_version = previous.version if previous is not None else None
+        previous_version = str(previous.version) if previous is not None else None
         self.client().set_model_version_tag(self.model_name, version, "previous_champion", previous_version or "none")
         self.set_alias("champion", version)
         return previous_version
@@ -118,4 +130,4 @@ class ModelRegistry(ConfigurableResource):
             raise RuntimeError(f"version {champion.version} of {self.model_name} replaced no earlier champion")
         self.set_alias("champion", previous)
         self.client().set_model_version_tag(self.model_name, champion.version, "rolled_back", "true")
-        return champion.version, previous
+        return str(champion.version), previous

@@ -1,0 +1,181 @@
+"""End to end through Dagster: features, training with MLflow, promotion, forecasts, provenance, serving."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from dagster import DagsterInstance, materialize
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from ml_assets.assets import ozone_features, ozone_forecast_model, ozone_forecasts
+from ml_assets.features import FEATURE_COLUMNS, features_for_window
+from ml_assets.provenance import gaps, provenance_chain, render
+from ml_assets.serving import invocation_payload
+from resources.mlflow_resources import ModelRegistry, mlflow_run
+from resources.openaq_bucket import OpenAQBucket
+from resources.parquet_io_manager import ParquetIOManager
+from resources.toar_database import ToarDatabase
+from toar_assets import toar_db
+from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements
+from toar_assets.sample_bucket import generate_bucket
+
+pytestmark = pytest.mark.slow
+
+ALL_ASSETS = [raw_openaq_measurements, harmonized_toar_series, ozone_features, ozone_forecast_model, ozone_forecasts]
+LAST_DAY = "2014-01-08"
+
+
+def run(resources, instance, selection, first, last=None, run_config=None):
+    tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last or first}
+    result = materialize(ALL_ASSETS, selection=selection, resources=resources, instance=instance, tags=tags,
+                         run_config=run_config)
+    assert result.success
+    return result
+
+
+def metadata_of(result, asset):
+    for event in result.get_asset_materialization_events():
+        if event.materialization.asset_key.path[-1] == asset:
+            return {k: v.value for k, v in event.materialization.metadata.items()}
+    raise AssertionError(f"{asset} was not materialized")
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    """Eight days through data logistics and features, then a model for the last day."""
+    root = tmp_path_factory.mktemp("ml")
+    generate_bucket(root / "bucket", date(2014, 1, 1), days=8, stations=12, seed=11, objects_per_day=24)
+    tracking_uri = f"sqlite:///{root / 'mlflow.sqlite'}"
+    database_url = f"sqlite:///{root / 'toar.sqlite'}"
+    resources = {
+        "openaq_bucket": OpenAQBucket(url=str(root / "bucket")),
+        "toar_database": ToarDatabase(url=database_url),
+        "lake_io_manager": ParquetIOManager(base_url=str(root / "lake")),
+        "mlflow": mlflow_run.configured({"experiment_name": "ozone-forecast", "mlflow_tracking_uri": tracking_uri}),
+        "model_registry": ModelRegistry(tracking_uri=tracking_uri),
+    }
+    instance = DagsterInstance.ephemeral()
+    run(resources, instance, [raw_openaq_measurements, harmonized_toar_series], "2014-01-01", LAST_DAY)
+    run(resources, instance, [ozone_features], "2014-01-01", LAST_DAY)
+    trained = run(resources, instance, [ozone_forecast_model, ozone_forecasts], LAST_DAY)
+    yield {"root": root, "resources": resources, "instance": instance, "trained": trained,
+           "registry": resources["model_registry"], "engine": toar_db.create_engine(database_url),
+           "tracking_uri": tracking_uri}
+
+
+def test_first_model_beats_persistence_and_becomes_champion(pipeline):
+    meta = metadata_of(pipeline["trained"], "ozone_forecast_model")
+    assert meta["model_version"] == "1" and meta["promoted"] is True
+    assert meta["candidate_rmse"] < meta["baseline_rmse"] * 0.98
+    assert meta["holdout_plot"].startswith("![holdout forecasts](data:image/png;base64,")
+    registry = pipeline["registry"]
+    assert str(registry.version("champion").version) == "1"
+    assert str(registry.version("challenger").version) == "1"
+
+
+def test_mlflow_run_carries_the_dagster_side(pipeline):
+    meta = metadata_of(pipeline["trained"], "ozone_forecast_model")
+    client = pipeline["registry"].client()
+    run = client.get_run(meta["mlflow_run_id"])
+    tags = run.data.tags
+    assert tags["dagster_run_id"] == pipeline["trained"].run_id
+    assert tags["dagster_asset_key"] == "ozone_forecast_model" and tags["dagster_partition"] == LAST_DAY
+    assert tags["feature_partitions"].split(",") == [f"2014-01-0{d}" for d in range(2, 9)]
+    assert all(len(item.split("=")[1]) == 16 for item in tags["feature_fingerprints"].split(","))
+    assert run.info.status == "FINISHED"
+    assert {"candidate_rmse", "candidate_mae", "candidate_r2", "baseline_rmse"} <= set(run.data.metrics)
+    contexts = {t.value for i in run.inputs.dataset_inputs for t in i.tags if t.key == "mlflow.data.context"}
+    assert contexts == {"training", "evaluation"}
+    assert all(i.dataset.digest for i in run.inputs.dataset_inputs)
+    model_version = client.get_model_version("ozone-forecast", "1")
+    assert model_version.tags["dagster_run_id"] == pipeline["trained"].run_id
+    import mlflow
+
+    mlflow.set_tracking_uri(pipeline["tracking_uri"])
+    info = mlflow.models.get_model_info("models:/ozone-forecast/1")
+    assert [c.name for c in info.signature.inputs] == FEATURE_COLUMNS
+
+
+def test_worse_candidate_is_registered_but_not_promoted(pipeline):
+    weak = {"ops": {"ozone_forecast_model": {"config": {"n_estimators": 1, "max_depth": 1, "min_samples_leaf": 200}}}}
+    result = run(pipeline["resources"], pipeline["instance"], [ozone_forecast_model], LAST_DAY, run_config=weak)
+    meta = metadata_of(result, "ozone_forecast_model")
+    assert meta["model_version"] == "2" and meta["promoted"] is False
+    assert meta["champion_compared"] == "1" and "champion_rmse" in meta
+    assert "does not beat" in meta["decision"]
+    registry = pipeline["registry"]
+    assert str(registry.version("champion").version) == "1"
+    assert str(registry.version("challenger").version) == "2"
+
+
+def test_forecasts_come_from_the_champion_and_are_stored_for_scoring(pipeline):
+    meta = metadata_of(pipeline["trained"], "ozone_forecasts")
+    with pipeline["engine"].connect() as conn:
+        rows = conn.execute(sa.select(toar_db.ozone_forecast)).mappings().all()
+    assert len(rows) == meta["dagster/row_count"] > 0
+    assert {r["model_version"] for r in rows} == {"1"}
+    assert {str(r["issue_time"]) for r in rows} == {"2014-01-08 23:00:00"}
+    assert all(r["horizon_hours"] == 1 and np.isfinite(r["value"]) for r in rows)
+
+
+def test_provenance_chain_is_complete(pipeline):
+    chain = provenance_chain(pipeline["registry"], "1", pipeline["instance"], pipeline["engine"])
+    assert gaps(chain) == []
+    assert chain["dagster_run"]["run_id"] == pipeline["trained"].run_id
+    assert [f["partition"] for f in chain["feature_partitions"]] == [f"2014-01-0{d}" for d in range(2, 9)]
+    assert {s["variable"] for s in chain["toar_series"]} >= {"o3"}
+    keys = [o["key"] for r in chain["raw_partitions"] for o in r["objects"]]
+    bucket = OpenAQBucket(url=str(pipeline["root"] / "bucket"))
+    listed = {o.key: o.etag for day in range(1, 9) for o in bucket.list_day(f"2014-01-0{day}")}
+    assert keys and all(listed[o["key"]] == o["etag"] for r in chain["raw_partitions"] for o in r["objects"])
+    text = render(chain)
+    assert text.endswith("chain complete") and keys[0] in text
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_served_champion_answers_like_the_in_process_model(pipeline):
+    issue = datetime(2014, 1, 8, 23)
+    features, _ = features_for_window(pipeline["engine"], issue, issue + timedelta(hours=1), 1)
+    assert len(features) > 0
+    port = free_port()
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": pipeline["tracking_uri"], "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    server = subprocess.Popen(
+        [f"{bin_dir}/mlflow", "models", "serve", "-m", "models:/ozone-forecast@champion", "--env-manager", "local",
+         "-h", "127.0.0.1", "-p", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(server.stderr.read().decode()[-2000:])
+                time.sleep(0.5)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", data=json.dumps(invocation_payload(features)).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        served = json.loads(urllib.request.urlopen(request, timeout=30).read())["predictions"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    in_process = pipeline["registry"].load("1").predict(features[FEATURE_COLUMNS])
+    assert np.allclose(served, in_process, rtol=0, atol=1e-9)
