@@ -8,7 +8,7 @@ apply_defaults()  # before resources read their EnvVars
 
 from ml_assets.assets import ozone_features, ozone_forecast_model, ozone_forecasts  # noqa: E402
 from resources import build_resources  # noqa: E402
-from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements  # noqa: E402
+from toar_assets.assets import harmonized_toar_series, openaq_realtime_bucket, raw_openaq_measurements  # noqa: E402
 
 data_logistics_job = define_asset_job(
     "data_logistics",
@@ -27,7 +27,14 @@ train_and_forecast_job = define_asset_job(
 )
 
 defs = Definitions(
-    assets=[raw_openaq_measurements, harmonized_toar_series, ozone_features, ozone_forecast_model, ozone_forecasts],
+    assets=[
+        openaq_realtime_bucket,
+        raw_openaq_measurements,
+        harmonized_toar_series,
+        ozone_features,
+        ozone_forecast_model,
+        ozone_forecasts,
+    ],
     jobs=[data_logistics_job, features_job, train_and_forecast_job],
     resources=build_resources(),
 )

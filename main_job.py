@@ -1,7 +1,8 @@
 """The main job: backfill data logistics and features over a window, train, promote, forecast.
 
 1. ``data_logistics`` (raw OpenAQ partitions -> TOAR database) for every day of the window;
-2. ``features`` (ozone_features) for every day of the window;
+2. ``features`` (ozone_features) for every day of the window but the first, whose history
+   (the day before) is outside the window;
 3. ``train_and_forecast`` for the last day: a model on the feature days ending there (the last
    one is the holdout), promotion to champion if it wins, forecasts from the champion.
 
@@ -42,8 +43,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--start", type=date.fromisoformat, default=DEFAULT_START, help="first fetch day (default %(default)s)")
     parser.add_argument("--end", type=date.fromisoformat, default=DEFAULT_END, help="last fetch day, inclusive (default %(default)s)")
     args = parser.parse_args(argv)
-    if args.end < args.start:
-        parser.error("--end is before --start")
+    if (args.end - args.start).days < 2:
+        parser.error("the window needs at least 3 days: one of history, then training days and the holdout")
     return args
 
 
@@ -94,7 +95,9 @@ def run_window(start: date, end: date) -> list:
     results = []
     for job_name, job_keys, batch in (
         ("data_logistics", keys, DAYS_PER_RUN),
-        ("features", keys, DAYS_PER_RUN),
+        # A day's features need the day before as history (their partition mapping says so),
+        # so the window's first day has none.
+        ("features", keys[1:], DAYS_PER_RUN),
         ("train_and_forecast", keys[-1:], 1),
     ):
         results += run_job(job_name, job_keys, batch)
@@ -131,7 +134,7 @@ def print_summary(results: list) -> None:
         print(
             f"{day}  {r.get('objects', 0):7d}  {h['rows_in']:7d}  {h['rows_out']:7d}  "
             f"{h['duplicates']:10d}  {h['quarantined']:11d}  {'yes' if conserved else 'NO ':>9}  "
-            f"{features.get(day, {}).get('dagster/row_count', 0):12d}"
+            f"{features[day]['dagster/row_count'] if day in features else '-':>12}"
         )
     database = ToarDatabase(url=os.environ["TOAR_DATABASE_URL"])
     with database.engine().connect() as conn:

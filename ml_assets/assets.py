@@ -25,12 +25,26 @@ from dagster import (
 )
 from pydantic import Field
 
+import checks.features
+import checks.model
+from checks.core import Outcome, check_result, cost_outcome, cost_spec
+from checks.gates import QualityGates
 from ml_assets.features import FEATURE_COLUMNS, KEY_COLUMNS, TARGET, features_for_window
-from ml_assets.training import PERSISTENCE_FEATURE, decide_promotion, holdout_plot, score, time_ordered_split, train_forest
+from ml_assets.training import (
+    PERSISTENCE_FEATURE,
+    Decision,
+    decide_promotion,
+    holdout_plot,
+    score,
+    time_ordered_split,
+    train_forest,
+)
 from resources.mlflow_resources import ModelRegistry
+from resources.qoa import QoAMonitor
 from resources.toar_database import ToarDatabase
 from toar_assets.fingerprint import table_fingerprint
 from toar_assets.partitions import daily_backfill_policy, daily_partitions
+from toar_assets.table_metadata import features_metadata
 from toar_assets.toar_db import bulk_insert, ozone_forecast
 
 FEATURES_CODE_VERSION = "1"
@@ -53,8 +67,12 @@ FORECAST_HORIZON_HOURS = int(os.environ.get("FORECAST_HORIZON_HOURS", "1"))
     kinds={"pandas", "parquet"},
     # A day's rows need the previous day's measurements as history.
     deps=[AssetDep("harmonized_toar_series", partition_mapping=TimeWindowPartitionMapping(start_offset=-1))],
+    metadata=features_metadata(FEATURE_COLUMNS, TARGET),
+    check_specs=checks.features.SPECS,
 )
-def ozone_features(context: AssetExecutionContext, toar_database: ToarDatabase) -> dict:
+def ozone_features(
+    context: AssetExecutionContext, toar_database: ToarDatabase, qoa: QoAMonitor, quality_gates: QualityGates
+):  # returns MaterializeResult(value={partition key: table}); an annotation would be type-checked
     """Hourly feature rows per station for issue times within the day, with the ozone target.
 
     Ozone lags 0-23 h before the issue time, rolling means, co-located NO2, target-time hour
@@ -63,27 +81,42 @@ def ozone_features(context: AssetExecutionContext, toar_database: ToarDatabase) 
     """
     engine = toar_database.engine()
     tables = {}
+    outcomes: dict[str, dict[str, Outcome]] = {spec.name: {} for spec in checks.features.SPECS}
     for day in context.partition_keys:
         start = datetime.fromisoformat(day)
-        began = time.perf_counter()
-        features, read = features_for_window(engine, start, start + timedelta(days=1), FORECAST_HORIZON_HOURS)
-        table = pa.Table.from_pandas(features, preserve_index=False)
+        with qoa.measure() as measured:
+            began = time.perf_counter()
+            features, read = features_for_window(engine, start, start + timedelta(days=1), FORECAST_HORIZON_HOURS)
+            selection_seconds = time.perf_counter() - began
+            table = pa.Table.from_pandas(features, preserve_index=False)
+            valid = checks.features.validate(features, quality_gates.min_feature_rows, quality_gates.min_data_quality_score)
+            continuity = checks.features.hourly_continuity(features, quality_gates.min_hourly_continuity)
+        outcomes["features_valid"][day] = valid
+        outcomes["hourly_continuity"][day] = continuity
+        outcomes["cost_within_budget"][day] = cost_outcome(measured.cost_usd, quality_gates.max_cost_usd_per_partition)
         context.add_asset_metadata(
             {
                 "dagster/row_count": len(features),
                 "stations": int(features["station_id"].nunique()),
                 "rows_with_target": int(features[TARGET].notna().sum()),
                 "rows_selected": read["rows_selected"],
-                "selection_seconds": time.perf_counter() - began,
+                "selection_seconds": selection_seconds,
                 "horizon_hours": FORECAST_HORIZON_HOURS,
                 "measurement_window": f"{read['read_start']} .. {read['read_end']}",
                 "timeseries_ids": MetadataValue.json(read["timeseries_ids"]),
+                "hourly_continuity": continuity.details["hourly_continuity"],
                 "data_fingerprint": table_fingerprint(table),
+                **measured.metadata(
+                    rows_in=read["rows_selected"], rows_out=len(features), bytes_out=table.nbytes,
+                    data_quality_score=valid.details["data_quality_score"],
+                ),
             },
             partition_key=day,
         )
         tables[day] = table
-    return tables
+    return MaterializeResult(
+        value=tables, check_results=[check_result(spec, outcomes[spec.name]) for spec in checks.features.SPECS]
+    )
 
 
 class TrainingConfig(Config):
@@ -107,8 +140,9 @@ class TrainingConfig(Config):
             metadata={"allow_missing_partitions": True},  # early days have a shorter history
         )
     },
-    # dagster-mlflow's resource is a classic one, so both are requested the classic way.
-    required_resource_keys={"mlflow", "model_registry"},
+    # dagster-mlflow's resource is a classic one, so all are requested the classic way.
+    required_resource_keys={"mlflow", "model_registry", "qoa", "quality_gates"},
+    check_specs=checks.model.SPECS,
 )
 def ozone_forecast_model(context: AssetExecutionContext, config: TrainingConfig, ozone_features) -> MaterializeResult:
     """A random forest trained on the window of feature days ending with this partition.
@@ -117,12 +151,30 @@ def ozone_forecast_model(context: AssetExecutionContext, config: TrainingConfig,
     champion are scored on it; the candidate is registered in MLflow as `challenger` and
     becomes `champion` only if it beats both by the promotion margin.
     """
-    import mlflow
-    import mlflow.sklearn
-
     # The logged datasets keep integer station ids on purpose (lineage); MLflow hints about it.
     warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
     model_registry: ModelRegistry = context.resources.model_registry
+    qoa: QoAMonitor = context.resources.qoa
+    gates: QualityGates = context.resources.quality_gates
+    with qoa.measure() as measured:
+        result = _train_register_promote(context, config, model_registry, gates, ozone_features)
+    result.metadata.update(measured.metadata(
+        rows_in=result.metadata["train_rows"] + result.metadata["holdout_rows"],
+        model_rmse=result.metadata["candidate_rmse"], model_mae=result.metadata["candidate_mae"],
+        model_r2=result.metadata["candidate_r2"], baseline_rmse=result.metadata["baseline_rmse"],
+    ))
+    cost = {context.partition_key: cost_outcome(measured.cost_usd, gates.max_cost_usd_per_partition)}
+    return MaterializeResult(
+        metadata=result.metadata,
+        check_results=[*result.check_results, check_result(cost_spec("ozone_forecast_model"), cost)],
+    )
+
+
+def _train_register_promote(context, config: TrainingConfig, model_registry: ModelRegistry, gates: QualityGates,
+                            ozone_features) -> MaterializeResult:
+    import mlflow
+    import mlflow.sklearn
+
     day = context.partition_key
     days = sorted(ozone_features)
     if not days or days[-1] != day:
@@ -145,6 +197,10 @@ def ozone_forecast_model(context: AssetExecutionContext, config: TrainingConfig,
     candidate, baseline = scores["candidate"], scores["persistence"]
     champion_scores = scores.get(f"champion v{champion.version}") if champion is not None else None
     decision = decide_promotion(candidate, baseline, champion_scores, config.promotion_margin)
+    outcomes = {
+        "beats_persistence": checks.model.beats_persistence(candidate, baseline),
+        "quality_floor": checks.model.quality_floor(candidate, gates.min_model_r2),
+    }
 
     fingerprints = _feature_fingerprints(context, days)
     lineage_tags = {
@@ -186,6 +242,10 @@ def ozone_forecast_model(context: AssetExecutionContext, config: TrainingConfig,
         )
         version = str(model_registry.register(info.model_uri, run_id, lineage_tags).version)
         model_registry.set_alias("challenger", version)
+        outcomes["predictions_valid"] = checks.model.predictions_valid(predictions["candidate"], info.signature)
+        blocked = [name for name in ("predictions_valid", "quality_floor") if not outcomes[name].passed]
+        if decision.promote and blocked:
+            decision = Decision(False, f"{decision.reason}, but failed {', '.join(blocked)}")
         previous = model_registry.promote(version) if decision.promote else None
         mlflow.set_tags({"promoted": str(decision.promote), "decision": decision.reason, "model_version": version})
     finally:
@@ -205,9 +265,11 @@ def ozone_forecast_model(context: AssetExecutionContext, config: TrainingConfig,
             **{f"baseline_{k}": v for k, v in vars(baseline).items() if k != "n"},
             **({f"champion_{k}": v for k, v in vars(champion_scores).items() if k != "n"} if champion_scores else {}),
             "train_rows": len(train),
+            "holdout_rows": len(holdout),
             "feature_partitions": MetadataValue.json(fingerprints),
             "holdout_plot": MetadataValue.md(plot_markdown),
-        }
+        },
+        check_results=[check_result(spec, {day: outcomes[spec.name]}) for spec in checks.model.SPECS[:3]],
     )
 
 
@@ -217,9 +279,15 @@ def ozone_forecast_model(context: AssetExecutionContext, config: TrainingConfig,
     code_version=FORECASTS_CODE_VERSION,
     kinds={"mlflow", "sql"},
     deps=["ozone_forecast_model"],
+    check_specs=[cost_spec("ozone_forecasts")],
 )
 def ozone_forecasts(
-    context: AssetExecutionContext, model_registry: ModelRegistry, toar_database: ToarDatabase, ozone_features
+    context: AssetExecutionContext,
+    model_registry: ModelRegistry,
+    toar_database: ToarDatabase,
+    qoa: QoAMonitor,
+    quality_gates: QualityGates,
+    ozone_features,
 ) -> MaterializeResult:
     """Forecasts from the champion for each station's latest issue hour of the day.
 
@@ -230,40 +298,55 @@ def ozone_forecasts(
     if champion is None:
         raise Failure(f"{model_registry.model_name} has no champion yet: materialize ozone_forecast_model first")
     model = model_registry.load(champion.version)
+    costs = {}
     for day in context.partition_keys:
-        features = ozone_features[day].to_pandas()
-        latest = features[features["issue_time"] == features.groupby("station_id")["issue_time"].transform("max")]
-        rows = latest[["station_id", "issue_time", "target_time"]].assign(
-            horizon_hours=((latest["target_time"] - latest["issue_time"]) / pd.Timedelta(hours=1)).astype(int),
-            value=model.predict(latest[FEATURE_COLUMNS]),
-            model_name=model_registry.model_name,
-            model_version=str(champion.version),
-            mlflow_run_id=champion.run_id,
-            dagster_run_id=context.run.run_id,
-        )
-        start = datetime.fromisoformat(day)
-        with toar_database.engine().begin() as conn:
-            # Re-forecasting the day with the same model version replaces its rows (idempotent).
-            conn.execute(
-                ozone_forecast.delete().where(
-                    ozone_forecast.c.model_name == model_registry.model_name,
-                    ozone_forecast.c.model_version == str(champion.version),
-                    ozone_forecast.c.issue_time >= start,
-                    ozone_forecast.c.issue_time < start + timedelta(days=1),
-                )
-            )
-            bulk_insert(conn, ozone_forecast, rows[[c.name for c in ozone_forecast.columns]])
+        with qoa.measure() as measured:
+            version = str(champion.version)
+            rows = _forecast_day(ozone_features[day].to_pandas(), model, model_registry.model_name,
+                                 version, champion.run_id, context.run.run_id)
+            _store_forecasts(toar_database, day, model_registry.model_name, version, rows)
+        costs[day] = cost_outcome(measured.cost_usd, quality_gates.max_cost_usd_per_partition)
         context.add_asset_metadata(
             {
                 "dagster/row_count": len(rows),
                 "model_version": str(champion.version),
                 "mlflow_run_id": champion.run_id,
-                "issue_time": str(latest["issue_time"].max()) if len(latest) else "",
+                "issue_time": str(rows["issue_time"].max()) if len(rows) else "",
                 "forecast_mean": float(rows["value"].mean()) if len(rows) else 0.0,
+                **measured.metadata(rows_in=len(rows), rows_out=len(rows)),
             },
             partition_key=day,
         )
-    return MaterializeResult()
+    return MaterializeResult(check_results=[check_result(cost_spec("ozone_forecasts"), costs)])
+
+
+def _forecast_day(features: pd.DataFrame, model, model_name: str, version: str, mlflow_run_id: str,
+                  dagster_run_id: str) -> pd.DataFrame:
+    """One forecast per station, from its latest issue hour of the day."""
+    latest = features[features["issue_time"] == features.groupby("station_id")["issue_time"].transform("max")]
+    return latest[["station_id", "issue_time", "target_time"]].assign(
+        horizon_hours=((latest["target_time"] - latest["issue_time"]) / pd.Timedelta(hours=1)).astype(int),
+        value=model.predict(latest[FEATURE_COLUMNS]) if len(latest) else [],
+        model_name=model_name,
+        model_version=version,
+        mlflow_run_id=mlflow_run_id,
+        dagster_run_id=dagster_run_id,
+    )
+
+
+def _store_forecasts(toar_database: ToarDatabase, day: str, model_name: str, version: str, rows: pd.DataFrame) -> None:
+    """Replace the day's forecasts of the same model version (re-forecasting is idempotent)."""
+    start = datetime.fromisoformat(day)
+    with toar_database.engine().begin() as conn:
+        conn.execute(
+            ozone_forecast.delete().where(
+                ozone_forecast.c.model_name == model_name,
+                ozone_forecast.c.model_version == version,
+                ozone_forecast.c.issue_time >= start,
+                ozone_forecast.c.issue_time < start + timedelta(days=1),
+            )
+        )
+        bulk_insert(conn, ozone_forecast, rows[[c.name for c in ozone_forecast.columns]])
 
 
 def _feature_fingerprints(context: AssetExecutionContext, days: list[str]) -> dict[str, dict]:

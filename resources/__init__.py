@@ -7,8 +7,10 @@ import os
 from dagster import EnvVar
 
 from resources.mlflow_resources import ModelRegistry, mlflow_run
+from checks.gates import QualityGates
 from resources.openaq_bucket import OpenAQBucket
 from resources.parquet_io_manager import ParquetIOManager
+from resources.qoa import QoAMonitor
 from resources.toar_database import ToarDatabase
 
 
@@ -23,6 +25,8 @@ def build_resources() -> dict:
             {"experiment_name": "ozone-forecast", "mlflow_tracking_uri": {"env": "MLFLOW_TRACKING_URI"}}
         ),
         "model_registry": ModelRegistry(tracking_uri=EnvVar("MLFLOW_TRACKING_URI")),
+        "qoa": QoAMonitor(),
+        "quality_gates": QualityGates(),
         "lake_io_manager": ParquetIOManager(
             base_url=EnvVar("DATA_LAKE_URL"), s3_endpoint_url=os.environ.get("DATA_LAKE_S3_ENDPOINT_URL")
         ),

@@ -45,7 +45,8 @@ def apply_defaults() -> None:
     """Fill unset variables with the embedded defaults and create the local folders they name."""
     for name, value in DEFAULTS.items():
         os.environ.setdefault(name, value)
-    DATA_DIR.mkdir(exist_ok=True)
+    if any(os.environ[name] == value and str(DATA_DIR) in value for name, value in DEFAULTS.items()):
+        DATA_DIR.mkdir(exist_ok=True)  # only when an embedded default lives there
     home = Path(os.environ["DAGSTER_HOME"])
     home.mkdir(parents=True, exist_ok=True)
     instance_config = home / "dagster.yaml"

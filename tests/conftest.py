@@ -1,5 +1,7 @@
+import contextlib
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -33,3 +35,25 @@ def sqlite_url(tmp_path):
 def database_url(request):
     """Each database the product supports: a SQLite file and a throwaway PostgreSQL database."""
     return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+
+
+@contextlib.contextmanager
+def project_resources(root: Path, bucket: Path, database_url: str | None = None, **overrides):
+    """The code location's own resources (``build_resources``), every location under ``root``.
+
+    The environment stays set while the block runs, because resources read it through EnvVar
+    when a run starts.
+    """
+    from resources import build_resources
+
+    env = {
+        "OPENAQ_BUCKET_URL": str(bucket),
+        "TOAR_DATABASE_URL": database_url or f"sqlite:///{root / 'toar.sqlite'}",
+        "DATA_LAKE_URL": str(root / "lake"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.sqlite'}",
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        patch.delenv("MLFLOW_ARTIFACT_LOCATION", raising=False)
+        yield {**build_resources(), **overrides}

@@ -9,8 +9,7 @@ from dagster import DagsterInstance, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from resources.openaq_bucket import OpenAQBucket
-from resources.parquet_io_manager import ParquetIOManager
-from resources.toar_database import ToarDatabase
+from tests.conftest import project_resources
 from tests.toar_assets.test_toar_db import count, snapshot
 from toar_assets import toar_db
 from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements
@@ -40,12 +39,13 @@ def run(resources, instance, first, last=None):
     return metadata
 
 
-def test_two_partitions_conserve_records_and_rerun_changes_nothing(bucket, database_url, tmp_path):
-    resources = {
-        "openaq_bucket": OpenAQBucket(url=str(bucket)),
-        "toar_database": ToarDatabase(url=database_url),
-        "lake_io_manager": ParquetIOManager(base_url=str(tmp_path / "lake")),
-    }
+@pytest.fixture
+def resources(bucket, database_url, tmp_path):
+    with project_resources(tmp_path, bucket, database_url) as resources:
+        yield resources
+
+
+def test_two_partitions_conserve_records_and_rerun_changes_nothing(bucket, database_url, tmp_path, resources):
     instance = DagsterInstance.ephemeral()
     metadata = run(resources, instance, "2014-01-01", "2014-01-02")  # one batched run, two partitions
 
@@ -84,12 +84,8 @@ def test_two_partitions_conserve_records_and_rerun_changes_nothing(bucket, datab
     engine.dispose()
 
 
-def test_a_day_without_objects_materializes_empty(bucket, sqlite_url, tmp_path):
-    resources = {
-        "openaq_bucket": OpenAQBucket(url=str(bucket)),
-        "toar_database": ToarDatabase(url=sqlite_url),
-        "lake_io_manager": ParquetIOManager(base_url=str(tmp_path / "lake")),
-    }
-    metadata = run(resources, DagsterInstance.ephemeral(), "2014-03-01")
+def test_a_day_without_objects_materializes_empty(bucket, tmp_path):
+    with project_resources(tmp_path, bucket) as resources:
+        metadata = run(resources, DagsterInstance.ephemeral(), "2014-03-01")
     assert metadata[("raw_openaq_measurements", "2014-03-01")]["objects"] == 0
     assert metadata[("harmonized_toar_series", "2014-03-01")]["rows_in"] == 0

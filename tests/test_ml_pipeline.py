@@ -20,10 +20,9 @@ from ml_assets.assets import ozone_features, ozone_forecast_model, ozone_forecas
 from ml_assets.features import FEATURE_COLUMNS, features_for_window
 from ml_assets.provenance import gaps, provenance_chain, render
 from ml_assets.serving import invocation_payload
-from resources.mlflow_resources import ModelRegistry, mlflow_run
 from resources.openaq_bucket import OpenAQBucket
-from resources.parquet_io_manager import ParquetIOManager
-from resources.toar_database import ToarDatabase
+from resources.mlflow_resources import ModelRegistry
+from tests.conftest import project_resources
 from toar_assets import toar_db
 from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements
 from toar_assets.sample_bucket import generate_bucket
@@ -54,22 +53,15 @@ def pipeline(tmp_path_factory):
     """Eight days through data logistics and features, then a model for the last day."""
     root = tmp_path_factory.mktemp("ml")
     generate_bucket(root / "bucket", date(2014, 1, 1), days=8, stations=12, seed=11, objects_per_day=24)
-    tracking_uri = f"sqlite:///{root / 'mlflow.sqlite'}"
-    database_url = f"sqlite:///{root / 'toar.sqlite'}"
-    resources = {
-        "openaq_bucket": OpenAQBucket(url=str(root / "bucket")),
-        "toar_database": ToarDatabase(url=database_url),
-        "lake_io_manager": ParquetIOManager(base_url=str(root / "lake")),
-        "mlflow": mlflow_run.configured({"experiment_name": "ozone-forecast", "mlflow_tracking_uri": tracking_uri}),
-        "model_registry": ModelRegistry(tracking_uri=tracking_uri),
-    }
-    instance = DagsterInstance.ephemeral()
-    run(resources, instance, [raw_openaq_measurements, harmonized_toar_series], "2014-01-01", LAST_DAY)
-    run(resources, instance, [ozone_features], "2014-01-01", LAST_DAY)
-    trained = run(resources, instance, [ozone_forecast_model, ozone_forecasts], LAST_DAY)
-    yield {"root": root, "resources": resources, "instance": instance, "trained": trained,
-           "registry": resources["model_registry"], "engine": toar_db.create_engine(database_url),
-           "tracking_uri": tracking_uri}
+    with project_resources(root, root / "bucket") as resources:
+        instance = DagsterInstance.ephemeral()
+        run(resources, instance, [raw_openaq_measurements, harmonized_toar_series], "2014-01-01", LAST_DAY)
+        run(resources, instance, [ozone_features], "2014-01-01", LAST_DAY)
+        trained = run(resources, instance, [ozone_forecast_model, ozone_forecasts], LAST_DAY)
+        tracking_uri = os.environ["MLFLOW_TRACKING_URI"]
+        yield {"root": root, "resources": resources, "instance": instance, "trained": trained,
+               "registry": ModelRegistry(tracking_uri=tracking_uri),
+               "engine": toar_db.create_engine(os.environ["TOAR_DATABASE_URL"]), "tracking_uri": tracking_uri}
 
 
 def test_first_model_beats_persistence_and_becomes_champion(pipeline):

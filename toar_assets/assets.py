@@ -1,17 +1,30 @@
 """Data-logistics assets: OpenAQ objects -> raw Parquet partitions -> TOAR database."""
 
-import pyarrow as pa
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, MetadataValue, asset
 
+import checks.harmonized
+import checks.raw
+from checks.core import Outcome, check_result, cost_outcome
+from checks.gates import QualityGates
 from resources.openaq_bucket import OpenAQBucket
+from resources.qoa import QoAMonitor
 from resources.toar_database import ToarDatabase
 from toar_assets.fingerprint import combined_fingerprint, objects_fingerprint
 from toar_assets.harmonize import CONVERSION_CONVENTION, HARMONIZATION_VERSION, REASONS, harmonize
 from toar_assets.openaq_objects import read_objects
 from toar_assets.partitions import daily_backfill_policy, daily_partitions
+from toar_assets.table_metadata import HARMONIZED_METADATA, RAW_METADATA, SOURCE
 from toar_assets.toar_db import write_partition
 
 RAW_CODE_VERSION = "1"
+
+openaq_realtime_bucket = AssetSpec(
+    SOURCE,
+    group_name="openaq",
+    kinds={"s3"},
+    description="OpenAQ v1 real-time objects (s3://openaq-fetches/realtime-gzipped/YYYY-MM-DD/, or the local "
+    "mirror in OPENAQ_BUCKET_URL). Maintained by OpenAQ: observed, never materialized here.",
+)
 
 
 @asset(
@@ -21,8 +34,13 @@ RAW_CODE_VERSION = "1"
     code_version=RAW_CODE_VERSION,
     io_manager_key="lake_io_manager",
     kinds={"s3", "parquet"},
+    deps=[openaq_realtime_bucket],
+    metadata=RAW_METADATA,
+    check_specs=checks.raw.SPECS,
 )
-def raw_openaq_measurements(context: AssetExecutionContext, openaq_bucket: OpenAQBucket) -> dict[str, pa.Table]:
+def raw_openaq_measurements(
+    context: AssetExecutionContext, openaq_bucket: OpenAQBucket, qoa: QoAMonitor, quality_gates: QualityGates
+):  # returns MaterializeResult(value={partition key: table}); an annotation would be type-checked
     """Every line of every OpenAQ object published on the fetch day, as one row.
 
     Columns are the OpenAQ fields flattened, plus the source object key, its ETag, its publish
@@ -30,9 +48,13 @@ def raw_openaq_measurements(context: AssetExecutionContext, openaq_bucket: OpenA
     error, so harmonization can quarantine them; nothing read is dropped.
     """
     tables = {}
+    outcomes: dict[str, dict[str, Outcome]] = {spec.name: {} for spec in checks.raw.SPECS}
     for day in context.partition_keys:
-        objects = openaq_bucket.list_day(day)
-        table, report = read_objects(objects, openaq_bucket.read)
+        with qoa.measure() as measured:
+            table, report = read_objects(openaq_bucket.list_day(day), openaq_bucket.read)
+            valid = checks.raw.validate(table, quality_gates.min_data_quality_score)
+        outcomes["records_valid"][day] = valid
+        outcomes["cost_within_budget"][day] = cost_outcome(measured.cost_usd, quality_gates.max_cost_usd_per_partition)
         context.log.info(f"{day}: {len(report.objects)} objects, {report.records} records")
         context.add_asset_metadata(
             {
@@ -48,11 +70,17 @@ def raw_openaq_measurements(context: AssetExecutionContext, openaq_bucket: OpenA
                 "source_objects": MetadataValue.json(report.objects),
                 "skipped": MetadataValue.json(report.skipped),
                 "broken": MetadataValue.json(report.broken_objects),
+                **measured.metadata(
+                    rows_in=report.records, bytes_in=report.bytes, rows_out=table.num_rows, bytes_out=table.nbytes,
+                    data_quality_score=valid.details["data_quality_score"],
+                ),
             },
             partition_key=day,
         )
         tables[day] = table
-    return tables
+    return MaterializeResult(
+        value=tables, check_results=[check_result(spec, outcomes[spec.name]) for spec in checks.raw.SPECS]
+    )
 
 
 @asset(
@@ -60,57 +88,79 @@ def raw_openaq_measurements(context: AssetExecutionContext, openaq_bucket: OpenA
     backfill_policy=daily_backfill_policy,
     group_name="toar",
     code_version=HARMONIZATION_VERSION,
-    kinds={"sql", "table"},
+    kinds={"sqlalchemy", "postgres", "sqlite"},
+    metadata=HARMONIZED_METADATA,
+    check_specs=checks.harmonized.SPECS,
 )
 def harmonized_toar_series(
     context: AssetExecutionContext,
     toar_database: ToarDatabase,
+    qoa: QoAMonitor,
+    quality_gates: QualityGates,
     raw_openaq_measurements,  # {fetch day: table}, read lazily (no annotation: Dagster would type-check a dict)
 ) -> MaterializeResult:
     """TOAR stations, series, values and quarantine for the fetch day, upserted in one transaction.
 
     Stations are identified by coordinates, variables renamed to TOAR names, gases converted to
     nmol/mol, values flagged preliminary, duplicates resolved (latest publication wins) and
-    every record that cannot be harmonized quarantined with its reason.
+    every record that cannot be harmonized quarantined with its reason. A partition whose
+    values fail the blocking data checks is not written (the database is what downstream reads).
     """
     engine = toar_database.engine()
+    outcomes: dict[str, dict[str, Outcome]] = {spec.name: {} for spec in checks.harmonized.SPECS}
     for day in context.partition_keys:
-        harmonized = harmonize(raw_openaq_measurements[day])
-        if not harmonized.conserved:
-            raise RuntimeError(f"{day}: harmonization lost or invented records; nothing was written")
-        stats = write_partition(engine, day, harmonized)
+        raw = raw_openaq_measurements[day]
+        with qoa.measure() as measured:
+            harmonized = harmonize(raw)
+            valid = checks.harmonized.validate(harmonized, quality_gates.min_data_quality_score)
+            share = checks.harmonized.quarantine_share(harmonized, quality_gates.max_quarantined_share)
+            withheld = (not valid.passed and valid.severe) or not share.passed
+            stats = None if withheld else write_partition(engine, day, harmonized)
+        outcomes["values_valid"][day] = valid
+        outcomes["quarantine_share_within_limit"][day] = share
+        outcomes["cost_within_budget"][day] = cost_outcome(measured.cost_usd, quality_gates.max_cost_usd_per_partition)
         by_reason = harmonized.quarantined_by_reason()
         obs = harmonized.observations
+        written = 0 if stats is None else stats.values_written
         context.log.info(
-            f"{day}: {harmonized.rows_in} rows in, {stats.values_written} values, "
-            f"{harmonized.duplicates} duplicates, {stats.quarantined} quarantined"
+            f"{day}: {harmonized.rows_in} rows in, {written} values written, "
+            f"{harmonized.duplicates} duplicates, {len(harmonized.quarantine)} quarantined"
+            + (" - WITHHELD: blocking data checks failed" if withheld else "")
         )
         context.add_asset_metadata(
             {
-                "dagster/row_count": stats.values_written,
+                "dagster/row_count": written,
+                "written": not withheld,
                 "rows_in": harmonized.rows_in,
-                "rows_out": stats.values_written,
+                "rows_out": len(obs),
                 "duplicates": harmonized.duplicates,
                 "duplicates_with_other_value": harmonized.duplicates_with_other_value,
-                "quarantined": stats.quarantined,
+                "quarantined": len(harmonized.quarantine),
                 **{f"quarantined/{reason}": by_reason.get(reason, 0) for reason in REASONS},
                 "stations_seen": len(harmonized.stations),
-                "stations_created": stats.stations_created,
+                "stations_created": 0 if stats is None else stats.stations_created,
                 "series_seen": len(harmonized.series),
-                "series_created": stats.series_created,
+                "series_created": 0 if stats is None else stats.series_created,
                 "measurement_start": str(obs["datetime"].min()) if len(obs) else "",
                 "measurement_end": str(obs["datetime"].max()) if len(obs) else "",
                 "conservation": (
-                    f"{harmonized.rows_in} rows in = {stats.values_written} values + "
-                    f"{harmonized.duplicates} duplicates + {stats.quarantined} quarantined"
+                    f"{harmonized.rows_in} rows in = {len(obs)} values + "
+                    f"{harmonized.duplicates} duplicates + {len(harmonized.quarantine)} quarantined"
                 ),
                 "unit_convention": CONVERSION_CONVENTION,
+                "database": toar_database.display_url(),
                 "data_fingerprint": combined_fingerprint(
                     objects_fingerprint(zip(harmonized.objects["source_key"], harmonized.objects["source_etag"])),
                     HARMONIZATION_VERSION,
                 ),
-                "database": toar_database.display_url(),
+                **measured.metadata(
+                    rows_in=harmonized.rows_in, bytes_in=raw.nbytes, rows_out=written,
+                    rows_quarantined=len(harmonized.quarantine), duplicates=harmonized.duplicates,
+                    data_quality_score=valid.details["data_quality_score"],
+                ),
             },
             partition_key=day,
         )
-    return MaterializeResult()
+    return MaterializeResult(
+        check_results=[check_result(spec, outcomes[spec.name]) for spec in checks.harmonized.SPECS]
+    )

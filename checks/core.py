@@ -1,0 +1,141 @@
+"""Running great-expectations suites and rules, and turning them into Dagster check results.
+
+Suites are lists of ``(expectation class name, kwargs)``: plain data, so defining them costs
+nothing at code-location load; great_expectations (about 3 s to import) is imported on the
+first validation. Every check evaluates each partition the run materialized, and reports one
+result: passed only if every partition passed, with each partition's details in its metadata.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import pandas as pd
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
+
+SAMPLE_SIZE = 10  # bad values shown per failed expectation
+
+Expectation = tuple[str, dict]
+
+
+@dataclass
+class Outcome:
+    """A partition's result for one check; a failure that is not ``severe`` only warns."""
+
+    passed: bool
+    details: dict = field(default_factory=dict)
+    severe: bool = True
+
+
+@dataclass
+class SuiteOutcome:
+    """A great-expectations suite's result on one partition."""
+
+    evaluated: int
+    failures: list[dict]
+
+    @property
+    def score(self) -> float:
+        """Share of expectations passed: the data-quality score."""
+        return 1.0 if self.evaluated == 0 else (self.evaluated - len(self.failures)) / self.evaluated
+
+    def outcome(self, min_score: float) -> Outcome:
+        """Failed if any expectation failed; blocking only when the score is under ``min_score``."""
+        details = {"data_quality_score": self.score, "min_data_quality_score": min_score, "failed_expectations": self.failures}
+        return Outcome(not self.failures, details, severe=self.score < min_score)
+
+
+@lru_cache(maxsize=1)
+def _batch_definition():
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # offline: no usage statistics
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    source = context.data_sources.add_pandas("partitions")
+    return source.add_dataframe_asset("partition").add_batch_definition_whole_dataframe("whole")
+
+
+def run_suite(name: str, frame: pd.DataFrame, expectations: list[Expectation]) -> SuiteOutcome:
+    """Validate a frame with a suite; failures name the expectation, counts and sample values."""
+    batch_definition = _batch_definition()  # the context must exist before a suite is made
+    import great_expectations as gx
+
+    suite = gx.ExpectationSuite(name=name)
+    for kind, kwargs in expectations:
+        suite.add_expectation(getattr(gx.expectations, kind)(**kwargs))
+    result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(suite, result_format="SUMMARY")
+    failures = []
+    for r in result.results:
+        if r.success:
+            continue
+        kwargs = {k: v for k, v in r.expectation_config.kwargs.items() if k != "batch_id"}
+        failure = {"expectation": r.expectation_config.type, **_plain(kwargs)}
+        failure["unexpected_count"] = r.result.get("unexpected_count")
+        failure["unexpected_percent"] = r.result.get("unexpected_percent")
+        failure["observed_value"] = _plain(r.result.get("observed_value"))
+        failure["sample"] = _plain((r.result.get("partial_unexpected_list") or [])[:SAMPLE_SIZE])
+        if r.exception_info and r.exception_info.get("raised_exception"):
+            failure["error"] = r.exception_info.get("exception_message")
+        failures.append(failure)
+    return SuiteOutcome(evaluated=len(result.results), failures=failures)
+
+
+def spec(asset: str, name: str, description: str, blocking: bool = True) -> AssetCheckSpec:
+    return AssetCheckSpec(name=name, asset=asset, description=description, blocking=blocking)
+
+
+def cost_spec(asset: str) -> AssetCheckSpec:
+    """The QoA budget rule, the same on every asset."""
+    return spec(asset, "cost_within_budget", "QoA control rule: a partition's work costs at most the budget in USD.")
+
+
+def cost_outcome(cost_usd: float, budget_usd: float) -> Outcome:
+    return Outcome(cost_usd <= budget_usd, {"cost_usd": cost_usd, "budget_usd": budget_usd})
+
+
+def check_result(check: AssetCheckSpec, outcomes: dict[str, Outcome]) -> AssetCheckResult:
+    """One result for the run: failed partitions listed, every partition's details kept.
+
+    Severity ERROR (which stops downstream assets of a blocking check) if any partition failed
+    severely, WARN if all failures were mild.
+    """
+    failed = sorted(day for day, o in outcomes.items() if not o.passed)
+    severe = any(not o.passed and o.severe for o in outcomes.values())
+    metadata = {
+        "partitions_checked": MetadataValue.json(sorted(outcomes)),
+        "failed_partitions": MetadataValue.json(failed),
+        "details": MetadataValue.json({day: _plain(o.details) for day, o in sorted(outcomes.items())}),
+    }
+    scores = [o.details["data_quality_score"] for o in outcomes.values() if "data_quality_score" in o.details]
+    if scores:
+        metadata["data_quality_score"] = float(min(scores))
+    return AssetCheckResult(
+        asset_key=check.asset_key,
+        check_name=check.name,
+        passed=not failed,
+        severity=AssetCheckSeverity.ERROR if severe else AssetCheckSeverity.WARN,
+        metadata=metadata,
+        description=None if not failed else f"failed for {', '.join(failed)}",
+    )
+
+
+def _plain(value):
+    """JSON-safe copies of numpy scalars, timestamps and containers."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        try:
+            return value.item()
+        except (ValueError, AttributeError):
+            pass
+    if isinstance(value, float) and value != value:
+        return None  # NaN
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)

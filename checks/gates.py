@@ -1,0 +1,23 @@
+"""QoA control rules: the thresholds of the blocking checks, one resource shown in the UI."""
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+
+class QualityGates(ConfigurableResource):
+    """Limits that stop a partition's data from going downstream when crossed."""
+
+    max_quarantined_share: float = Field(
+        default=0.5, description="largest share of a partition's raw records that may be quarantined"
+    )
+    max_cost_usd_per_partition: float = Field(
+        default=0.05, description="budget of one partition's work on one asset, in USD (QoA price model)"
+    )
+    min_data_quality_score: float = Field(
+        default=1.0, description="smallest share of a suite's expectations that must pass"
+    )
+    min_model_r2: float = Field(default=0.5, description="smallest holdout R² a trained model may have")
+    min_feature_rows: int = Field(default=24, description="fewest feature rows a day may have")
+    min_hourly_continuity: float = Field(
+        default=0.5, description="smallest share of station-hours of the day that have a feature row"
+    )

@@ -1,0 +1,70 @@
+"""Checks of harmonized_toar_series: the values, series and stations a partition wrote."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from checks.core import Expectation, Outcome, SuiteOutcome, cost_spec, run_suite, spec
+from toar_assets.harmonize import FLAGS, GASES, SERIES_KEY, UNIT_PPB, UNIT_UG_M3, VALUE_LIMITS, Harmonized
+
+ASSET = "harmonized_toar_series"
+
+VALUES_VALID = spec(
+    ASSET, "values_valid",
+    "great-expectations: values within each TOAR variable's physical range in its unit, one value per "
+    "(series, datetime), flags from the documented set, every station with valid coordinates; and the "
+    "conservation counts add up. Blocks downstream below the data-quality floor.",
+)
+QUARANTINE_SHARE = spec(
+    ASSET, "quarantine_share_within_limit",
+    "QoA control rule: the share of raw records quarantined stays under the configured limit.",
+)
+SPECS = [VALUES_VALID, QUARANTINE_SHARE, cost_spec(ASSET)]
+
+VALUE_SUITE: list[Expectation] = [
+    ("ExpectCompoundColumnsToBeUnique", {"column_list": SERIES_KEY + ["datetime"]}),
+    ("ExpectColumnValuesToBeInSet", {"column": "flags", "value_set": sorted(FLAGS)}),
+    ("ExpectColumnValuesToBeInSet", {"column": "unit", "value_set": [UNIT_PPB],
+                                     "row_condition": f"variable in {sorted(GASES)}", "condition_parser": "pandas"}),
+    ("ExpectColumnValuesToBeInSet", {"column": "unit", "value_set": [UNIT_UG_M3],
+                                     "row_condition": f"variable not in {sorted(GASES)}", "condition_parser": "pandas"}),
+    *[("ExpectColumnValuesToBeBetween", {"column": "value", "min_value": floor, "max_value": ceiling,
+                                         "row_condition": f'variable=="{variable}"', "condition_parser": "pandas"})
+      for variable, (floor, _, ceiling) in sorted(VALUE_LIMITS.items())],
+]
+STATION_SUITE: list[Expectation] = [
+    ("ExpectColumnValuesToNotBeNull", {"column": "latitude"}),
+    ("ExpectColumnValuesToNotBeNull", {"column": "longitude"}),
+    ("ExpectColumnValuesToBeBetween", {"column": "latitude", "min_value": -90, "max_value": 90}),
+    ("ExpectColumnValuesToBeBetween", {"column": "longitude", "min_value": -180, "max_value": 180}),
+]
+
+
+def validate(harmonized: Harmonized, min_score: float) -> Outcome:
+    values = harmonized.observations.merge(harmonized.series, on=SERIES_KEY, how="left")
+    # Every series' station: the stations of the series written, with their coordinates.
+    stations = harmonized.series[["lat_key", "lon_key"]].drop_duplicates().merge(
+        harmonized.stations, on=["lat_key", "lon_key"], how="left"
+    )
+    evaluated, failures = 0, []
+    for name, frame, suite in (("values", values, VALUE_SUITE), ("stations", stations, STATION_SUITE)):
+        if len(frame):
+            result = run_suite(f"{ASSET}.{name}", frame, suite)
+            evaluated, failures = evaluated + result.evaluated, failures + result.failures
+    evaluated += 1
+    if not harmonized.conserved:
+        failures.append({
+            "expectation": "conservation",
+            "rows_in": harmonized.rows_in,
+            "values": len(harmonized.observations),
+            "duplicates": harmonized.duplicates,
+            "quarantined": len(harmonized.quarantine),
+        })
+    return SuiteOutcome(evaluated, failures).outcome(min_score)
+
+
+def quarantine_share(harmonized: Harmonized, max_share: float) -> Outcome:
+    share = len(harmonized.quarantine) / harmonized.rows_in if harmonized.rows_in else 0.0
+    by_reason = harmonized.quarantined_by_reason()
+    return Outcome(share <= max_share, {"quarantined_share": share, "max_quarantined_share": max_share,
+                                        "quarantined_by_reason": by_reason})

@@ -1,0 +1,142 @@
+"""Column schemas and column lineage of the table assets, for the Dagster UI.
+
+``dagster/column_schema`` says what each column is; ``dagster/column_lineage`` says which
+upstream columns it is computed from, so a user can follow a TOAR value or a feature back to
+the OpenAQ fields it came from.
+"""
+
+from __future__ import annotations
+
+from dagster import AssetKey, TableColumn, TableColumnDep, TableColumnLineage, TableSchema
+
+SOURCE = "openaq_realtime_bucket"  # the external asset standing for the S3 bucket
+RAW = "raw_openaq_measurements"
+HARMONIZED = "harmonized_toar_series"
+
+
+def column_schema(columns: list[tuple[str, str, str]]) -> TableSchema:
+    return TableSchema(columns=[TableColumn(name, kind, description) for name, kind, description in columns])
+
+
+def column_lineage(sources: dict[str, list[tuple[str, str]]]) -> TableColumnLineage:
+    return TableColumnLineage(
+        deps_by_column={
+            column: [TableColumnDep(asset_key=AssetKey(asset), column_name=upstream) for asset, upstream in deps]
+            for column, deps in sources.items()
+        }
+    )
+
+
+def table_metadata(columns: list[tuple[str, str, str]], sources: dict[str, list[tuple[str, str]]]) -> dict:
+    return {"dagster/column_schema": column_schema(columns), "dagster/column_lineage": column_lineage(sources)}
+
+
+RAW_COLUMNS = [
+    ("source_key", "string", "key of the S3 object the line was read from"),
+    ("source_etag", "string", "ETag of that object (content MD5 for a local mirror)"),
+    ("published_at", "timestamp", "publish time from the object name (UTC)"),
+    ("line_number", "int32", "line of the record in the object, from 1"),
+    ("date_utc", "string", "date.utc: end of the averaging period"),
+    ("date_local", "string", "date.local"),
+    ("parameter", "string", "OpenAQ parameter (pm25, o3, ...)"),
+    ("value", "float64", "measured value in `unit`"),
+    ("unit", "string", "µg/m³, ppm or ppb"),
+    ("averaging_period_value", "float64", "averagingPeriod.value"),
+    ("averaging_period_unit", "string", "averagingPeriod.unit"),
+    ("location", "string", "station name as published (not unique)"),
+    ("city", "string", "city"),
+    ("country", "string", "ISO country code"),
+    ("latitude", "float64", "coordinates.latitude"),
+    ("longitude", "float64", "coordinates.longitude"),
+    ("attribution", "list<struct<name, url>>", "data providers"),
+    ("source_name", "string", "sourceName: the provider"),
+    ("source_type", "string", "sourceType"),
+    ("mobile", "bool", "mobile platform"),
+    ("parse_error", "string", "why the line is not a valid record (null if it is)"),
+    ("raw_line", "string", "the line's text, kept for lines that needed salvaging"),
+]
+_RAW_FIELDS = {
+    "date_utc": "date.utc", "date_local": "date.local", "averaging_period_value": "averagingPeriod.value",
+    "averaging_period_unit": "averagingPeriod.unit", "latitude": "coordinates.latitude",
+    "longitude": "coordinates.longitude", "source_name": "sourceName", "source_type": "sourceType",
+}
+RAW_METADATA = table_metadata(
+    RAW_COLUMNS,
+    {
+        name: [(SOURCE, _RAW_FIELDS.get(name, name))]
+        for name, _, _ in RAW_COLUMNS
+        if name not in ("source_key", "source_etag", "published_at", "line_number", "parse_error", "raw_line")
+    }
+    | {"source_key": [(SOURCE, "key")], "source_etag": [(SOURCE, "etag")], "published_at": [(SOURCE, "key")]},
+)
+
+HARMONIZED_COLUMNS = [
+    ("station_id", "int", "stationmeta_core.id: one station per rounded coordinate pair"),
+    ("latitude", "float", "station latitude, rounded to 1e-4 degree"),
+    ("longitude", "float", "station longitude, rounded to 1e-4 degree"),
+    ("station_name", "text", "name first seen; all names in stationmeta_alias"),
+    ("timeseries_id", "int", "timeseries.id: (station, variable, provider, sampling frequency)"),
+    ("variable", "text", "TOAR variable name (o3, no2, pm2p5, ...)"),
+    ("unit", "text", "nmol/mol for gases, µg/m³ for particulate matter"),
+    ("sampling_frequency", "text", "15min, hourly, daily, ... from the averaging period"),
+    ("provider", "text", "OpenAQ sourceName"),
+    ("datetime", "timestamp", "end of the averaging period (UTC)"),
+    ("value", "float", "value in `unit`"),
+    ("flags", "text", "TOAR-style preliminary flag (table data_flag)"),
+    ("version", "text", "harmonization rules version"),
+    ("source_object_id", "int", "raw_object.id: the S3 object (key, ETag) the value came from"),
+]
+HARMONIZED_METADATA = table_metadata(
+    HARMONIZED_COLUMNS,
+    {
+        "station_id": [(RAW, "latitude"), (RAW, "longitude")],
+        "latitude": [(RAW, "latitude")],
+        "longitude": [(RAW, "longitude")],
+        "station_name": [(RAW, "location"), (RAW, "city")],
+        "timeseries_id": [(RAW, "latitude"), (RAW, "longitude"), (RAW, "parameter"), (RAW, "source_name"),
+                          (RAW, "averaging_period_value"), (RAW, "averaging_period_unit")],
+        "variable": [(RAW, "parameter")],
+        "unit": [(RAW, "parameter")],
+        "sampling_frequency": [(RAW, "averaging_period_value"), (RAW, "averaging_period_unit")],
+        "provider": [(RAW, "source_name")],
+        "datetime": [(RAW, "date_utc")],
+        "value": [(RAW, "value"), (RAW, "unit"), (RAW, "parameter")],
+        "flags": [(RAW, "value"), (RAW, "unit"), (RAW, "parameter")],
+        "source_object_id": [(RAW, "source_key"), (RAW, "source_etag")],
+    },
+)
+
+
+def features_metadata(feature_columns: list[str], target: str) -> dict:
+    """Schema and lineage of ozone_features (its columns come from the feature module)."""
+    described = {
+        "station_id": ("int", "TOAR station"),
+        "issue_time": ("timestamp", "latest hour whose measurements the row uses (UTC, hour ending)"),
+        "target_time": ("timestamp", "issue time + horizon"),
+        target: ("float", "observed hourly ozone at the target time, nmol/mol (empty until observed)"),
+    }
+    columns = [("station_id", *described["station_id"]), ("issue_time", *described["issue_time"]),
+               ("target_time", *described["target_time"])]
+    columns += [(c, "float", _feature_description(c)) for c in feature_columns]
+    columns.append((target, *described[target]))
+    ozone = [(HARMONIZED, "value"), (HARMONIZED, "variable"), (HARMONIZED, "datetime"), (HARMONIZED, "station_id")]
+    sources = {c: ozone for c in feature_columns if c.startswith(("o3_", "no2_", "has_no2"))}
+    sources |= {c: [(HARMONIZED, "datetime")] for c in feature_columns if c.startswith(("hour_", "dow_"))}
+    sources |= {"latitude": [(HARMONIZED, "latitude")], "longitude": [(HARMONIZED, "longitude")],
+                "station_id": [(HARMONIZED, "station_id")], "issue_time": [(HARMONIZED, "datetime")],
+                "target_time": [(HARMONIZED, "datetime")], target: ozone}
+    return table_metadata(columns, sources)
+
+
+def _feature_description(column: str) -> str:
+    if column.startswith("o3_lag_"):
+        return f"hourly ozone {column.removeprefix('o3_lag_')} before the issue time, nmol/mol"
+    if column.startswith("o3_mean_"):
+        return f"mean hourly ozone over the {column.removeprefix('o3_mean_')} ending at the issue time"
+    if column.startswith("no2"):
+        return "co-located NO2, nmol/mol (0 where the station has none)"
+    if column == "has_no2":
+        return "1 if the station measures NO2 at the issue time"
+    if column.startswith(("hour_", "dow_")):
+        return "hour of day / day of week of the target time, on the unit circle"
+    return "station coordinate"
