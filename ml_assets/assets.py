@@ -160,6 +160,7 @@ def ozone_forecast_model(context: AssetExecutionContext, config: TrainingConfig,
         result = _train_register_promote(context, config, model_registry, gates, ozone_features)
     result.metadata.update(measured.metadata(
         rows_in=result.metadata["train_rows"] + result.metadata["holdout_rows"],
+        rows_out=result.metadata["holdout_rows"],  # holdout predictions
         model_rmse=result.metadata["candidate_rmse"], model_mae=result.metadata["candidate_mae"],
         model_r2=result.metadata["candidate_r2"], baseline_rmse=result.metadata["baseline_rmse"],
     ))

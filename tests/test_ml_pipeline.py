@@ -55,11 +55,12 @@ def pipeline(tmp_path_factory):
     generate_bucket(root / "bucket", date(2014, 1, 1), days=8, stations=12, seed=11, objects_per_day=24)
     with project_resources(root, root / "bucket") as resources:
         instance = DagsterInstance.ephemeral()
-        run(resources, instance, [raw_openaq_measurements, harmonized_toar_series], "2014-01-01", LAST_DAY)
-        run(resources, instance, [ozone_features], "2014-01-01", LAST_DAY)
+        logistics = run(resources, instance, [raw_openaq_measurements, harmonized_toar_series], "2014-01-01", LAST_DAY)
+        features = run(resources, instance, [ozone_features], "2014-01-02", LAST_DAY)
         trained = run(resources, instance, [ozone_forecast_model, ozone_forecasts], LAST_DAY)
         tracking_uri = os.environ["MLFLOW_TRACKING_URI"]
         yield {"root": root, "resources": resources, "instance": instance, "trained": trained,
+               "results": [logistics, features, trained],
                "registry": ModelRegistry(tracking_uri=tracking_uri),
                "engine": toar_db.create_engine(os.environ["TOAR_DATABASE_URL"]), "tracking_uri": tracking_uri}
 
@@ -81,7 +82,7 @@ def test_mlflow_run_carries_the_dagster_side(pipeline):
     tags = run.data.tags
     assert tags["dagster_run_id"] == pipeline["trained"].run_id
     assert tags["dagster_asset_key"] == "ozone_forecast_model" and tags["dagster_partition"] == LAST_DAY
-    assert tags["feature_partitions"].split(",") == [f"2014-01-0{d}" for d in range(2, 9)]
+    assert tags["feature_partitions"].split(",") == [f"2014-01-0{d}" for d in range(2, 9)]  # the 7-day window
     assert all(len(item.split("=")[1]) == 16 for item in tags["feature_fingerprints"].split(","))
     assert run.info.status == "FINISHED"
     assert {"candidate_rmse", "candidate_mae", "candidate_r2", "baseline_rmse"} <= set(run.data.metrics)
@@ -171,3 +172,44 @@ def test_served_champion_answers_like_the_in_process_model(pipeline):
         server.wait(timeout=30)
     in_process = pipeline["registry"].load("1").predict(features[FEATURE_COLUMNS])
     assert np.allclose(served, in_process, rtol=0, atol=1e-9)
+
+
+def test_every_materialization_records_numeric_plausible_qoa(pipeline):
+    seen = set()
+    for result in pipeline["results"]:
+        for event in result.get_asset_materialization_events():
+            m = event.materialization
+            qoa = {k: v.value for k, v in m.metadata.items() if k.startswith("qoa/")}
+            seen.add(m.asset_key.path[-1])
+            assert all(isinstance(v, (int, float)) for v in qoa.values()), (m.asset_key, qoa)
+            assert qoa["qoa/wall_seconds"] > 0 and qoa["qoa/cpu_seconds"] > 0 and qoa["qoa/peak_rss_bytes"] > 50e6
+            expected = (qoa["qoa/cpu_seconds"] / 3600 * 0.04048
+                        + qoa["qoa/peak_rss_bytes"] / 1024**3 * qoa["qoa/wall_seconds"] / 3600 * 0.004445)
+            assert qoa["qoa/cost_usd"] == pytest.approx(expected)
+            assert "qoa/rows_in" in qoa and "qoa/rows_out" in qoa
+    assert seen == {"raw_openaq_measurements", "harmonized_toar_series", "ozone_features",
+                    "ozone_forecast_model", "ozone_forecasts"}
+    model = metadata_of(pipeline["trained"], "ozone_forecast_model")
+    assert model["qoa/model_rmse"] == model["candidate_rmse"] and "qoa/model_r2" in model
+    harmonized = [e.materialization.metadata for e in pipeline["results"][0].get_asset_materialization_events()
+                  if e.materialization.asset_key.path[-1] == "harmonized_toar_series"]
+    assert all(h["qoa/rows_quarantined"].value == h["quarantined"].value for h in harmonized)
+    assert all(h["qoa/data_quality_score"].value == 1.0 for h in harmonized)
+
+
+def test_checks_ran_in_the_same_runs_and_passed(pipeline):
+    evaluations = [e.event_specific_data for r in pipeline["results"] for e in r.all_events
+                   if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    by_check = {(ev.asset_key.path[-1], ev.check_name): ev for ev in evaluations}
+    assert set(by_check) >= {
+        ("raw_openaq_measurements", "records_valid"), ("raw_openaq_measurements", "cost_within_budget"),
+        ("harmonized_toar_series", "values_valid"), ("harmonized_toar_series", "quarantine_share_within_limit"),
+        ("ozone_features", "features_valid"), ("ozone_features", "hourly_continuity"),
+        ("ozone_forecast_model", "beats_persistence"), ("ozone_forecast_model", "predictions_valid"),
+        ("ozone_forecast_model", "quality_floor"), ("ozone_forecasts", "cost_within_budget"),
+    }
+    blocking = [ev for ev in evaluations if ev.blocking]
+    assert blocking and all(ev.passed for ev in blocking)
+    # The batched run checked exactly the partitions it materialized.
+    raw = by_check[("raw_openaq_measurements", "records_valid")]
+    assert raw.metadata["partitions_checked"].value == [f"2014-01-0{d}" for d in range(1, 9)]

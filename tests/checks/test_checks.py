@@ -1,0 +1,164 @@
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from dagster import AssetCheckSeverity
+
+import checks.features
+import checks.harmonized
+import checks.model
+import checks.raw
+from checks.core import Outcome, check_result, cost_outcome
+from ml_assets.features import FEATURE_COLUMNS, TARGET
+from ml_assets.training import Scores
+from tests.openaq_fixtures import raw_table, record
+from toar_assets.harmonize import harmonize
+
+
+def failed(outcome: Outcome) -> dict[str, dict]:
+    return {f["expectation"] + ":" + str(f.get("column", "")): f for f in outcome.details["failed_expectations"]}
+
+
+def good_records(n=200):
+    return [record(value=0.03 + i / 10000, utc=f"2014-01-01T{i % 12:02d}:{i // 12 % 60:02d}:00.000Z") for i in range(n)]
+
+
+# raw ------------------------------------------------------------------------------------------
+
+def test_raw_records_pass_on_good_data():
+    outcome = checks.raw.validate(raw_table(good_records()), min_score=1.0)
+    assert outcome.passed and outcome.details["data_quality_score"] == 1.0
+
+
+def test_raw_records_fail_on_a_bad_partition_and_say_what_and_where():
+    items = good_records(100) + [record(unit="mg/m³")] * 5 + [record(utc="2014-01-02T12:00:00.000Z")] * 3 + ["{cut"] * 4
+    outcome = checks.raw.validate(raw_table(items), min_score=1.0)
+    assert not outcome.passed and outcome.severe
+    failures = failed(outcome)
+    unit = failures["expect_column_values_to_be_in_set:unit"]
+    assert unit["unexpected_count"] == 5 and unit["sample"][0] == "mg/m³"
+    future = failures["expect_column_values_to_be_between:seconds_after_publication"]
+    assert future["unexpected_count"] == 3 and future["sample"][0] == pytest.approx(86400.0)
+    assert failures["expect_column_values_to_be_null:parse_error"]["unexpected_count"] == 4
+    assert outcome.details["data_quality_score"] < 1.0
+
+
+def test_raw_failure_above_the_floor_only_warns():
+    items = good_records(100) + [record(unit="mg/m³")] * 5
+    outcome = checks.raw.validate(raw_table(items), min_score=0.5)
+    assert not outcome.passed and not outcome.severe
+
+
+def test_raw_tolerates_single_bad_records():
+    outcome = checks.raw.validate(raw_table(good_records(300) + [record(unit="mg/m³"), "{cut"]), min_score=1.0)
+    assert outcome.passed  # below the 1% the suite tolerates: harmonization quarantines them
+
+
+# harmonized -----------------------------------------------------------------------------------
+
+def test_harmonized_values_pass_on_good_data():
+    outcome = checks.harmonized.validate(harmonize(raw_table(good_records())), min_score=1.0)
+    assert outcome.passed, outcome.details
+
+
+def test_harmonized_values_fail_on_crafted_bad_values():
+    h = harmonize(raw_table(good_records(20)))
+    h.observations.loc[0, "value"] = 5000.0  # ozone out of range
+    h.observations.loc[1, "flags"] = "Invented"
+    h.observations = pd.concat([h.observations, h.observations.iloc[[2]]], ignore_index=True)  # same series and hour
+    h.stations.loc[0, "latitude"] = 123.0
+    outcome = checks.harmonized.validate(h, min_score=1.0)
+    failures = failed(outcome)
+    assert failures["expect_column_values_to_be_between:value"]["sample"] == [5000.0]
+    assert failures["expect_column_values_to_be_in_set:flags"]["sample"] == ["Invented"]
+    assert failures["expect_compound_columns_to_be_unique:"]["unexpected_count"] == 2
+    assert failures["expect_column_values_to_be_between:latitude"]["sample"] == [123.0]
+    assert "conservation:" in failures  # the extra row breaks the counts too
+    assert not outcome.passed and outcome.severe
+
+
+def test_quarantine_share_rule():
+    h = harmonize(raw_table(good_records(10) + [record(parameter="pm1")] * 10))
+    outcome = checks.harmonized.quarantine_share(h, max_share=0.4)
+    assert not outcome.passed and outcome.details["quarantined_share"] == 0.5
+    assert outcome.details["quarantined_by_reason"] == {"unsupported_parameter": 10}
+    assert checks.harmonized.quarantine_share(h, max_share=0.5).passed
+
+
+# features -------------------------------------------------------------------------------------
+
+def feature_rows(stations=2, hours=24) -> pd.DataFrame:
+    rows = []
+    for s in range(stations):
+        for h in range(hours):
+            rows.append({"station_id": s, "issue_time": pd.Timestamp("2014-01-05") + pd.Timedelta(hours=h),
+                         **{c: 1.0 for c in FEATURE_COLUMNS}, TARGET: 1.0})
+    return pd.DataFrame(rows)
+
+
+def test_features_pass_and_fail_on_nulls_and_row_floor():
+    assert checks.features.validate(feature_rows(), min_rows=24, min_score=1.0).passed
+    bad = feature_rows()
+    bad.loc[[3, 4], "o3_lag_5h"] = np.nan
+    outcome = checks.features.validate(bad, min_rows=24, min_score=1.0)
+    assert failed(outcome)["expect_column_values_to_not_be_null:o3_lag_5h"]["unexpected_count"] == 2
+    few = checks.features.validate(feature_rows(hours=5), min_rows=24, min_score=1.0)
+    assert failed(few)["expect_table_row_count_to_be_between:"]["observed_value"] == 10
+    empty = checks.features.validate(feature_rows().iloc[0:0], min_rows=24, min_score=1.0)
+    assert not empty.passed and empty.severe
+
+
+def test_hourly_continuity_warns():
+    assert checks.features.hourly_continuity(feature_rows(), 0.5).passed
+    sparse = checks.features.hourly_continuity(feature_rows(hours=6), 0.5)
+    assert not sparse.passed and not sparse.severe and sparse.details["hourly_continuity"] == 0.25
+
+
+# model ----------------------------------------------------------------------------------------
+
+class _Signature:
+    class inputs:
+        @staticmethod
+        def input_names():
+            return FEATURE_COLUMNS
+
+
+def test_model_rules():
+    better, worse = Scores(1.0, 0.8, 0.9, 10), Scores(2.0, 1.5, 0.4, 10)
+    assert checks.model.beats_persistence(better, worse).passed
+    not_better = checks.model.beats_persistence(worse, better)
+    assert not not_better.passed and not not_better.severe
+    assert checks.model.predictions_valid(np.array([1.0, 2.0]), _Signature).passed
+    assert not checks.model.predictions_valid(np.array([1.0, np.nan]), _Signature).passed
+    no_signature = checks.model.predictions_valid(np.array([1.0]), None)
+    assert not no_signature.passed and no_signature.details["signature_inputs"] == 0
+    assert checks.model.quality_floor(better, 0.5).passed
+    assert not checks.model.quality_floor(worse, 0.5).passed
+
+
+# results --------------------------------------------------------------------------------------
+
+def test_check_result_reports_each_partition_and_the_right_severity():
+    spec = checks.raw.RECORDS_VALID
+    result = check_result(spec, {"2014-01-01": Outcome(True, {"data_quality_score": 1.0}),
+                                 "2014-01-02": Outcome(False, {"data_quality_score": 0.5})})
+    assert not result.passed and result.severity == AssetCheckSeverity.ERROR
+    assert result.metadata["failed_partitions"].value == ["2014-01-02"]
+    assert result.metadata["data_quality_score"].value == 0.5
+    assert result.metadata["details"].value["2014-01-01"] == {"data_quality_score": 1.0}
+    mild = check_result(spec, {"2014-01-01": Outcome(False, {}, severe=False)})
+    assert not mild.passed and mild.severity == AssetCheckSeverity.WARN
+    assert check_result(spec, {"2014-01-01": Outcome(True)}).passed
+
+
+def test_cost_rule():
+    assert cost_outcome(0.01, 0.05).passed
+    over = cost_outcome(0.06, 0.05)
+    assert not over.passed and over.details == {"cost_usd": 0.06, "budget_usd": 0.05}
+
+
+def test_raw_validation_frame_measures_publication_lag():
+    table = raw_table([record(utc="2014-01-01T11:00:00.000Z")])
+    frame = checks.raw.validation_frame(table)
+    assert frame["seconds_after_publication"].tolist() == [-3600.0]
+    assert isinstance(table, pa.Table)

@@ -1,0 +1,91 @@
+"""Blocking checks stop bad data in the run that produced it."""
+
+from datetime import date
+
+import pytest
+import sqlalchemy as sa
+from dagster import DagsterInstance, materialize
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from checks.gates import QualityGates
+from ml_assets.assets import ozone_features
+from tests.conftest import project_resources
+from tests.openaq_fixtures import record, write_object
+from toar_assets import toar_db
+from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements
+from toar_assets.sample_bucket import generate_bucket
+
+pytestmark = pytest.mark.slow
+
+ASSETS = [raw_openaq_measurements, harmonized_toar_series, ozone_features]
+
+
+def run(resources, first, last):
+    tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
+    return materialize(ASSETS, resources=resources, instance=DagsterInstance.ephemeral(), tags=tags, raise_on_error=False)
+
+
+def materialized(result) -> set[str]:
+    return {e.materialization.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+
+
+def evaluation(result, check_name):
+    for e in result.all_events:
+        if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.check_name == check_name:
+            return e.event_specific_data
+    raise AssertionError(f"{check_name} was not evaluated")
+
+
+@pytest.fixture(scope="module")
+def bucket(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gates") / "bucket"
+    generate_bucket(root, date(2014, 1, 1), days=2, stations=10, seed=5, objects_per_day=12)
+    return root
+
+
+def test_a_bad_source_partition_stops_harmonization_in_the_same_run(tmp_path):
+    # A day whose objects mostly use a unit OpenAQ never published: the source changed format.
+    items = [record(unit="mg/m³", utc=f"2014-01-01T{h:02d}:00:00.000Z") for h in range(10)] + [record()]
+    write_object(tmp_path / "bucket", "2014-01-01", "1388620800.ndjson.gz", items)
+    with project_resources(tmp_path, tmp_path / "bucket") as resources:
+        result = run(resources, "2014-01-01", "2014-01-01")
+    assert not result.success
+    check = evaluation(result, "records_valid")
+    assert not check.passed and check.blocking
+    failure = check.metadata["details"].value["2014-01-01"]["failed_expectations"][0]
+    assert failure["column"] == "unit" and failure["unexpected_count"] == 10 and failure["sample"][0] == "mg/m³"
+    assert "harmonized_toar_series" not in materialized(result)
+    engine = toar_db.create_engine(f"sqlite:///{tmp_path / 'toar.sqlite'}")
+    assert not sa.inspect(engine).has_table("data")  # harmonization never ran
+
+
+def test_cost_over_budget_stops_downstream(bucket, tmp_path):
+    with project_resources(tmp_path, bucket, quality_gates=QualityGates(max_cost_usd_per_partition=0.0)) as resources:
+        result = run(resources, "2014-01-01", "2014-01-02")
+    assert not result.success
+    check = evaluation(result, "cost_within_budget")
+    assert not check.passed and check.metadata["failed_partitions"].value == ["2014-01-01", "2014-01-02"]
+    details = check.metadata["details"].value["2014-01-01"]
+    assert details["cost_usd"] > 0 and details["budget_usd"] == 0.0
+    assert materialized(result) <= {"raw_openaq_measurements"}
+    assert "harmonized_toar_series" not in materialized(result) and "ozone_features" not in materialized(result)
+
+
+def test_too_much_quarantine_withholds_the_partition_and_stops_features(bucket, tmp_path):
+    with project_resources(tmp_path, bucket, quality_gates=QualityGates(max_quarantined_share=0.001)) as resources:
+        result = run(resources, "2014-01-01", "2014-01-02")
+    assert not result.success
+    check = evaluation(result, "quarantine_share_within_limit")
+    assert not check.passed
+    assert check.metadata["details"].value["2014-01-02"]["quarantined_share"] > 0.001
+    assert "ozone_features" not in materialized(result)
+    engine = toar_db.create_engine(f"sqlite:///{tmp_path / 'toar.sqlite'}")
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(toar_db.data)).scalar_one() == 0  # withheld
+
+
+def test_passing_gates_let_the_data_through(bucket, tmp_path):
+    with project_resources(tmp_path, bucket) as resources:
+        result = run(resources, "2014-01-01", "2014-01-02")
+    assert result.success
+    assert materialized(result) == {"raw_openaq_measurements", "harmonized_toar_series", "ozone_features"}
