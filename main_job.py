@@ -158,7 +158,27 @@ def print_summary(results: list) -> None:
         print(f"  {'promoted to champion' if m['promoted'] else 'not promoted'}: {m['decision']}")
     for day, m in materializations(results, "ozone_forecasts").items():
         print(f"Forecasts for {day}: {m['dagster/row_count']} stations, issued {m['issue_time']}, model version {m['model_version']}")
+    print_quality(results)
     print(f"Dagster runs: {', '.join(r.run_id for r in results)} (open them with `make ui`)")
+
+
+def print_quality(results: list) -> None:
+    """Asset checks and QoA figures (summed over partitions) per asset."""
+    evaluations = [e.event_specific_data for r in results for e in r.all_events
+                   if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    failed = [f"{ev.asset_key.to_user_string()}:{ev.check_name}" for ev in evaluations if not ev.passed]
+    print(f"\nAsset checks: {len(evaluations) - len(failed)} passed, {len(failed)} failed"
+          + (f" ({', '.join(failed)})" if failed else ""))
+    print(f"{'QoA':24s} {'partitions':>10s} {'wall s':>8s} {'CPU s':>8s} {'peak MB':>8s} {'cost USD':>10s}")
+    for asset in ("raw_openaq_measurements", "harmonized_toar_series", "ozone_features",
+                  "ozone_forecast_model", "ozone_forecasts"):
+        found = materializations(results, asset)
+        if not found:
+            continue
+        total = {key: sum(m.get(f"qoa/{key}", 0) for m in found.values()) for key in ("wall_seconds", "cpu_seconds", "cost_usd")}
+        peak = max(m.get("qoa/peak_rss_bytes", 0) for m in found.values()) / 2**20
+        print(f"{asset:24s} {len(found):10d} {total['wall_seconds']:8.2f} {total['cpu_seconds']:8.2f} "
+              f"{peak:8.0f} {total['cost_usd']:10.6f}")
 
 
 def main(argv: list[str] | None = None) -> int:
