@@ -12,6 +12,8 @@ import pandas as pd
 import pyarrow as pa
 from dagster import (
     AssetDep,
+    AutomationCondition,
+    LastPartitionMapping,
     AssetExecutionContext,
     AssetIn,
     AssetKey,
@@ -57,6 +59,12 @@ TRAINING_WINDOW_DAYS = int(os.environ.get("TRAINING_WINDOW_DAYS", "7"))
 # Hours between the issue time and the forecast target.
 FORECAST_HORIZON_HOURS = int(os.environ.get("FORECAST_HORIZON_HOURS", "1"))
 
+# Materialize as soon as upstream data changed, for the last two days (today's and yesterday's
+# partitions keep receiving objects); older days are backfilled on purpose, not automatically.
+FRESH = AutomationCondition.eager().replace(
+    AutomationCondition.in_latest_time_window(), AutomationCondition.in_latest_time_window(timedelta(days=2))
+)
+
 
 @asset(
     partitions_def=daily_partitions,
@@ -69,6 +77,7 @@ FORECAST_HORIZON_HOURS = int(os.environ.get("FORECAST_HORIZON_HOURS", "1"))
     deps=[AssetDep("harmonized_toar_series", partition_mapping=TimeWindowPartitionMapping(start_offset=-1))],
     metadata=features_metadata(FEATURE_COLUMNS, TARGET),
     check_specs=checks.features.SPECS,
+    automation_condition=FRESH,
 )
 def ozone_features(
     context: AssetExecutionContext, toar_database: ToarDatabase, qoa: QoAMonitor, quality_gates: QualityGates
@@ -213,6 +222,7 @@ def _train_register_promote(context, config: TrainingConfig, model_registry: Mod
         "feature_fingerprints": ",".join(f"{d}={fingerprints[d]['fingerprint']}" for d in days),
         "feature_runs": ",".join(f"{d}={fingerprints[d]['run_id']}" for d in days),
         "git_commit": _git_commit(),
+        "trigger": context.run.tags.get("retrain/reason", "manual"),
     }
     png = holdout_plot(holdout, predictions)
     plot_markdown = f"![holdout forecasts](data:image/png;base64,{base64.b64encode(png).decode()})"
@@ -257,6 +267,8 @@ def _train_register_promote(context, config: TrainingConfig, model_registry: Mod
         metadata={
             "model_name": model_registry.model_name,
             "model_version": version,
+            "trigger": lineage_tags["trigger"],
+            "trigger_detail": context.run.tags.get("retrain/detail", "materialized by a user or job"),
             "mlflow_run_id": run_id,
             "promoted": decision.promote,
             "decision": decision.reason,
@@ -279,8 +291,10 @@ def _train_register_promote(context, config: TrainingConfig, model_registry: Mod
     group_name="ml",
     code_version=FORECASTS_CODE_VERSION,
     kinds={"mlflow", "sql"},
-    deps=["ozone_forecast_model"],
+    # Forecasts use the registry's champion; the newest model run is what can change it.
+    deps=[AssetDep("ozone_forecast_model", partition_mapping=LastPartitionMapping())],
     check_specs=[cost_spec("ozone_forecasts")],
+    automation_condition=FRESH,
 )
 def ozone_forecasts(
     context: AssetExecutionContext,
@@ -305,7 +319,7 @@ def ozone_forecasts(
             version = str(champion.version)
             rows = _forecast_day(ozone_features[day].to_pandas(), model, model_registry.model_name,
                                  version, champion.run_id, context.run.run_id)
-            _store_forecasts(toar_database, day, model_registry.model_name, version, rows)
+            _store_forecasts(toar_database, model_registry.model_name, version, rows)
         costs[day] = cost_outcome(measured.cost_usd, quality_gates.max_cost_usd_per_partition)
         context.add_asset_metadata(
             {
@@ -335,16 +349,18 @@ def _forecast_day(features: pd.DataFrame, model, model_name: str, version: str, 
     )
 
 
-def _store_forecasts(toar_database: ToarDatabase, day: str, model_name: str, version: str, rows: pd.DataFrame) -> None:
-    """Replace the day's forecasts of the same model version (re-forecasting is idempotent)."""
-    start = datetime.fromisoformat(day)
+def _store_forecasts(toar_database: ToarDatabase, model_name: str, version: str, rows: pd.DataFrame) -> None:
+    """Upsert: a forecast of the same station, target hour and model version is replaced (idempotent);
+    the day's earlier forecasts stay, to be scored when their hour is observed."""
+    if rows.empty:
+        return
     with toar_database.engine().begin() as conn:
         conn.execute(
             ozone_forecast.delete().where(
                 ozone_forecast.c.model_name == model_name,
                 ozone_forecast.c.model_version == version,
-                ozone_forecast.c.issue_time >= start,
-                ozone_forecast.c.issue_time < start + timedelta(days=1),
+                ozone_forecast.c.station_id.in_([int(s) for s in rows["station_id"].unique()]),
+                ozone_forecast.c.target_time.in_([t.to_pydatetime() for t in rows["target_time"].unique()]),
             )
         )
         bulk_insert(conn, ozone_forecast, rows[[c.name for c in ozone_forecast.columns]])

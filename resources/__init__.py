@@ -8,6 +8,7 @@ from dagster import EnvVar
 
 from resources.mlflow_resources import ModelRegistry, mlflow_run
 from checks.gates import QualityGates
+from sensors.retraining import RetrainingPolicy
 from resources.openaq_bucket import OpenAQBucket
 from resources.parquet_io_manager import ParquetIOManager
 from resources.qoa import QoAMonitor
@@ -27,6 +28,7 @@ def build_resources() -> dict:
         "model_registry": ModelRegistry(tracking_uri=EnvVar("MLFLOW_TRACKING_URI")),
         "qoa": QoAMonitor(),
         "quality_gates": QualityGates(),
+        "retraining_policy": RetrainingPolicy(),
         "lake_io_manager": ParquetIOManager(
             base_url=EnvVar("DATA_LAKE_URL"), s3_endpoint_url=os.environ.get("DATA_LAKE_S3_ENDPOINT_URL")
         ),

@@ -17,7 +17,7 @@ from typing import Optional
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-from dagster import ConfigurableIOManager, InputContext, OutputContext
+from dagster import AssetKey, ConfigurableIOManager, InputContext, OutputContext
 from pydantic import Field
 
 
@@ -80,6 +80,14 @@ class ParquetIOManager(ConfigurableIOManager):
                 keys = [key for key, info in zip(keys, found) if info.type == pafs.FileType.File]
             return LazyPartitions(keys, lambda key: self._read(self._path(context, key)))
         return self._read(self._path(context, None))
+
+    def existing_partition(self, asset_key: AssetKey, partition: str) -> Optional[pa.Table]:
+        """A partition's stored table, or None if it was never written (for incremental reads)."""
+        filesystem, root = self._filesystem()
+        path = f"{root}/{'/'.join(asset_key.path)}/{partition}.parquet"
+        if filesystem.get_file_info(path).type != pafs.FileType.File:
+            return None
+        return self._read(path)
 
     def _filesystem(self) -> tuple[pafs.FileSystem, str]:
         if self.base_url.startswith("s3://"):

@@ -213,3 +213,59 @@ def test_checks_ran_in_the_same_runs_and_passed(pipeline):
     # The batched run checked exactly the partitions it materialized.
     raw = by_check[("raw_openaq_measurements", "records_valid")]
     assert raw.metadata["partitions_checked"].value == [f"2014-01-0{d}" for d in range(1, 9)]
+
+
+def sensor_resources(pipeline):
+    from ml_assets.assets import FORECAST_HORIZON_HOURS  # noqa: F401  (same settings as the assets)
+    from resources.toar_database import ToarDatabase
+    from sensors.retraining import RetrainingPolicy
+
+    return {"model_registry": pipeline["registry"], "retraining_policy": RetrainingPolicy(),
+            "toar_database": ToarDatabase(url=str(pipeline["engine"].url))}
+
+
+def test_retraining_sensor_waits_then_fires_on_drift_and_the_model_records_why(pipeline):
+    from dagster import RunRequest, build_sensor_context
+
+    from sensors.retraining import retraining
+
+    context = build_sensor_context(instance=pipeline["instance"], resources=sensor_resources(pipeline))
+    assert not isinstance(retraining(context), RunRequest)  # champion trained on the newest day
+
+    # The champion's forecasts for day 8 turn out 15 nmol/mol off the actuals that arrived.
+    features, _ = features_for_window(pipeline["engine"], datetime(2014, 1, 8), datetime(2014, 1, 9), 1)
+    scored = features.dropna(subset=["target_o3"])
+    rows = scored[["station_id", "issue_time", "target_time"]].assign(
+        horizon_hours=1, value=scored["target_o3"] + 15.0, model_name="ozone-forecast",
+        model_version=str(pipeline["registry"].version("champion").version), mlflow_run_id="r", dagster_run_id="d")
+    with pipeline["engine"].begin() as conn:
+        conn.execute(toar_db.ozone_forecast.delete())
+        toar_db.bulk_insert(conn, toar_db.ozone_forecast, rows[[c.name for c in toar_db.ozone_forecast.columns]])
+
+    request = retraining(build_sensor_context(instance=pipeline["instance"], resources=sensor_resources(pipeline)))
+    assert isinstance(request, RunRequest)
+    assert request.partition_key == LAST_DAY and request.tags["retrain/reason"] == "drift"
+    assert "RMSE 15.000" in request.tags["retrain/detail"]
+
+    # Run what the sensor asked for, as the daemon would.
+    result = materialize(ALL_ASSETS, selection=request.asset_selection, resources=pipeline["resources"],
+                         instance=pipeline["instance"], partition_key=request.partition_key, tags=request.tags)
+    assert result.success
+    model = metadata_of(result, "ozone_forecast_model")
+    assert model["trigger"] == "drift" and "RMSE 15.000" in model["trigger_detail"]
+    client = pipeline["registry"].client()
+    assert client.get_run(model["mlflow_run_id"]).data.tags["trigger"] == "drift"
+
+
+def test_automation_refreshes_features_after_new_harmonized_data(pipeline):
+    from dagster import AssetKey, evaluate_automation_conditions
+
+    from definitions import defs
+
+    now = datetime(2014, 1, 8, 18)
+    first = evaluate_automation_conditions(defs=defs, instance=pipeline["instance"], evaluation_time=now)
+    run(pipeline["resources"], pipeline["instance"], [raw_openaq_measurements, harmonized_toar_series], LAST_DAY)
+    second = evaluate_automation_conditions(defs=defs, instance=pipeline["instance"], evaluation_time=now,
+                                            cursor=first.cursor)
+    assert LAST_DAY in set(second.get_requested_partitions(AssetKey("ozone_features")))
+    assert second.get_num_requested(AssetKey("ozone_forecast_model")) == 0  # retraining is the sensor's decision

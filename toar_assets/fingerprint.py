@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -23,7 +24,10 @@ def objects_fingerprint(keys_and_etags: Iterable[tuple[str, str]]) -> str:
 
 def table_fingerprint(table: pa.Table | pd.DataFrame) -> str:
     """Of a table's columns and values, independent of chunking and file encoding."""
-    frame = table.to_pandas() if isinstance(table, pa.Table) else table
+    frame = table.to_pandas() if isinstance(table, pa.Table) else table.copy()
+    for column in frame.columns:
+        if frame[column].dtype == object and frame[column].map(lambda v: isinstance(v, (list, dict, np.ndarray))).any():
+            frame[column] = frame[column].map(repr)  # nested values (e.g. attribution lists) are not hashable
     digest = hashlib.sha256("\t".join(map(str, frame.columns)).encode())
     digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return digest.hexdigest()[:16]

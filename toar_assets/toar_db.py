@@ -117,6 +117,19 @@ ozone_forecast = sa.Table(
     comment="Ozone forecasts (nmol/mol) with the model version that made them; scored later against data.",
 )
 
+pipeline_failure = sa.Table(
+    "pipeline_failure",
+    metadata,
+    sa.Column("run_id", sa.Text, primary_key=True),
+    sa.Column("job_name", sa.Text, nullable=False),
+    sa.Column("assets", sa.Text, nullable=False),
+    sa.Column("partitions", sa.Text, nullable=False),
+    sa.Column("failed_steps", sa.Text, nullable=False),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("failed_at", sa.DateTime, nullable=False),
+    comment="Failed Dagster runs, recorded by the run-failure sensor.",
+)
+
 data_flag = sa.Table(
     "data_flag",
     metadata,

@@ -1,0 +1,47 @@
+"""Run-failure sensor: every failed run is recorded with its assets, partitions and error."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from dagster import DagsterEventType, DefaultSensorStatus, RunFailureSensorContext, run_failure_sensor
+
+from resources.toar_database import ToarDatabase
+from toar_assets.toar_db import pipeline_failure
+
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+def failed_partitions(tags: dict) -> str:
+    if "dagster/partition" in tags:
+        return tags["dagster/partition"]
+    if RANGE_START in tags:
+        return f"{tags[RANGE_START]}..{tags[RANGE_END]}"
+    return ""
+
+
+@run_failure_sensor(
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Records every failed run (job, assets, partitions, failed steps, error) in the "
+    "pipeline_failure table of the TOAR database and in the sensor's log.",
+)
+def record_run_failures(context: RunFailureSensorContext, toar_database: ToarDatabase):
+    run = context.dagster_run
+    steps = context.get_step_failure_events()
+    planned = context.instance.get_records_for_run(
+        run_id=run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION_PLANNED, limit=1000
+    ).records
+    assets = sorted({r.event_log_entry.dagster_event.asset_key.to_user_string() for r in planned})
+    row = {
+        "run_id": run.run_id,
+        "job_name": run.job_name,
+        "assets": ",".join(assets),
+        "partitions": failed_partitions(run.tags),
+        "failed_steps": ",".join(sorted({e.step_key for e in steps if e.step_key})),
+        "error": (context.failure_event.message or "")[:4000],
+        "failed_at": datetime.now(timezone.utc).replace(tzinfo=None),
+    }
+    with toar_database.engine().begin() as conn:
+        conn.execute(pipeline_failure.delete().where(pipeline_failure.c.run_id == run.run_id))
+        conn.execute(pipeline_failure.insert(), [row])
+    context.log.warning(f"run {run.run_id} of {run.job_name} failed: {row['failed_steps']} {row['partitions']}")

@@ -1,0 +1,124 @@
+"""Sensor: retrain the forecast model when new data, drift or age call for it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Optional
+
+from dagster import (
+    AssetKey,
+    ConfigurableResource,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SkipReason,
+    sensor,
+)
+from pydantic import Field
+
+from resources.mlflow_resources import ModelRegistry
+from resources.toar_database import ToarDatabase
+
+RETRAIN_ASSETS = [AssetKey("ozone_features"), AssetKey("ozone_forecast_model"), AssetKey("ozone_forecasts")]
+
+
+class RetrainingPolicy(ConfigurableResource):
+    """When the champion is due for a successor."""
+
+    min_new_partitions: int = Field(default=3, description="harmonized days after the champion's holdout day")
+    drift_factor: float = Field(
+        default=1.5, description="retrain when the RMSE on recent actuals exceeds the holdout RMSE by this factor"
+    )
+    drift_window_days: int = Field(default=2, description="days of recent forecasts scored for drift")
+    min_scored_forecasts: int = Field(default=20, description="fewest scored forecasts for a drift verdict")
+    max_age_days: int = Field(default=7, description="days of data after the champion's holdout day before it is old")
+    min_days_for_first_model: int = Field(default=7, description="harmonized days needed to train a first model")
+
+
+@dataclass(frozen=True)
+class Champion:
+    version: str
+    trained_day: date  # its holdout day: the newest data it saw
+    holdout_rmse: float
+
+
+@dataclass(frozen=True)
+class RecentError:
+    rmse: float
+    n: int
+
+
+def retraining_reasons(
+    champion: Optional[Champion], harmonized_days: list[date], recent: Optional[RecentError], policy: RetrainingPolicy
+) -> list[tuple[str, str]]:
+    """Each reason to retrain that holds, as (name, human detail); empty means leave it."""
+    if not harmonized_days:
+        return []
+    latest = max(harmonized_days)
+    if champion is None:
+        if len(harmonized_days) >= policy.min_days_for_first_model:
+            return [("no_champion", f"{len(harmonized_days)} harmonized days and no champion yet")]
+        return []
+    reasons = []
+    newer = [d for d in harmonized_days if d > champion.trained_day]
+    if len(newer) >= policy.min_new_partitions:
+        reasons.append(("new_data", f"{len(newer)} harmonized days after {champion.trained_day}"))
+    if recent is not None and recent.n >= policy.min_scored_forecasts and \
+            recent.rmse > champion.holdout_rmse * policy.drift_factor:
+        reasons.append(("drift", f"RMSE {recent.rmse:.3f} on {recent.n} recent forecasts > "
+                                 f"{policy.drift_factor} x holdout RMSE {champion.holdout_rmse:.3f}"))
+    if (latest - champion.trained_day).days >= policy.max_age_days:
+        reasons.append(("age", f"trained on data up to {champion.trained_day}, newest data {latest}"))
+    return reasons
+
+
+def current_champion(registry: ModelRegistry) -> Optional[Champion]:
+    found = registry.version("champion")
+    if found is None:
+        return None
+    run = registry.client().get_run(found.run_id)
+    return Champion(
+        version=str(found.version),
+        trained_day=date.fromisoformat(found.tags["dagster_partition"]),
+        holdout_rmse=run.data.metrics["candidate_rmse"],
+    )
+
+
+@sensor(
+    asset_selection=RETRAIN_ASSETS,
+    minimum_interval_seconds=300,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Retrains ozone_forecast_model on the newest harmonized day when enough new days arrived, "
+    "when the champion's error on recent actuals drifted above its holdout error, or when it is too old "
+    "(thresholds: the retraining_policy resource). The reasons go into the run's tags and the model's metadata.",
+)
+def retraining(
+    context: SensorEvaluationContext,
+    model_registry: ModelRegistry,
+    toar_database: ToarDatabase,
+    retraining_policy: RetrainingPolicy,
+):
+    from ml_assets.scoring import forecast_errors
+
+    harmonized = sorted(
+        date.fromisoformat(day)
+        for day in context.instance.get_materialized_partitions(AssetKey("harmonized_toar_series"))
+    )
+    champion = current_champion(model_registry)
+    recent = None
+    if champion is not None and harmonized:
+        since = datetime.combine(max(harmonized) - timedelta(days=retraining_policy.drift_window_days - 1), datetime.min.time())
+        errors = forecast_errors(toar_database.engine(), model_registry.model_name, champion.version, since)
+        recent = RecentError(errors.rmse, errors.n)
+    reasons = retraining_reasons(champion, harmonized, recent, retraining_policy)
+    if not reasons:
+        return SkipReason("champion is current" if champion else "not enough data for a first model")
+    day = max(harmonized).isoformat()
+    names = ",".join(name for name, _ in reasons)
+    return RunRequest(
+        # One retraining per champion, day and reasons: later ticks do not repeat it.
+        run_key=f"retrain:{day}:{champion.version if champion else 'none'}:{names}",
+        partition_key=day,
+        tags={"retrain/reason": names, "retrain/detail": "; ".join(detail for _, detail in reasons)},
+    )
