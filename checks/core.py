@@ -17,6 +17,8 @@ from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, Metada
 
 SAMPLE_SIZE = 10  # bad values shown per failed expectation
 
+# (GX expectation class name, its kwargs); a kwarg ``where=(column, "==" | "in" | "not in", value)``
+# restricts it to matching rows.
 Expectation = tuple[str, dict]
 
 
@@ -66,13 +68,18 @@ def run_suite(name: str, frame: pd.DataFrame, expectations: list[Expectation]) -
 
     suite = gx.ExpectationSuite(name=name)
     for kind, kwargs in expectations:
+        kwargs = dict(kwargs)
+        if "where" in kwargs:
+            kwargs["row_condition"] = _condition(*kwargs.pop("where"))
         suite.add_expectation(getattr(gx.expectations, kind)(**kwargs))
     result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(suite, result_format="SUMMARY")
     failures = []
     for r in result.results:
         if r.success:
             continue
-        kwargs = {k: v for k, v in r.expectation_config.kwargs.items() if k != "batch_id"}
+        kwargs = {k: v for k, v in r.expectation_config.kwargs.items() if k not in ("batch_id", "row_condition")}
+        if r.expectation_config.kwargs.get("row_condition") is not None:
+            kwargs["where"] = str(r.expectation_config.kwargs["row_condition"])
         failure = {"expectation": r.expectation_config.type, **_plain(kwargs)}
         failure["unexpected_count"] = r.result.get("unexpected_count")
         failure["unexpected_percent"] = r.result.get("unexpected_percent")
@@ -82,6 +89,18 @@ def run_suite(name: str, frame: pd.DataFrame, expectations: list[Expectation]) -
             failure["error"] = r.exception_info.get("exception_message")
         failures.append(failure)
     return SuiteOutcome(evaluated=len(result.results), failures=failures)
+
+
+def _condition(column: str, operator: str, value):
+    from great_expectations.expectations.row_conditions import Column
+
+    if operator == "==":
+        return Column(column) == value
+    if operator == "in":
+        return Column(column).is_in(list(value))
+    if operator == "not in":
+        return Column(column).is_not_in(list(value))
+    raise ValueError(f"unsupported row condition operator {operator!r}")
 
 
 def spec(asset: str, name: str, description: str, blocking: bool = True) -> AssetCheckSpec:

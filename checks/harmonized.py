@@ -24,12 +24,11 @@ SPECS = [VALUES_VALID, QUARANTINE_SHARE, cost_spec(ASSET)]
 VALUE_SUITE: list[Expectation] = [
     ("ExpectCompoundColumnsToBeUnique", {"column_list": SERIES_KEY + ["datetime"]}),
     ("ExpectColumnValuesToBeInSet", {"column": "flags", "value_set": sorted(FLAGS)}),
-    ("ExpectColumnValuesToBeInSet", {"column": "unit", "value_set": [UNIT_PPB],
-                                     "row_condition": f"variable in {sorted(GASES)}", "condition_parser": "pandas"}),
-    ("ExpectColumnValuesToBeInSet", {"column": "unit", "value_set": [UNIT_UG_M3],
-                                     "row_condition": f"variable not in {sorted(GASES)}", "condition_parser": "pandas"}),
-    *[("ExpectColumnValuesToBeBetween", {"column": "value", "min_value": floor, "max_value": ceiling,
-                                         "row_condition": f'variable=="{variable}"', "condition_parser": "pandas"})
+    ("ExpectColumnValuesToBeInSet", {"column": "unit", "value_set": [UNIT_PPB], "where": ("variable", "in", sorted(GASES))}),
+    ("ExpectColumnValuesToBeInSet",
+     {"column": "unit", "value_set": [UNIT_UG_M3], "where": ("variable", "not in", sorted(GASES))}),
+    *[("ExpectColumnValuesToBeBetween",
+       {"column": "value", "min_value": floor, "max_value": ceiling, "where": ("variable", "==", variable)})
       for variable, (floor, _, ceiling) in sorted(VALUE_LIMITS.items())],
 ]
 STATION_SUITE: list[Expectation] = [
