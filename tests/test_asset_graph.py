@@ -60,3 +60,50 @@ def test_feature_schema_matches_the_feature_function():
 def test_every_asset_has_checks_and_blocking_gates():
     checked = {key.asset_key.to_user_string() for key in GRAPH.asset_check_keys}
     assert checked == set(MATERIALIZABLE)
+
+
+SNAPSHOT = __import__("pathlib").Path(__file__).parent / "snapshots" / "asset_graph.json"
+
+
+def graph_snapshot() -> dict:
+    """What a lineage review cares about, in a stable order."""
+    assets = {}
+    for key in sorted(GRAPH.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        node = GRAPH.get(key)
+        partitions = node.partitions_def
+        assets[key.to_user_string()] = {
+            "group": node.group_name,
+            "deps": sorted(
+                f"{parent.to_user_string()} via {_mapping(key, parent)}" for parent in node.parent_keys
+            ),
+            "partitions": None if partitions is None else str(partitions),
+            "code_version": node.code_version,
+            "kinds": sorted(node.kinds),
+            "materializable": node.is_materializable,
+            "checks": sorted(
+                f"{c.name}{' (blocking)' if GRAPH.get_check_spec(c).blocking else ''}"
+                for c in GRAPH.asset_check_keys if c.asset_key == key
+            ),
+            "automation": None if node.automation_condition is None else node.automation_condition.get_label() or
+            type(node.automation_condition).__name__,
+        }
+    return {"assets": assets, "jobs": sorted(j.name for j in defs.jobs), "sensors": sorted(s.name for s in defs.sensors)}
+
+
+def _mapping(key, parent) -> str:
+    mapping = GRAPH.get_partition_mapping(key, parent)
+    if hasattr(mapping, "start_offset"):
+        return f"{type(mapping).__name__}({mapping.start_offset}..{mapping.end_offset})"
+    return type(mapping).__name__
+
+
+def test_asset_graph_matches_the_reviewed_snapshot():
+    """Lineage changes are deliberate: regenerate with UPDATE_SNAPSHOTS=1 and review the diff."""
+    import json
+    import os
+
+    current = json.dumps(graph_snapshot(), indent=2, sort_keys=True) + "\n"
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
+        SNAPSHOT.write_text(current)
+    assert SNAPSHOT.exists(), "no snapshot yet: run with UPDATE_SNAPSHOTS=1"
+    assert current == SNAPSHOT.read_text(), "the asset graph changed: review, then UPDATE_SNAPSHOTS=1"
