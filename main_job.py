@@ -186,10 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     apply_defaults()
     ensure_sample_mirror()
     results = run_window(args.start, args.end)
-    if results and all(r.success for r in results):
-        print_summary(results)
-        return 0
-    return 1
+    print_summary(results)  # also after a failure: what did run, and its numbers, help most then
+    return 0 if all(r.success for r in results) else 1
 
 
 if __name__ == "__main__":

@@ -293,6 +293,7 @@ def _train_register_promote(context, config: TrainingConfig, model_registry: Mod
     kinds={"mlflow", "sql"},
     # Forecasts use the registry's champion; the newest model run is what can change it.
     deps=[AssetDep("ozone_forecast_model", partition_mapping=LastPartitionMapping())],
+    pool="toar_database",  # a database writer: the instance caps how many run at once
     check_specs=[cost_spec("ozone_forecasts")],
     automation_condition=FRESH,
 )

@@ -19,7 +19,9 @@ def build_resources() -> dict:
     """The resources of the code location, configured by the DESIGN.md environment variables."""
     return {
         "openaq_bucket": OpenAQBucket(
-            url=EnvVar("OPENAQ_BUCKET_URL"), endpoint_url=os.environ.get("OPENAQ_S3_ENDPOINT_URL")
+            url=EnvVar("OPENAQ_BUCKET_URL"),
+            endpoint_url=os.environ.get("OPENAQ_S3_ENDPOINT_URL"),
+            unsigned=os.environ.get("OPENAQ_S3_UNSIGNED", "true").lower() != "false",
         ),
         "toar_database": ToarDatabase(url=EnvVar("TOAR_DATABASE_URL")),
         "mlflow": mlflow_run.configured(

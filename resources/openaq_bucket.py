@@ -13,6 +13,14 @@ from pydantic import Field, PrivateAttr
 from toar_assets.openaq_objects import ObjectInfo
 
 
+class ObjectReadError(RuntimeError):
+    """An object could not be read, after the client's retries; names the object."""
+
+    def __init__(self, location: str, attempts: int, cause: Exception):
+        super().__init__(f"could not read {location} after {attempts} attempt(s): {cause}")
+        self.location = location
+
+
 class OpenAQBucket(ConfigurableResource):
     """Lists and reads the objects of one fetch day (``<root>/YYYY-MM-DD/``).
 
@@ -52,11 +60,24 @@ class OpenAQBucket(ConfigurableResource):
         return sorted(objects, key=lambda o: o.key)
 
     def read(self, key: str) -> bytes:
-        """The bytes of one object, by the key ``list_day`` returned."""
+        """The bytes of one object, by the key ``list_day`` returned.
+
+        S3 requests are retried by the client (botocore's standard mode: exponential backoff
+        with jitter on throttling, 5xx and connection errors, ``max_attempts`` in all); what
+        still fails raises ``ObjectReadError`` naming the object.
+        """
         if not self.is_s3:
-            return (self._root() / key).read_bytes()
+            try:
+                return (self._root() / key).read_bytes()
+            except OSError as exc:
+                raise ObjectReadError(str(self._root() / key), 1, exc) from exc
+        from botocore.exceptions import BotoCoreError, ClientError
+
         bucket, _ = self._bucket_and_prefix()
-        return self._s3().get_object(Bucket=bucket, Key=key)["Body"].read()
+        try:
+            return self._s3().get_object(Bucket=bucket, Key=key)["Body"].read()
+        except (BotoCoreError, ClientError) as exc:
+            raise ObjectReadError(f"s3://{bucket}/{key}", self.max_attempts, exc) from exc
 
     def _root(self) -> Path:
         return Path(urlparse(self.url).path if self.url.startswith("file://") else self.url)

@@ -1,7 +1,9 @@
 """Table IO manager: Arrow tables as Parquet files under ``DATA_LAKE_URL``.
 
 Layout: ``<base>/<asset key path>/<partition key>.parquet`` (``<asset>.parquet`` when the
-asset is not partitioned). The base is a local folder or ``s3://bucket/prefix``.
+asset is not partitioned). The base is a local folder or ``s3://bucket/prefix``; S3 goes
+through dagster-aws's client, like the OpenAQ bucket (same credentials chain, endpoint
+override and retries).
 
 Partitioned assets hand over a mapping ``{partition key: table}`` (one entry per partition of
 the run) and receive one back. Loading is lazy: a run over many partitions reads each file
@@ -10,15 +12,18 @@ only when its partition is processed, so memory holds one partition at a time.
 
 from __future__ import annotations
 
+import io
+import os
 import uuid
 from collections.abc import Iterator, Mapping
-from typing import Optional
+from pathlib import Path
+from typing import Any, Optional
+from urllib.parse import urlparse
 
 import pyarrow as pa
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from dagster import AssetKey, ConfigurableIOManager, InputContext, OutputContext
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 
 class LazyPartitions(Mapping):
@@ -40,11 +45,65 @@ class LazyPartitions(Mapping):
         return len(self._keys)
 
 
+class LocalStore:
+    """Files under a folder; a write lands beside its target and is renamed into place, so a
+    crash never leaves a half-written partition."""
+
+    def __init__(self, root: str):
+        self.root = Path(root)
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self.root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{uuid.uuid4().hex}.partial")
+        partial.write_bytes(data)
+        os.replace(partial, path)
+
+    def get(self, key: str) -> bytes:
+        return (self.root / key).read_bytes()
+
+    def exists(self, key: str) -> bool:
+        return (self.root / key).is_file()
+
+
+class S3Store:
+    """Objects under ``s3://bucket/prefix``; a PUT is atomic, so no partial object is ever seen."""
+
+    def __init__(self, url: str, endpoint_url: Optional[str]):
+        from dagster_aws.s3 import S3Resource
+
+        parsed = urlparse(url)
+        self.bucket, self.prefix = parsed.netloc, parsed.path.strip("/")
+        self.client = S3Resource(endpoint_url=endpoint_url, max_attempts=5).get_client()
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def put(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    def get(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+
+
 class ParquetIOManager(ConfigurableIOManager):
     """Stores Arrow tables (or pandas frames) as Parquet, one file per partition."""
 
     base_url: str = Field(description="local folder or s3://bucket/prefix for Parquet intermediates")
     s3_endpoint_url: Optional[str] = Field(default=None, description="S3-compatible endpoint override")
+
+    _store: Any = PrivateAttr(default=None)
 
     def handle_output(self, context: OutputContext, obj) -> None:
         if obj is None:
@@ -57,13 +116,16 @@ class ParquetIOManager(ConfigurableIOManager):
             expected = set(context.asset_partition_keys)
             if set(obj) != expected:
                 raise ValueError(f"returned partitions {sorted(obj)} but the run targets {sorted(expected)}")
-            items = obj.items()
+            items = list(obj.items())
         else:
             items = [(None, obj)]
         for partition, table in items:
             table = table if isinstance(table, pa.Table) else pa.Table.from_pandas(table, preserve_index=False)
-            self._write(self._path(context, partition), table)
-        context.add_output_metadata({"storage": self._location(context, None if len(items) != 1 else partition)})
+            buffer = io.BytesIO()
+            pq.write_table(table, buffer, compression="zstd")
+            self.store().put(self._key(context.asset_key, partition), buffer.getvalue())
+        folder = f"{self.base_url.rstrip('/')}/{'/'.join(context.asset_key.path)}"
+        context.add_output_metadata({"storage": folder + ("/" if context.has_asset_partitions else ".parquet")})
 
     def load_input(self, context: InputContext):
         """``{partition key: table}`` for partitioned assets, else the table.
@@ -71,50 +133,31 @@ class ParquetIOManager(ConfigurableIOManager):
         An input declared with metadata ``allow_missing_partitions`` gets only the partitions
         that exist (e.g. a rolling window reaching before the first materialized day).
         """
-        if context.has_asset_partitions:
-            keys = context.asset_partition_keys
-            if (context.definition_metadata or {}).get("allow_missing_partitions"):
-                filesystem, _ = self._filesystem()
-                paths = [self._path(context, key) for key in keys]
-                found = filesystem.get_file_info(paths)
-                keys = [key for key, info in zip(keys, found) if info.type == pafs.FileType.File]
-            return LazyPartitions(keys, lambda key: self._read(self._path(context, key)))
-        return self._read(self._path(context, None))
+        key = context.asset_key
+        if not context.has_asset_partitions:
+            return self._read(self._key(key, None))
+        partitions = context.asset_partition_keys
+        if (context.definition_metadata or {}).get("allow_missing_partitions"):
+            partitions = [p for p in partitions if self.store().exists(self._key(key, p))]
+        return LazyPartitions(partitions, lambda partition: self._read(self._key(key, partition)))
 
     def existing_partition(self, asset_key: AssetKey, partition: str) -> Optional[pa.Table]:
         """A partition's stored table, or None if it was never written (for incremental reads)."""
-        filesystem, root = self._filesystem()
-        path = f"{root}/{'/'.join(asset_key.path)}/{partition}.parquet"
-        if filesystem.get_file_info(path).type != pafs.FileType.File:
-            return None
-        return self._read(path)
+        key = self._key(asset_key, partition)
+        return self._read(key) if self.store().exists(key) else None
 
-    def _filesystem(self) -> tuple[pafs.FileSystem, str]:
-        if self.base_url.startswith("s3://"):
-            filesystem, root = pafs.FileSystem.from_uri(self.base_url)
-            if self.s3_endpoint_url:
-                filesystem = pafs.S3FileSystem(endpoint_override=self.s3_endpoint_url)
-            return filesystem, root
-        return pafs.LocalFileSystem(), self.base_url.removeprefix("file://")
+    def store(self) -> LocalStore | S3Store:
+        if self._store is None:
+            if self.base_url.startswith("s3://"):
+                self._store = S3Store(self.base_url, self.s3_endpoint_url)
+            else:
+                self._store = LocalStore(self.base_url.removeprefix("file://"))
+        return self._store
 
-    def _path(self, context: InputContext | OutputContext, partition: Optional[str]) -> str:
-        _, root = self._filesystem()
-        asset_path = "/".join(context.asset_key.path)
-        return f"{root}/{asset_path}/{partition}.parquet" if partition else f"{root}/{asset_path}.parquet"
+    @staticmethod
+    def _key(asset_key: AssetKey, partition: Optional[str]) -> str:
+        path = "/".join(asset_key.path)
+        return f"{path}/{partition}.parquet" if partition else f"{path}.parquet"
 
-    def _location(self, context: OutputContext, partition: Optional[str]) -> str:
-        asset_path = "/".join(context.asset_key.path)
-        base = self.base_url.rstrip("/")
-        return f"{base}/{asset_path}/{partition}.parquet" if partition else f"{base}/{asset_path}/"
-
-    def _write(self, path: str, table: pa.Table) -> None:
-        filesystem, _ = self._filesystem()
-        filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
-        # Write beside and move into place: a crash never leaves a half-written partition.
-        partial = f"{path}.{uuid.uuid4().hex}.partial"
-        pq.write_table(table, partial, filesystem=filesystem, compression="zstd")
-        filesystem.move(partial, path)
-
-    def _read(self, path: str) -> pa.Table:
-        filesystem, _ = self._filesystem()
-        return pq.read_table(path, filesystem=filesystem)
+    def _read(self, key: str) -> pa.Table:
+        return pq.read_table(io.BytesIO(self.store().get(key)))

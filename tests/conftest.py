@@ -10,10 +10,10 @@ import sqlalchemy as sa
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 
 
-@pytest.fixture
-def postgres_url():
-    """A throwaway PostgreSQL database, dropped after the test."""
-    name = f"toar_test_{uuid.uuid4().hex[:12]}"
+@contextlib.contextmanager
+def throwaway_postgres(label: str = "toar"):
+    """A new PostgreSQL database on the local server, dropped afterwards; yields its URL."""
+    name = f"{label}_test_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
@@ -24,6 +24,12 @@ def postgres_url():
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_url():
+    with throwaway_postgres() as url:
+        yield url
 
 
 @pytest.fixture

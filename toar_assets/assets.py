@@ -1,13 +1,24 @@
 """Data-logistics assets: OpenAQ objects -> raw Parquet partitions -> TOAR database."""
 
-from dagster import AssetExecutionContext, AssetSpec, Config, MaterializeResult, MetadataValue, ResourceParam, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetSpec,
+    Backoff,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    ResourceParam,
+    RetryPolicy,
+    asset,
+)
 from pydantic import Field
 
 import checks.harmonized
 import checks.raw
 from checks.core import Outcome, check_result, cost_outcome
 from checks.gates import QualityGates
-from resources.openaq_bucket import OpenAQBucket
+from resources.openaq_bucket import ObjectReadError, OpenAQBucket
 from resources.parquet_io_manager import ParquetIOManager
 from resources.qoa import QoAMonitor
 from resources.toar_database import ToarDatabase
@@ -45,6 +56,8 @@ openaq_realtime_bucket = AssetSpec(
     deps=[openaq_realtime_bucket],
     metadata=RAW_METADATA,
     check_specs=checks.raw.SPECS,
+    # After the S3 client's own retries, the step is retried twice more, 10 s and 20 s later.
+    retry_policy=RetryPolicy(max_retries=2, delay=10, backoff=Backoff.EXPONENTIAL),
 )
 def raw_openaq_measurements(
     context: AssetExecutionContext,
@@ -66,7 +79,10 @@ def raw_openaq_measurements(
     for day in context.partition_keys:
         with qoa.measure() as measured:
             previous = None if config.full_refresh else lake_io_manager.existing_partition(context.asset_key, day)
-            table, report = read_objects(openaq_bucket.list_day(day), openaq_bucket.read, previous)
+            try:
+                table, report = read_objects(openaq_bucket.list_day(day), openaq_bucket.read, previous)
+            except ObjectReadError as exc:
+                raise Failure(f"{day}: {exc}", metadata={"partition": day, "failed_object": exc.location}) from exc
             valid = checks.raw.validate(table, quality_gates.min_data_quality_score)
         outcomes["records_valid"][day] = valid
         outcomes["cost_within_budget"][day] = cost_outcome(measured.cost_usd, quality_gates.max_cost_usd_per_partition)
@@ -108,6 +124,7 @@ def raw_openaq_measurements(
     group_name="toar",
     code_version=HARMONIZATION_VERSION,
     kinds={"sqlalchemy", "postgres", "sqlite"},
+    pool="toar_database",  # a database writer: the instance caps how many run at once
     metadata=HARMONIZED_METADATA,
     check_specs=checks.harmonized.SPECS,
 )

@@ -45,3 +45,24 @@ def test_unpartitioned_asset_and_pandas_frames(tmp_path):
     assert (tmp_path / "model" / "features.parquet").exists()
     loaded = manager.load_input(build_input_context(asset_key=AssetKey(["model", "features"]), upstream_output=context))
     assert loaded.num_rows == 4
+
+
+def test_s3_round_trip_through_dagster_aws(monkeypatch):
+    import boto3
+    from moto import mock_aws
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        boto3.client("s3").create_bucket(Bucket="lake")
+        manager = ParquetIOManager(base_url="s3://lake/intermediates")
+        context = build_output_context(asset_key=AssetKey(["raw"]), partition_key="2014-01-01")
+        manager.handle_output(context, {"2014-01-01": table(3)})
+        keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="lake")["Contents"]]
+        assert keys == ["intermediates/raw/2014-01-01.parquet"]
+        assert manager.existing_partition(AssetKey(["raw"]), "2014-01-01").num_rows == 3
+        assert manager.existing_partition(AssetKey(["raw"]), "2014-01-02") is None
+        loaded = manager.load_input(build_input_context(asset_key=AssetKey(["raw"]), partition_key="2014-01-01",
+                                                        upstream_output=context))
+        assert loaded["2014-01-01"].column("x").to_pylist() == [0, 1, 2]
