@@ -32,7 +32,9 @@ class OpenAQBucket(ConfigurableResource):
     url: str = Field(description="s3://bucket/prefix, or a local folder holding YYYY-MM-DD/ subfolders")
     endpoint_url: Optional[str] = Field(default=None, description="S3-compatible endpoint (e.g. MinIO)")
     unsigned: bool = Field(default=True, description="anonymous S3 requests (public bucket)")
-    max_attempts: int = Field(default=5, description="S3 client attempts per request (with backoff)")
+    max_attempts: int = Field(
+        default=5, description="S3 client retries per request after the first try (botocore's max_attempts)"
+    )
 
     _client: Any = PrivateAttr(default=None)
 
@@ -63,7 +65,7 @@ class OpenAQBucket(ConfigurableResource):
         """The bytes of one object, by the key ``list_day`` returned.
 
         S3 requests are retried by the client (botocore's standard mode: exponential backoff
-        with jitter on throttling, 5xx and connection errors, ``max_attempts`` in all); what
+        with jitter on throttling, 5xx and connection errors, ``max_attempts`` retries); what
         still fails raises ``ObjectReadError`` naming the object.
         """
         if not self.is_s3:
@@ -77,7 +79,7 @@ class OpenAQBucket(ConfigurableResource):
         try:
             return self._s3().get_object(Bucket=bucket, Key=key)["Body"].read()
         except (BotoCoreError, ClientError) as exc:
-            raise ObjectReadError(f"s3://{bucket}/{key}", self.max_attempts, exc) from exc
+            raise ObjectReadError(f"s3://{bucket}/{key}", self.max_attempts + 1, exc) from exc
 
     def _root(self) -> Path:
         return Path(urlparse(self.url).path if self.url.startswith("file://") else self.url)
