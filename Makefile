@@ -21,6 +21,7 @@ demo: install
 
 test: install
 	bash scripts/ensure_postgres.sh
+	bash scripts/ensure_browser.sh
 	$(BIN)/python -m pytest
 
 ui: install
