@@ -18,7 +18,7 @@ def test_measures_process_cpu_wall_and_prices_them_with_the_model():
         burn(0.3)
         time.sleep(0.1)
     assert 0.25 <= m.cpu_seconds <= 1.0
-    assert m.wall_seconds >= m.cpu_seconds * 0.9 and m.wall_seconds >= 0.4
+    assert m.wall_seconds - m.cpu_seconds >= 0.05  # the sleep is wall time, not CPU time
     assert m.cost_usd == pytest.approx(m.cpu_seconds)
 
 
