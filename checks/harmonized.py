@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pandas as pd
-
 from checks.core import Expectation, Outcome, SuiteOutcome, cost_spec, run_suite, spec
 from toar_assets.harmonize import FLAGS, GASES, SERIES_KEY, UNIT_PPB, UNIT_UG_M3, VALUE_LIMITS, Harmonized
 

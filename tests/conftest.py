@@ -63,3 +63,22 @@ def project_resources(root: Path, bucket: Path, database_url: str | None = None,
             patch.setenv(name, value)
         patch.delenv("MLFLOW_ARTIFACT_LOCATION", raising=False)
         yield {**build_resources(), **overrides}
+
+
+@pytest.fixture
+def s3_endpoint(monkeypatch):
+    """moto's S3 server on a loopback port, with dummy credentials in the environment."""
+    from moto.server import ThreadedMotoServer
+
+    from tests.servers import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    for name, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()

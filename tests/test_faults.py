@@ -11,7 +11,7 @@ from dagster import DagsterEventType, DagsterInstance, materialize
 
 from resources.openaq_bucket import OpenAQBucket
 from tests.conftest import project_resources
-from tests.test_production_path import free_port, s3_endpoint  # noqa: F401  (fixture)
+from tests.servers import free_port
 from tests.toar_assets.test_toar_db import snapshot
 from toar_assets import toar_db
 from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements
@@ -77,7 +77,7 @@ class _Forward(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def s3_bucket(s3_endpoint, tmp_path):  # noqa: F811
+def s3_bucket(s3_endpoint, tmp_path):
     generate_bucket(tmp_path / "mirror", date(2014, 1, 2), days=1, stations=6, seed=4, objects_per_day=6, faults=False)
     client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
     client.create_bucket(Bucket="openaq-fetches")

@@ -2,10 +2,8 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -23,6 +21,7 @@ from ml_assets.serving import invocation_payload
 from resources.openaq_bucket import OpenAQBucket
 from resources.mlflow_resources import ModelRegistry
 from tests.conftest import project_resources
+from tests.servers import free_port, wait_until_serving
 from toar_assets import toar_db
 from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements
 from toar_assets.sample_bucket import generate_bucket
@@ -134,12 +133,6 @@ def test_provenance_chain_is_complete(pipeline):
     assert text.endswith("chain complete") and keys[0] in text
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_served_champion_answers_like_the_in_process_model(pipeline):
     issue = datetime(2014, 1, 8, 23)
     features, _ = features_for_window(pipeline["engine"], issue, issue + timedelta(hours=1), 1)
@@ -153,15 +146,7 @@ def test_served_champion_answers_like_the_in_process_model(pipeline):
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(server.stderr.read().decode()[-2000:])
-                time.sleep(0.5)
+        wait_until_serving(f"http://127.0.0.1:{port}/ping", server, timeout=90)
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/invocations", data=json.dumps(invocation_payload(features)).encode(),
             headers={"Content-Type": "application/json"},
@@ -216,7 +201,6 @@ def test_checks_ran_in_the_same_runs_and_passed(pipeline):
 
 
 def sensor_resources(pipeline):
-    from ml_assets.assets import FORECAST_HORIZON_HOURS  # noqa: F401  (same settings as the assets)
     from resources.toar_database import ToarDatabase
     from sensors.retraining import RetrainingPolicy
 

@@ -7,16 +7,15 @@ from the UI and its run succeeds. Screenshots land in ``test-artifacts/ui/``.
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from datetime import date
 from pathlib import Path
 
 import pytest
 
+from tests.servers import free_port, wait_until_serving
 from toar_assets.sample_bucket import generate_bucket
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -26,12 +25,6 @@ ARTIFACTS = REPO / "test-artifacts" / "ui"
 ASSETS = ["raw_openaq_measurements", "harmonized_toar_series", "ozone_features", "ozone_forecast_model",
           "ozone_forecasts"]
 LAUNCHED_DAY = "2014-01-06"  # in the mirror, not materialized by the main job
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -53,14 +46,7 @@ def ui(tmp_path_factory):
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/server_info", timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, "dagster dev did not start"
-                time.sleep(1)
+        wait_until_serving(f"{base}/server_info", server, timeout=120)
         yield {"base": base, "dagster_home": env["DAGSTER_HOME"]}
     finally:
         os.killpg(server.pid, 15)
