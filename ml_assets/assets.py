@@ -16,8 +16,6 @@ from dagster import (
     LastPartitionMapping,
     AssetExecutionContext,
     AssetIn,
-    AssetKey,
-    AssetRecordsFilter,
     Config,
     Failure,
     MaterializeResult,
@@ -32,6 +30,7 @@ import checks.model
 from checks.core import Outcome, check_result, cost_outcome, cost_spec
 from checks.gates import QualityGates
 from ml_assets.features import FEATURE_COLUMNS, KEY_COLUMNS, TARGET, features_for_window
+from ml_assets.provenance import latest_materializations
 from ml_assets.training import (
     PERSISTENCE_FEATURE,
     Decision,
@@ -369,19 +368,12 @@ def _store_forecasts(toar_database: ToarDatabase, model_name: str, version: str,
 
 def _feature_fingerprints(context: AssetExecutionContext, days: list[str]) -> dict[str, dict]:
     """For each feature partition used: its latest materialization's run and fingerprint."""
-    result = context.instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=AssetKey("ozone_features"), asset_partitions=days), limit=10 * len(days)
-    )
-    latest: dict[str, dict] = {}
-    for record in result.records:  # newest first
-        materialization = record.asset_materialization
-        if materialization.partition not in latest:
-            fingerprint = materialization.metadata.get("data_fingerprint")
-            latest[materialization.partition] = {
-                "run_id": record.run_id,
-                "fingerprint": fingerprint.value if fingerprint is not None else "",
-            }
-    return {d: latest.get(d, {"run_id": "", "fingerprint": ""}) for d in days}
+    latest = latest_materializations(context.instance, "ozone_features", days)
+    return {
+        day: {"run_id": latest.get(day, {}).get("run_id", ""),
+              "fingerprint": latest.get(day, {}).get("metadata", {}).get("data_fingerprint", "")}
+        for day in days
+    }
 
 
 def _git_commit() -> str:

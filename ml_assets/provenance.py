@@ -25,15 +25,15 @@ from toar_assets.toar_db import data, raw_object, stationmeta_core, timeseries
 
 
 def latest_materializations(instance: DagsterInstance, asset: str, partitions: list[str]) -> dict[str, dict]:
-    """Per partition: the run and metadata of its latest materialization."""
-    records = instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=partitions), limit=max(50, 10 * len(partitions))
-    ).records
+    """Per materialized partition: the run and metadata of its latest materialization."""
     latest: dict[str, dict] = {}
-    for record in records:  # newest first
-        m = record.asset_materialization
-        if m.partition not in latest:
-            latest[m.partition] = {"run_id": record.run_id, "metadata": {k: v.value for k, v in m.metadata.items()}}
+    for partition in partitions:
+        records = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[partition]), limit=1
+        ).records  # newest first
+        if records:
+            metadata = records[0].asset_materialization.metadata
+            latest[partition] = {"run_id": records[0].run_id, "metadata": {k: v.value for k, v in metadata.items()}}
     return latest
 
 

@@ -38,7 +38,8 @@ def watched_days(now: datetime) -> list[str]:
 def new_openaq_objects(context: SensorEvaluationContext, openaq_bucket: OpenAQBucket):
     seen = json.loads(context.cursor) if context.cursor else {}
     cursor, requests = {}, []
-    for day in watched_days(sensor_now()):
+    days = watched_days(sensor_now())
+    for day in days:
         objects = [o for o in openaq_bucket.list_day(day) if object_name_error(o.key) is None]
         if not objects:
             continue
@@ -56,4 +57,4 @@ def new_openaq_objects(context: SensorEvaluationContext, openaq_bucket: OpenAQBu
                 )
             )
     context.update_cursor(json.dumps(cursor, sort_keys=True))  # only the watched days: stays small
-    return requests or SkipReason(f"no new objects in {', '.join(watched_days(sensor_now()))}")
+    return requests or SkipReason(f"no new objects in {', '.join(days)}")

@@ -219,11 +219,11 @@ def _parse_lines(numbered: list[tuple[int, bytes]]) -> list[pa.Table]:
     parsed = _parse_block(numbered)
     if parsed is not None:
         return [parsed]
-    suspect = [item for item in numbered if _looks_broken(item[1])]
-    if not suspect:
-        return _bisect(numbered)
-    rest = [item for item in numbered if not _looks_broken(item[1])]
-    return [_salvage_line(*item) for item in suspect] + _bisect(rest)
+    suspect, rest = [], []
+    for item in numbered:
+        (suspect if _looks_broken(item[1]) else rest).append(item)
+    # Without suspects, ``rest`` is the block that just failed: bisect without parsing it again.
+    return [_salvage_line(*item) for item in suspect] + _bisect(rest, failed=not suspect)
 
 
 def _looks_broken(line: bytes) -> bool:
@@ -231,12 +231,15 @@ def _looks_broken(line: bytes) -> bool:
     return not (stripped.startswith(b"{") and stripped.endswith(b"}")) or b'"value":"' in line.replace(b" ", b"")
 
 
-def _bisect(numbered: list[tuple[int, bytes]]) -> list[pa.Table]:
+def _bisect(numbered: list[tuple[int, bytes]], failed: bool = False) -> list[pa.Table]:
+    """Halve until pyarrow accepts each part; single rejected lines are salvaged.
+    ``failed`` says the whole block is already known to be rejected."""
     if not numbered:
         return []
-    parsed = _parse_block(numbered)
-    if parsed is not None:
-        return [parsed]
+    if not failed:
+        parsed = _parse_block(numbered)
+        if parsed is not None:
+            return [parsed]
     if len(numbered) == 1:
         return [_salvage_line(*numbered[0])]
     middle = len(numbered) // 2
