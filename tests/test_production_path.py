@@ -15,7 +15,7 @@ import boto3
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import throwaway_postgres
+from tests.servers import throwaway_postgres
 from toar_assets import toar_db
 from toar_assets.sample_bucket import generate_bucket
 

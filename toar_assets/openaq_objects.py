@@ -7,7 +7,6 @@ quarantines them. That way the raw layer conserves every record it read.
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import zlib
@@ -15,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Iterable
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
@@ -127,25 +127,25 @@ def decompress(data: bytes) -> tuple[bytes, str | None]:
 
 
 def parse_object(data: bytes, *, key: str, etag: str) -> pa.Table:
-    """Parse one object into rows of RAW_SCHEMA (one per non-empty line)."""
+    """Parse one object into rows of RAW_SCHEMA (one per non-empty line, in line order)."""
     text, stream_error = decompress(data)
-    lines = text.split(b"\n")
-    tail = b""
+    lines = _split_lines(text)
     if stream_error is not None:
         # The bytes after the last newline are a cut line (possibly empty): it carries the error.
-        tail = lines.pop()
-    numbered = [(number, line) for number, line in enumerate(lines, start=1) if line.strip()]
-    tables = _parse_lines(numbered)
+        tail = lines[len(lines) - 1].as_py()
+        lines = lines.slice(0, len(lines) - 1)
+    tables = _parse_lines(lines)
     if stream_error is not None:
         message = stream_error if not tail.strip() else f"{stream_error}; last line cut off"
         tables.append(_bad_rows([(len(lines) + 1, tail, message)]))
     table = pa.concat_tables(tables) if tables else RAW_SCHEMA.empty_table()
+    if len(tables) > 1:
+        table = table.sort_by("line_number")
     when = published_at(key) if object_name_error(key) is None else None
     n = table.num_rows
-    table = table.set_column(0, "source_key", pa.array([key] * n, pa.string()))
-    table = table.set_column(1, "source_etag", pa.array([etag] * n, pa.string()))
-    table = table.set_column(2, "published_at", pa.array([when] * n, RAW_SCHEMA.field("published_at").type))
-    return table.sort_by("line_number")
+    table = table.set_column(0, "source_key", pa.repeat(pa.scalar(key, pa.string()), n))
+    table = table.set_column(1, "source_etag", pa.repeat(pa.scalar(etag, pa.string()), n))
+    return table.set_column(2, "published_at", pa.repeat(pa.scalar(when, RAW_SCHEMA.field("published_at").type), n))
 
 
 def read_objects(
@@ -205,62 +205,101 @@ class DayReport:
     unparseable_lines: int = 0
 
 
-def _parse_lines(numbered: list[tuple[int, bytes]]) -> list[pa.Table]:
-    """Parse lines with pyarrow, isolating the lines it rejects.
+def _split_lines(text: bytes) -> pa.LargeBinaryArray:
+    """The text's lines as an Arrow array without copying: line i is ``text.split(b"\\n")[i]``
+    with its newline kept, so the array's data buffer of any run of lines is valid NDJSON."""
+    ends = np.flatnonzero(np.frombuffer(text, np.uint8) == ord("\n")) + 1
+    offsets = np.concatenate(([0], ends, [len(text)])).astype(np.int64)
+    return pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(text)])
 
-    A clean object parses in one call. When it does not, a byte-level screen first sets aside
-    the usual breakage (a line that is not a complete ``{...}`` object, a string where the value
-    belongs); the rest parses in one more call, and only what is still rejected is halved down
-    to single lines. Each pyarrow call costs about 0.25 ms however short, so a few bad lines
-    per object must not mean dozens of calls.
+
+# A value given as a string ("n/a", "12.3"): the usual type error, which pyarrow rejects.
+_STRING_VALUE = r'"value"\s*:\s*"'
+
+
+def _parse_lines(lines: pa.LargeBinaryArray) -> list[pa.Table]:
+    """Parse the non-empty lines with one pyarrow call, isolating the lines it would reject.
+
+    A vectorized screen sets the usual breakage aside first (a line that is not a ``{...}``
+    object, a value given as a string); those few lines are salvaged one by one. The rest
+    parses in one call; should pyarrow still reject a line, the block is split around it.
+    Python never loops over the good lines.
     """
-    if not numbered:
+    offsets = _offsets(lines)
+    if offsets[-1] == offsets[0]:
+        return []  # no bytes at all
+    buffer = np.frombuffer(lines.buffers()[2], np.uint8)
+    lengths = np.diff(offsets)
+    lengths -= (lengths > 0) & (buffer[np.maximum(offsets[1:] - 1, 0)] == ord("\n"))  # without the newline
+    has_text = lengths > 0
+    first = np.where(has_text, buffer[np.minimum(offsets[:-1], len(buffer) - 1)], 0)
+    last = np.where(has_text, buffer[np.maximum(offsets[:-1] + lengths - 1, 0)], 0)
+    plain = (first == ord("{")) & (last == ord("}"))
+    plain &= ~pc.match_substring_regex(lines, _STRING_VALUE).to_numpy(zero_copy_only=False)
+    keep = np.flatnonzero(plain)
+    salvaged, text = [], lines.buffers()[2]
+    odd = np.flatnonzero(has_text & ~plain)  # suspect lines, or blank ones made of spaces
+    if len(odd):
+        text = bytearray(text)  # a copy with the odd lines blanked out: pyarrow skips blank lines
+        for index in odd:
+            start, length = offsets[index], lengths[index]
+            line = bytes(text[start : start + length])
+            if line.strip():
+                salvaged.append(_salvage_line(int(index) + 1, line))
+            text[start : start + length] = b" " * length
+    parsed = _parse_block(pa.py_buffer(text)[offsets[0] : offsets[-1]], keep + 1)
+    if isinstance(parsed, pa.Table):
+        return [parsed] + salvaged
+    return _bisect(lines.take(pa.array(keep)), keep + 1) + salvaged
+
+
+def _offsets(lines: pa.LargeBinaryArray) -> np.ndarray:
+    """Where each line starts in the array's data buffer, and where the last one ends."""
+    return np.frombuffer(lines.buffers()[1], np.int64)[lines.offset : lines.offset + len(lines) + 1]
+
+
+def _bisect(lines: pa.LargeBinaryArray, numbers: np.ndarray) -> list[pa.Table]:
+    """Parse lines (numbered ``numbers``) in one call; if pyarrow rejects the block, split it at
+    the row pyarrow names (or in halves) until each part parses; single rejected lines are
+    salvaged. Every part is parsed again, so a misleading row hint costs time, not rows."""
+    if len(lines) == 0:
         return []
-    parsed = _parse_block(numbered)
-    if parsed is not None:
+    start, stop = _offsets(lines)[[0, -1]]
+    parsed = _parse_block(lines.buffers()[2][start:stop], numbers)
+    if isinstance(parsed, pa.Table):
         return [parsed]
-    suspect, rest = [], []
-    for item in numbered:
-        (suspect if _looks_broken(item[1]) else rest).append(item)
-    # Without suspects, ``rest`` is the block that just failed: bisect without parsing it again.
-    return [_salvage_line(*item) for item in suspect] + _bisect(rest, failed=not suspect)
+    if len(lines) == 1:
+        return [_salvage_line(int(numbers[0]), lines[0].as_py().rstrip(b"\n"))]
+    row = _rejected_row(parsed)
+    cuts = [row, row + 1] if row is not None and 0 <= row < len(lines) else [len(lines) // 2]
+    tables = []
+    for start, stop in zip([0, *cuts], [*cuts, len(lines)]):
+        tables += _bisect(lines.slice(start, stop - start), numbers[start:stop])
+    return tables
 
 
-def _looks_broken(line: bytes) -> bool:
-    stripped = line.strip()
-    return not (stripped.startswith(b"{") and stripped.endswith(b"}")) or b'"value":"' in line.replace(b" ", b"")
+def _rejected_row(error: Exception) -> int | None:
+    # pyarrow names the first rejected row within its block ("... in row 17").
+    match = re.search(r"in row (\d+)", str(error))
+    return int(match[1]) if match else None
 
 
-def _bisect(numbered: list[tuple[int, bytes]], failed: bool = False) -> list[pa.Table]:
-    """Halve until pyarrow accepts each part; single rejected lines are salvaged.
-    ``failed`` says the whole block is already known to be rejected."""
-    if not numbered:
-        return []
-    if not failed:
-        parsed = _parse_block(numbered)
-        if parsed is not None:
-            return [parsed]
-    if len(numbered) == 1:
-        return [_salvage_line(*numbered[0])]
-    middle = len(numbered) // 2
-    return _bisect(numbered[:middle]) + _bisect(numbered[middle:])
-
-
-def _parse_block(numbered: list[tuple[int, bytes]]) -> pa.Table | None:
-    """The lines as one table, or None if pyarrow rejects any of them."""
+def _parse_block(text: pa.Buffer, numbers: np.ndarray) -> pa.Table | Exception:
+    """NDJSON text holding exactly the lines numbered ``numbers`` (and blank lines) as one
+    table, or pyarrow's error if it rejects any of them."""
     try:
         parsed = pa_json.read_json(
-            io.BytesIO(b"\n".join(line for _, line in numbered)),
+            pa.BufferReader(text),
             parse_options=pa_json.ParseOptions(explicit_schema=SOURCE_SCHEMA, unexpected_field_behavior="ignore"),
         )
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None
-    if parsed.num_rows != len(numbered):
-        return None
-    return _flatten(parsed, [number for number, _ in numbered])
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        return exc
+    if parsed.num_rows != len(numbers):
+        return pa.ArrowInvalid(f"{parsed.num_rows} rows parsed from {len(numbers)} lines")
+    return _flatten(parsed, numbers)
 
 
-def _flatten(parsed: pa.Table, line_numbers: list[int]) -> pa.Table:
+def _flatten(parsed: pa.Table, line_numbers: np.ndarray) -> pa.Table:
     date = parsed.column("date")
     period = parsed.column("averagingPeriod")
     coords = parsed.column("coordinates")
@@ -273,7 +312,7 @@ def _flatten(parsed: pa.Table, line_numbers: list[int]) -> pa.Table:
         "source_key": pa.nulls(n, pa.string()),
         "source_etag": pa.nulls(n, pa.string()),
         "published_at": pa.nulls(n, RAW_SCHEMA.field("published_at").type),
-        "line_number": pa.array(line_numbers, pa.int32()),
+        "line_number": pa.array(line_numbers.astype(np.int32)),
         "date_utc": child(date, "utc"),
         "date_local": child(date, "local"),
         "parameter": parsed.column("parameter"),

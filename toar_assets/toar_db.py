@@ -9,16 +9,17 @@ naive UTC.
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from toar_assets.harmonize import FLAGS, HARMONIZATION_VERSION, Harmonized
+from toar_assets.harmonize import FLAGS, HARMONIZATION_VERSION, SERIES_KEY, Harmonized
 
 metadata = sa.MetaData()
 
@@ -78,13 +79,15 @@ raw_object = sa.Table(
 data = sa.Table(
     "data",
     metadata,
-    sa.Column("timeseries_id", sa.Integer, sa.ForeignKey("timeseries.id"), primary_key=True),
+    # No foreign keys on this table: the writer inserts values only joined to their series and
+    # object, and a key check per value would take half of a day's write time.
+    sa.Column("timeseries_id", sa.Integer, primary_key=True),
     # Indexed on its own too: feature selection reads a time window across all series.
     sa.Column("datetime", sa.DateTime, primary_key=True, index=True),
     sa.Column("value", sa.Float, nullable=False),
     sa.Column("flags", sa.Text, nullable=False),
     sa.Column("version", sa.Text, nullable=False),
-    sa.Column("source_object_id", sa.Integer, sa.ForeignKey("raw_object.id"), nullable=False),
+    sa.Column("source_object_id", sa.Integer, nullable=False),  # raw_object.id
     sa.Column("published_at", sa.DateTime),
     comment="Values; datetime is the end of the averaging period, as OpenAQ publishes it.",
 )
@@ -162,16 +165,15 @@ stage_series = _stage(
     sa.Column("lat_key", sa.BigInteger), sa.Column("lon_key", sa.BigInteger), sa.Column("variable", sa.Text),
     sa.Column("provider", sa.Text), sa.Column("sampling_frequency", sa.Text), sa.Column("unit", sa.Text),
 )
+# Values and quarantine are staged with their surrogate ids resolved (see write_partition).
 stage_data = _stage(
     "stage_data",
-    sa.Column("lat_key", sa.BigInteger), sa.Column("lon_key", sa.BigInteger), sa.Column("variable", sa.Text),
-    sa.Column("provider", sa.Text), sa.Column("sampling_frequency", sa.Text), sa.Column("datetime", sa.DateTime),
-    sa.Column("value", sa.Float), sa.Column("flags", sa.Text), sa.Column("source_key", sa.Text),
-    sa.Column("published_at", sa.DateTime),
+    sa.Column("timeseries_id", sa.Integer), sa.Column("datetime", sa.DateTime), sa.Column("value", sa.Float),
+    sa.Column("flags", sa.Text), sa.Column("source_object_id", sa.Integer), sa.Column("published_at", sa.DateTime),
 )
 stage_quarantine = _stage(
     "stage_quarantine",
-    sa.Column("source_key", sa.Text), sa.Column("line_number", sa.Integer), sa.Column("reason", sa.Text),
+    sa.Column("source_object_id", sa.Integer), sa.Column("line_number", sa.Integer), sa.Column("reason", sa.Text),
     sa.Column("detail", sa.Text), sa.Column("record", sa.Text),
 )
 
@@ -191,7 +193,8 @@ def _later(column: str, table: str, pick: str) -> str:
 
 # The ORDER BY clauses make concurrent writers take row locks in one order (no deadlocks).
 # "WHERE true" lets SQLite parse ON CONFLICT after INSERT ... SELECT.
-_MERGE_STATEMENTS = [
+# First the keys: stations, their aliases and series, from the staged natural keys.
+_KEY_STATEMENTS = [
     (
         "stations_created",
         "INSERT INTO stationmeta_core (lat_key, lon_key, name, city, country, latitude, longitude) "
@@ -213,12 +216,17 @@ _MERGE_STATEMENTS = [
         "WHERE true ORDER BY st.id, s.variable, s.provider, s.sampling_frequency "
         "ON CONFLICT (station_id, variable, provider, sampling_frequency) DO NOTHING RETURNING id",
     ),
+]
+# The ids of the partition's series and objects, to stage values and quarantine by id.
+_SERIES_IDS = f"SELECT ts.id AS timeseries_id, {', '.join('s.' + c for c in SERIES_KEY)} FROM stage_series s {_JOIN_SERIES}"
+_OBJECT_IDS = "SELECT id AS source_object_id, key AS source_key FROM raw_object WHERE partition_date = :partition"
+# Then the values and quarantine.
+_MERGE_STATEMENTS = [
     (
         None,
         "INSERT INTO data (timeseries_id, datetime, value, flags, version, source_object_id, published_at) "
-        "SELECT ts.id, s.datetime, s.value, s.flags, :version, ro.id, s.published_at "
-        f"FROM stage_data s {_JOIN_SERIES} JOIN raw_object ro ON ro.key = s.source_key "
-        "WHERE true ORDER BY ts.id, s.datetime ON CONFLICT (timeseries_id, datetime) DO UPDATE SET "
+        "SELECT timeseries_id, datetime, value, flags, :version, source_object_id, published_at FROM stage_data "
+        "WHERE true ORDER BY timeseries_id, datetime ON CONFLICT (timeseries_id, datetime) DO UPDATE SET "
         "value = excluded.value, flags = excluded.flags, version = excluded.version, "
         "source_object_id = excluded.source_object_id, published_at = excluded.published_at "
         # A value re-published by a later object replaces the earlier one, never the reverse.
@@ -229,14 +237,13 @@ _MERGE_STATEMENTS = [
         "UPDATE timeseries SET "
         "data_start_date = (SELECT min(d.datetime) FROM data d WHERE d.timeseries_id = timeseries.id), "
         "data_end_date = (SELECT max(d.datetime) FROM data d WHERE d.timeseries_id = timeseries.id) "
-        f"WHERE id IN (SELECT ts.id FROM stage_series s {_JOIN_SERIES})",
+        "WHERE id IN (SELECT DISTINCT timeseries_id FROM stage_data)",
     ),
     (None, "DELETE FROM quarantine WHERE partition_date = :partition"),
     (
         None,
         "INSERT INTO quarantine (partition_date, source_object_id, line_number, reason, detail, record) "
-        "SELECT :partition, ro.id, s.line_number, s.reason, s.detail, s.record "
-        "FROM stage_quarantine s JOIN raw_object ro ON ro.key = s.source_key",
+        "SELECT :partition, source_object_id, line_number, reason, detail, record FROM stage_quarantine",
     ),
 ]
 
@@ -289,24 +296,29 @@ def write_partition(engine: Engine, partition: str, harmonized: Harmonized) -> W
     """Write one partition's harmonized rows and quarantine in one transaction."""
     h = harmonized
     with engine.begin() as conn:
+        postgres = conn.dialect.name == "postgresql"
+        if postgres:
+            # A day's values sort in memory, not in temporary files (the default is 4 MB).
+            conn.execute(sa.text("SET LOCAL work_mem = '256MB'"))
         _upsert_objects(conn, partition, h.objects)
-        staged = [
-            (stage_station, h.stations),
-            (stage_alias, h.aliases),
-            (stage_series, h.series),
-            (stage_data, h.observations),
-            (stage_quarantine, h.quarantine),
-        ]
-        for table, frame in staged:
-            _drop_if_exists(conn, table)
-            table.create(conn)
-            bulk_insert(conn, table, frame[[c.name for c in table.columns]])
-        counts: dict[str, int] = {}
-        for counted, statement in _MERGE_STATEMENTS:
-            result = conn.execute(sa.text(statement), {"partition": partition, "version": HARMONIZATION_VERSION})
+        params = {"partition": partition, "version": HARMONIZATION_VERSION}
+        counts = {}
+        _stage_frames(conn, [(stage_station, h.stations), (stage_alias, h.aliases), (stage_series, h.series)])
+        for counted, statement in _KEY_STATEMENTS:
+            result = conn.execute(sa.text(statement), params)
             if counted:
                 counts[counted] = len(result.fetchall())
-        for table, _ in staged:
+        # Natural keys become ids here, once per series and object, rather than in a join per value.
+        series_ids = pd.DataFrame(conn.execute(sa.text(_SERIES_IDS)).mappings().all(), columns=["timeseries_id", *SERIES_KEY])
+        object_ids = pd.DataFrame(conn.execute(sa.text(_OBJECT_IDS), params).mappings().all(),
+                                  columns=["source_object_id", "source_key"])
+        _stage_frames(conn, [
+            (stage_data, _with_ids(h.observations, series_ids, SERIES_KEY).pipe(_with_ids, object_ids, ["source_key"])),
+            (stage_quarantine, _with_ids(h.quarantine, object_ids, ["source_key"])),
+        ])
+        for _, statement in _MERGE_STATEMENTS:
+            conn.execute(sa.text(statement), params)
+        for table in (stage_station, stage_alias, stage_series, stage_data, stage_quarantine):
             _drop_if_exists(conn, table)
     return WriteStats(
         stations_created=counts["stations_created"],
@@ -316,22 +328,49 @@ def write_partition(engine: Engine, partition: str, harmonized: Harmonized) -> W
     )
 
 
+def _stage_frames(conn: Connection, staged: list[tuple[sa.Table, pd.DataFrame]]) -> None:
+    for table, frame in staged:
+        _drop_if_exists(conn, table)
+        table.create(conn)
+        bulk_insert(conn, table, frame[[c.name for c in table.columns]])
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text(f"ANALYZE {table.name}"))  # temporary tables have no statistics otherwise
+
+
+def _with_ids(frame: pd.DataFrame, ids: pd.DataFrame, on: list[str]) -> pd.DataFrame:
+    """The frame with the surrogate id of its natural key; every row must have one."""
+    joined = frame.merge(ids, on=on, how="left", validate="many_to_one")
+    missing = joined[ids.columns.difference(on)[0]].isna()
+    if missing.any():
+        raise RuntimeError(f"{int(missing.sum())} rows have no id for {on}: {joined.loc[missing, on].iloc[0].to_dict()}")
+    return joined
+
+
 def bulk_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame) -> None:
     """Load a frame into a table: COPY on PostgreSQL, batched executemany elsewhere."""
     if frame.empty:
         return
     if conn.dialect.name == "postgresql":
-        buffer = io.StringIO()
-        frame.to_csv(buffer, index=False, header=False, na_rep="\\N", quoting=csv.QUOTE_MINIMAL,
-                     date_format="%Y-%m-%d %H:%M:%S.%f")
-        buffer.seek(0)
         cursor = conn.connection.dbapi_connection.cursor()
         columns = ", ".join(f'"{c}"' for c in frame.columns)
-        cursor.copy_expert(f"COPY {table.name} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buffer)
+        # Arrow writes the CSV (strings quoted, nulls as unquoted empty fields: NULL to COPY).
+        cursor.copy_expert(f"COPY {table.name} ({columns}) FROM STDIN WITH (FORMAT csv)", _csv(frame))
         cursor.close()
         return
     records = frame.astype(object).where(frame.notna(), None).to_dict("records")
     conn.execute(table.insert(), records)
+
+
+def _csv(frame: pd.DataFrame) -> io.BytesIO:
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    # Microseconds: what PostgreSQL keeps, and pandas' nanoseconds would only pad the text.
+    table = table.cast(pa.schema([
+        pa.field(f.name, pa.timestamp("us")) if pa.types.is_timestamp(f.type) else f for f in table.schema
+    ]))
+    buffer = io.BytesIO()
+    pa_csv.write_csv(table, buffer, write_options=pa_csv.WriteOptions(include_header=False))
+    buffer.seek(0)
+    return buffer
 
 
 def _upsert_objects(conn: Connection, partition: str, objects: pd.DataFrame) -> None:

@@ -103,7 +103,8 @@ def o3_values(engine) -> dict:
     """(station latitude, hour) -> ozone value, independent of surrogate ids."""
     query = (
         sa.select(toar_db.stationmeta_core.c.latitude, toar_db.data.c.datetime, toar_db.data.c.value)
-        .select_from(toar_db.data.join(toar_db.timeseries).join(toar_db.stationmeta_core))
+        .select_from(toar_db.data.join(toar_db.timeseries, toar_db.data.c.timeseries_id == toar_db.timeseries.c.id)
+                     .join(toar_db.stationmeta_core))
         .where(toar_db.timeseries.c.variable == "o3")
     )
     with engine.connect() as conn:
@@ -175,11 +176,12 @@ def test_empty_partition_writes_nothing_and_fails_nothing(engine):
 
 
 def test_bulk_insert_keeps_nulls_and_empty_strings_apart(engine):
-    frame = pa.table({"source_key": ["k"], "line_number": [1], "reason": [""], "detail": ["d"], "record": [None]}).to_pandas()
+    frame = pa.table({"source_object_id": [1], "line_number": [1], "reason": [""], "detail": ['a "quoted",\nline'],
+                      "record": [None]}).to_pandas()
     with engine.begin() as conn:
         toar_db._drop_if_exists(conn, toar_db.stage_quarantine)
         toar_db.stage_quarantine.create(conn)
         toar_db.bulk_insert(conn, toar_db.stage_quarantine, frame)
         row = conn.execute(sa.select(toar_db.stage_quarantine)).one()
         toar_db._drop_if_exists(conn, toar_db.stage_quarantine)
-    assert row.reason == "" and row.record is None
+    assert row.reason == "" and row.record is None and row.detail == 'a "quoted",\nline'
