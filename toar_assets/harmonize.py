@@ -153,8 +153,8 @@ def harmonize(raw: pa.Table) -> Harmonized:
     frame = raw.select(RAW_COLUMNS).to_pandas()
     rows_in = len(frame)
 
-    variable = frame["parameter"].str.strip().str.lower().map(TOAR_VARIABLES)
-    unit = frame["unit"].str.strip().map(_UNIT_SPELLINGS)
+    variable = pd.Series(_per_distinct(raw.column("parameter"), _toar_variable), index=frame.index)
+    unit = pd.Series(_per_distinct(raw.column("unit"), _canonical_unit), index=frame.index)
     is_gas = variable.isin(GASES)
     factor = np.select(
         [unit.eq("ppb") & is_gas, unit.eq("ppm") & is_gas, unit.eq("ug/m3") & is_gas, unit.eq("ug/m3") & ~is_gas],
@@ -188,22 +188,23 @@ def harmonize(raw: pa.Table) -> Harmonized:
     bad = reason != ""
     quarantine = _quarantine_rows(frame[bad], reason[bad])
 
-    good = frame[~bad]
+    keep = ~bad.to_numpy()
+    good = frame.loc[keep, ["source_name", "source_key", "line_number", "location", "city", "country"]]
     obs = pd.DataFrame(
         {
-            "lat_key": (lat[~bad] * 10**COORDINATE_DECIMALS).round().astype("int64"),
-            "lon_key": (lon[~bad] * 10**COORDINATE_DECIMALS).round().astype("int64"),
-            "variable": variable[~bad],
+            "lat_key": (lat[keep] * 10**COORDINATE_DECIMALS).round().astype("int64"),
+            "lon_key": (lon[keep] * 10**COORDINATE_DECIMALS).round().astype("int64"),
+            "variable": variable[keep],
             "provider": good["source_name"].fillna("unknown"),
-            "sampling_frequency": _sampling_frequency(good["averaging_period_value"], good["averaging_period_unit"]),
-            "unit": np.where(is_gas[~bad], UNIT_PPB, UNIT_UG_M3),
-            "datetime": when[~bad].dt.tz_convert(None),
-            "value": value[~bad],
+            "sampling_frequency": _sampling_frequency(raw)[keep],
+            "unit": np.where(is_gas[keep], UNIT_PPB, UNIT_UG_M3),
+            "datetime": when[keep].dt.tz_convert(None),
+            "value": value[keep],
             "flags": np.select(
-                [value[~bad] < 0, value[~bad] > high[~bad]], [FLAG_NEGATIVE, FLAG_HIGH], default=FLAG_OK
+                [value[keep] < 0, value[keep] > high[keep]], [FLAG_NEGATIVE, FLAG_HIGH], default=FLAG_OK
             ),
             "source_key": good["source_key"],
-            "published_at": published[~bad].dt.tz_convert(None),
+            "published_at": published[keep].dt.tz_convert(None),
             "line_number": good["line_number"],
             "location": good["location"].fillna(""),
             "city": good["city"].fillna(""),
@@ -211,11 +212,19 @@ def harmonize(raw: pa.Table) -> Harmonized:
         }
     )
 
-    # Latest publication wins; ties go to the later line of the same object.
-    obs = obs.sort_values(SERIES_KEY + ["datetime", "published_at", "source_key", "line_number"], kind="stable")
-    is_dup = obs.duplicated(SERIES_KEY + ["datetime"], keep="last")
-    winner_value = obs.groupby(SERIES_KEY + ["datetime"], sort=False)["value"].transform("last")
-    duplicates_with_other_value = int((is_dup & ~np.isclose(obs["value"], winner_value)).sum())
+    # Latest publication wins; ties go to the later line of the same object. Integer codes in
+    # key order (series, object) make the sort and the duplicate search numeric.
+    series_code = obs.groupby(SERIES_KEY, sort=True).ngroup().to_numpy()
+    object_code = pd.factorize(obs["source_key"], sort=True)[0]
+    order = np.lexsort((obs["line_number"].to_numpy(), object_code, _ns(obs["published_at"]), _ns(obs["datetime"]), series_code))
+    obs, series_code = obs.iloc[order], series_code[order]
+    moment = _ns(obs["datetime"])
+    same_as_next = (series_code[1:] == series_code[:-1]) & (moment[1:] == moment[:-1])
+    is_dup = np.append(same_as_next, False)[: len(obs)]  # every record of a (series, time) but the last
+    last_of_group = np.flatnonzero(~is_dup)
+    group = np.cumsum(np.insert(~same_as_next, 0, True))[: len(obs)] - 1
+    winner_value = obs["value"].to_numpy()[last_of_group][group]
+    duplicates_with_other_value = int((is_dup & ~np.isclose(obs["value"].to_numpy(), winner_value)).sum())
     duplicates = int(is_dup.sum())
     all_obs, obs = obs, obs[~is_dup]
 
@@ -225,7 +234,8 @@ def harmonize(raw: pa.Table) -> Harmonized:
         .agg(first_seen=("datetime", "min"), last_seen=("datetime", "max"))
         .rename(columns={"location": "name"})
     )
-    series = obs.groupby(SERIES_KEY, as_index=False).agg(unit=("unit", "first"))
+    first_of_series = np.insert(series_code[~is_dup][1:] != series_code[~is_dup][:-1], 0, True)[: len(obs)]
+    series = obs.loc[first_of_series, SERIES_KEY + ["unit"]].reset_index(drop=True)  # in key order
     objects = (
         frame[["source_key", "source_etag", "published_at"]].drop_duplicates("source_key").reset_index(drop=True)
     )
@@ -244,11 +254,34 @@ def harmonize(raw: pa.Table) -> Harmonized:
     )
 
 
-def _sampling_frequency(period_value: pd.Series, period_unit: pd.Series) -> pd.Series:
-    minutes = period_value.astype(float) * period_unit.str.strip().str.lower().map(_MINUTES_PER_UNIT)
-    named = minutes.map(SAMPLING_FREQUENCIES)
-    other = minutes.map(lambda m: f"{m:g}min" if np.isfinite(m) else "unknown")
-    return named.fillna(other)
+def _ns(times: pd.Series) -> np.ndarray:
+    """Naive datetimes as integer nanoseconds (NaT sorts first), for numeric sorting."""
+    return times.to_numpy().view("int64")
+
+
+def _per_distinct(column: pa.ChunkedArray, convert) -> np.ndarray:
+    """``convert`` applied to every value, computed once per distinct value (vocabularies are small)."""
+    encoded = column.combine_chunks().dictionary_encode()
+    results = np.array([convert(v) for v in encoded.dictionary.to_pylist()] + [convert(None)], dtype=object)
+    return results[encoded.indices.fill_null(len(encoded.dictionary)).to_numpy()]
+
+
+def _toar_variable(parameter: str | None) -> str | None:
+    return None if parameter is None else TOAR_VARIABLES.get(parameter.strip().lower())
+
+
+def _canonical_unit(unit: str | None) -> str | None:
+    return None if unit is None else _UNIT_SPELLINGS.get(unit.strip())
+
+
+def _sampling_frequency(raw: pa.Table) -> np.ndarray:
+    """TOAR sampling frequency names from the averaging period (value x unit, in minutes)."""
+    per_unit = _per_distinct(raw.column("averaging_period_unit"),
+                             lambda u: np.nan if u is None else _MINUTES_PER_UNIT.get(u.strip().lower(), np.nan))
+    minutes = raw.column("averaging_period_value").to_numpy(zero_copy_only=False).astype(float) * per_unit.astype(float)
+    distinct, index = np.unique(minutes, return_inverse=True)
+    names = [SAMPLING_FREQUENCIES.get(m, f"{m:g}min") if np.isfinite(m) else "unknown" for m in distinct]
+    return np.array(names, dtype=object)[index.reshape(-1)]
 
 
 def _stations(obs: pd.DataFrame) -> pd.DataFrame:
