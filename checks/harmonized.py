@@ -22,12 +22,15 @@ SPECS = [VALUES_VALID, QUARANTINE_SHARE, cost_spec(ASSET)]
 VALUE_SUITE: list[Expectation] = [
     ("ExpectCompoundColumnsToBeUnique", {"column_list": SERIES_KEY + ["datetime"]}),
     ("ExpectColumnValuesToBeInSet", {"column": "flags", "value_set": sorted(FLAGS)}),
-    ("ExpectColumnValuesToBeInSet", {"column": "unit", "value_set": [UNIT_PPB], "where": ("variable", "in", sorted(GASES))}),
-    ("ExpectColumnValuesToBeInSet",
-     {"column": "unit", "value_set": [UNIT_UG_M3], "where": ("variable", "not in", sorted(GASES))}),
     *[("ExpectColumnValuesToBeBetween",
        {"column": "value", "min_value": floor, "max_value": ceiling, "where": ("variable", "==", variable)})
       for variable, (floor, _, ceiling) in sorted(VALUE_LIMITS.items())],
+]
+# The unit is a series attribute: checked once per series, not once per value.
+SERIES_SUITE: list[Expectation] = [
+    ("ExpectColumnValuesToBeInSet", {"column": "unit", "value_set": [UNIT_PPB], "where": ("variable", "in", sorted(GASES))}),
+    ("ExpectColumnValuesToBeInSet",
+     {"column": "unit", "value_set": [UNIT_UG_M3], "where": ("variable", "not in", sorted(GASES))}),
 ]
 STATION_SUITE: list[Expectation] = [
     ("ExpectColumnValuesToNotBeNull", {"column": "latitude"}),
@@ -38,13 +41,14 @@ STATION_SUITE: list[Expectation] = [
 
 
 def validate(harmonized: Harmonized, min_score: float) -> Outcome:
-    values = harmonized.observations.merge(harmonized.series, on=SERIES_KEY, how="left")
+    values = harmonized.observations[SERIES_KEY + ["datetime", "value", "flags"]]
     # Every series' station: the stations of the series written, with their coordinates.
     stations = harmonized.series[["lat_key", "lon_key"]].drop_duplicates().merge(
         harmonized.stations, on=["lat_key", "lon_key"], how="left"
     )
     evaluated, failures = 0, []
-    for name, frame, suite in (("values", values, VALUE_SUITE), ("stations", stations, STATION_SUITE)):
+    for name, frame, suite in (("values", values, VALUE_SUITE), ("series", harmonized.series, SERIES_SUITE),
+                               ("stations", stations, STATION_SUITE)):
         if len(frame):
             result = run_suite(f"{ASSET}.{name}", frame, suite)
             evaluated, failures = evaluated + result.evaluated, failures + result.failures

@@ -2,6 +2,7 @@
 
 from dagster import (
     AssetExecutionContext,
+    AssetIn,
     AssetSpec,
     Backoff,
     Config,
@@ -23,7 +24,7 @@ from resources.parquet_io_manager import ParquetIOManager
 from resources.qoa import QoAMonitor
 from resources.toar_database import ToarDatabase
 from toar_assets.fingerprint import combined_fingerprint, objects_fingerprint
-from toar_assets.harmonize import CONVERSION_CONVENTION, HARMONIZATION_VERSION, REASONS, harmonize
+from toar_assets.harmonize import CONVERSION_CONVENTION, HARMONIZATION_VERSION, RAW_COLUMNS, REASONS, harmonize
 from toar_assets.openaq_objects import read_objects
 from toar_assets.partitions import daily_backfill_policy, daily_partitions
 from toar_assets.table_metadata import HARMONIZED_METADATA, RAW_METADATA, SOURCE
@@ -125,6 +126,8 @@ def raw_openaq_measurements(
     code_version=HARMONIZATION_VERSION,
     kinds={"sqlalchemy", "postgres", "sqlite"},
     pool="toar_database",  # a database writer: the instance caps how many run at once
+    # Only the raw columns harmonization reads (not the attribution lists, kept for provenance).
+    ins={"raw_openaq_measurements": AssetIn(metadata={"columns": RAW_COLUMNS})},
     metadata=HARMONIZED_METADATA,
     check_specs=checks.harmonized.SPECS,
 )

@@ -150,11 +150,12 @@ def harmonize(raw: pa.Table) -> Harmonized:
     """Apply the rules in the module docstring to one partition of raw rows (RAW_SCHEMA)."""
     # Arrow tells an absent value (null) from a NaN literal; pandas would fold them together.
     value_missing = raw.column("value").is_null().to_numpy(zero_copy_only=False)
-    frame = raw.select(RAW_COLUMNS).to_pandas()
+    # Strings as categoricals: a day repeats a few thousand names, keys and times in 500k rows.
+    frame = raw.select(RAW_COLUMNS).to_pandas(strings_to_categorical=True)
     rows_in = len(frame)
 
-    variable = pd.Series(_per_distinct(raw.column("parameter"), _toar_variable), index=frame.index)
-    unit = pd.Series(_per_distinct(raw.column("unit"), _canonical_unit), index=frame.index)
+    variable = pd.Series(per_distinct(raw.column("parameter"), lambda s: s.map(_toar_variable), None), index=frame.index)
+    unit = pd.Series(per_distinct(raw.column("unit"), lambda s: s.map(_canonical_unit), None), index=frame.index)
     is_gas = variable.isin(GASES)
     factor = np.select(
         [unit.eq("ppb") & is_gas, unit.eq("ppm") & is_gas, unit.eq("ug/m3") & is_gas, unit.eq("ug/m3") & ~is_gas],
@@ -162,8 +163,8 @@ def harmonize(raw: pa.Table) -> Harmonized:
         default=np.nan,
     )
     value = frame["value"].astype(float) * factor
-    when = pd.to_datetime(frame["date_utc"], utc=True, format="ISO8601", errors="coerce")
-    published = pd.to_datetime(frame["published_at"], utc=True)
+    when = pd.Series(parse_utc_times(raw.column("date_utc")), index=frame.index)
+    published = pd.Series(raw.column("published_at").to_numpy(zero_copy_only=False).astype("datetime64[ns]"), index=frame.index)
     lat, lon = frame["latitude"].astype(float), frame["longitude"].astype(float)
     floor, high, ceiling = (variable.map({k: v[i] for k, v in VALUE_LIMITS.items()}) for i in range(3))
 
@@ -190,6 +191,7 @@ def harmonize(raw: pa.Table) -> Harmonized:
 
     keep = ~bad.to_numpy()
     good = frame.loc[keep, ["source_name", "source_key", "line_number", "location", "city", "country"]]
+    good = good.astype({c: object for c in good.columns if c != "line_number"})
     obs = pd.DataFrame(
         {
             "lat_key": (lat[keep] * 10**COORDINATE_DECIMALS).round().astype("int64"),
@@ -198,13 +200,13 @@ def harmonize(raw: pa.Table) -> Harmonized:
             "provider": good["source_name"].fillna("unknown"),
             "sampling_frequency": _sampling_frequency(raw)[keep],
             "unit": np.where(is_gas[keep], UNIT_PPB, UNIT_UG_M3),
-            "datetime": when[keep].dt.tz_convert(None),
+            "datetime": when[keep],
             "value": value[keep],
             "flags": np.select(
                 [value[keep] < 0, value[keep] > high[keep]], [FLAG_NEGATIVE, FLAG_HIGH], default=FLAG_OK
             ),
             "source_key": good["source_key"],
-            "published_at": published[keep].dt.tz_convert(None),
+            "published_at": published[keep],
             "line_number": good["line_number"],
             "location": good["location"].fillna(""),
             "city": good["city"].fillna(""),
@@ -236,10 +238,8 @@ def harmonize(raw: pa.Table) -> Harmonized:
     )
     first_of_series = np.insert(series_code[~is_dup][1:] != series_code[~is_dup][:-1], 0, True)[: len(obs)]
     series = obs.loc[first_of_series, SERIES_KEY + ["unit"]].reset_index(drop=True)  # in key order
-    objects = (
-        frame[["source_key", "source_etag", "published_at"]].drop_duplicates("source_key").reset_index(drop=True)
-    )
-    objects["published_at"] = pd.to_datetime(objects["published_at"], utc=True).dt.tz_convert(None)
+    objects = frame[["source_key", "source_etag"]].assign(published_at=published)
+    objects = objects.drop_duplicates("source_key").astype({"source_key": object, "source_etag": object}).reset_index(drop=True)
 
     return Harmonized(
         observations=obs[SERIES_KEY + ["datetime", "value", "flags", "source_key", "published_at"]].reset_index(drop=True),
@@ -259,26 +259,37 @@ def _ns(times: pd.Series) -> np.ndarray:
     return times.to_numpy().view("int64")
 
 
-def _per_distinct(column: pa.ChunkedArray, convert) -> np.ndarray:
-    """``convert`` applied to every value, computed once per distinct value (vocabularies are small)."""
+def per_distinct(column: pa.ChunkedArray, convert, missing) -> np.ndarray:
+    """``convert`` (a function of a pandas Series) applied to a column's distinct values only,
+    spread back to every row; nulls become ``missing``. Vocabularies, names and times repeat
+    a lot in a day of records."""
     encoded = column.combine_chunks().dictionary_encode()
-    results = np.array([convert(v) for v in encoded.dictionary.to_pylist()] + [convert(None)], dtype=object)
+    results = np.append(np.asarray(convert(encoded.dictionary.to_pandas())), missing)
     return results[encoded.indices.fill_null(len(encoded.dictionary)).to_numpy()]
 
 
-def _toar_variable(parameter: str | None) -> str | None:
-    return None if parameter is None else TOAR_VARIABLES.get(parameter.strip().lower())
+def parse_utc_times(column: pa.ChunkedArray) -> np.ndarray:
+    """ISO 8601 strings as naive UTC ``datetime64[ns]``; NaT where missing or unparseable."""
+    return per_distinct(
+        column,
+        lambda s: pd.to_datetime(s, utc=True, format="ISO8601", errors="coerce").dt.tz_convert(None),
+        np.datetime64("NaT", "ns"),
+    )
 
 
-def _canonical_unit(unit: str | None) -> str | None:
-    return None if unit is None else _UNIT_SPELLINGS.get(unit.strip())
+def _toar_variable(parameter: str) -> str | None:
+    return TOAR_VARIABLES.get(parameter.strip().lower())
+
+
+def _canonical_unit(unit: str) -> str | None:
+    return _UNIT_SPELLINGS.get(unit.strip())
 
 
 def _sampling_frequency(raw: pa.Table) -> np.ndarray:
     """TOAR sampling frequency names from the averaging period (value x unit, in minutes)."""
-    per_unit = _per_distinct(raw.column("averaging_period_unit"),
-                             lambda u: np.nan if u is None else _MINUTES_PER_UNIT.get(u.strip().lower(), np.nan))
-    minutes = raw.column("averaging_period_value").to_numpy(zero_copy_only=False).astype(float) * per_unit.astype(float)
+    per_unit = per_distinct(raw.column("averaging_period_unit"),
+                            lambda s: s.str.strip().str.lower().map(_MINUTES_PER_UNIT).astype(float), np.nan)
+    minutes = raw.column("averaging_period_value").to_numpy(zero_copy_only=False).astype(float) * per_unit
     distinct, index = np.unique(minutes, return_inverse=True)
     names = [SAMPLING_FREQUENCIES.get(m, f"{m:g}min") if np.isfinite(m) else "unknown" for m in distinct]
     return np.array(names, dtype=object)[index.reshape(-1)]
@@ -297,6 +308,9 @@ def _stations(obs: pd.DataFrame) -> pd.DataFrame:
 
 def _quarantine_rows(bad: pd.DataFrame, reason: pd.Series) -> pd.DataFrame:
     """Quarantine rows keep the whole record (its raw line, or its fields as JSON) and why."""
+    strings = [c for c in bad.columns if isinstance(bad[c].dtype, pd.CategoricalDtype)]
+    bad = bad.astype({c: object for c in strings})
+    bad[strings] = bad[strings].where(bad[strings].notna(), None)  # missing strings read as None, as in the record
     text = {c: bad[c].astype(str) for c in ("parameter", "unit", "value", "date_utc", "published_at", "latitude", "longitude")}
     details = {
         "unparseable_line": bad["parse_error"],
