@@ -1,5 +1,7 @@
 """Data-logistics assets: OpenAQ objects -> raw Parquet partitions -> TOAR database."""
 
+from concurrent.futures import Future, ThreadPoolExecutor
+
 from dagster import (
     AssetExecutionContext,
     AssetIn,
@@ -151,10 +153,8 @@ def harmonized_toar_series(
         raw = raw_openaq_measurements[day]
         with qoa.measure() as measured:
             harmonized = harmonize(raw)
-            valid = checks.harmonized.validate(harmonized, quality_gates.min_data_quality_score)
-            share = checks.harmonized.quarantine_share(harmonized, quality_gates.max_quarantined_share)
-            withheld = (not valid.passed and valid.severe) or not share.passed
-            stats = None if withheld else write_partition(engine, day, harmonized)
+            valid, share, stats = _validate_while_writing(engine, day, harmonized, quality_gates)
+            withheld = stats is None
         outcomes["values_valid"][day] = valid
         outcomes["quarantine_share_within_limit"][day] = share
         outcomes["cost_within_budget"][day] = cost_outcome(measured.cost_usd, quality_gates.max_cost_usd_per_partition)
@@ -203,3 +203,20 @@ def harmonized_toar_series(
     return MaterializeResult(
         check_results=[check_result(spec, outcomes[spec.name]) for spec in checks.harmonized.SPECS]
     )
+
+
+def _validate_while_writing(engine, day: str, harmonized, gates: QualityGates):
+    """Run the blocking checks while the database writes the partition, which commits only if
+    they pass: the database's work overlaps the checks' instead of following it. Returns the
+    two outcomes and the write's figures (None if the partition was withheld)."""
+    verdict: Future = Future()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="toar-writer") as pool:
+        writing = pool.submit(write_partition, engine, day, harmonized, confirm=verdict.result)
+        try:
+            valid = checks.harmonized.validate(harmonized, gates.min_data_quality_score)
+            share = checks.harmonized.quarantine_share(harmonized, gates.max_quarantined_share)
+            verdict.set_result(share.passed and (valid.passed or not valid.severe))
+        finally:
+            if not verdict.done():  # the checks raised: roll back, then let the error through
+                verdict.set_result(False)
+        return valid, share, writing.result()

@@ -10,6 +10,7 @@ naive UTC.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -292,10 +293,15 @@ def ensure_schema(engine: Engine) -> None:
             conn.execute(data_flag.insert(), missing)
 
 
-def write_partition(engine: Engine, partition: str, harmonized: Harmonized) -> WriteStats:
-    """Write one partition's harmonized rows and quarantine in one transaction."""
+def write_partition(engine: Engine, partition: str, harmonized: Harmonized,
+                    confirm: Callable[[], bool] | None = None) -> WriteStats | None:
+    """Write one partition's harmonized rows and quarantine in one transaction.
+
+    ``confirm``, if given, is asked just before the commit (say, whether checks running
+    meanwhile passed): False rolls the whole partition back and returns None.
+    """
     h = harmonized
-    with engine.begin() as conn:
+    with engine.connect() as conn, conn.begin() as transaction:
         postgres = conn.dialect.name == "postgresql"
         if postgres:
             # A day's values sort in memory, not in temporary files (the default is 4 MB).
@@ -320,6 +326,9 @@ def write_partition(engine: Engine, partition: str, harmonized: Harmonized) -> W
             conn.execute(sa.text(statement), params)
         for table in (stage_station, stage_alias, stage_series, stage_data, stage_quarantine):
             _drop_if_exists(conn, table)
+        if confirm is not None and not confirm():
+            transaction.rollback()
+            return None
     return WriteStats(
         stations_created=counts["stations_created"],
         series_created=counts["series_created"],

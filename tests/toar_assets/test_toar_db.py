@@ -135,6 +135,17 @@ def test_failure_mid_partition_leaves_nothing(engine, monkeypatch):
     assert snapshot(engine) == before
 
 
+def test_partition_not_confirmed_before_commit_is_rolled_back(engine):
+    toar_db.write_partition(engine, "2014-01-01", day_one())
+    before = snapshot(engine)
+    asked = []
+    stats = toar_db.write_partition(engine, "2014-01-02", day_two(), confirm=lambda: asked.append(True) or False)
+    assert asked == [True] and stats is None
+    assert snapshot(engine) == before
+    assert toar_db.write_partition(engine, "2014-01-02", day_two(), confirm=lambda: True).values_written > 0
+    assert snapshot(engine) != before
+
+
 def test_concurrent_partitions_do_not_duplicate_stations_or_series(engine):
     # Eight partitions that all see the same 30 stations, written at the same time.
     def partition(i: int):
