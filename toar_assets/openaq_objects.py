@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Iterable
@@ -65,6 +66,9 @@ RAW_SCHEMA = pa.schema(
         ("raw_line", pa.string()),
     ]
 )
+
+# Objects fetched and parsed at once by read_objects.
+READ_THREADS = 2
 
 # Longest raw line kept for a bad record; longer ones are cut (and say so).
 MAX_RAW_LINE_CHARS = 4000
@@ -151,7 +155,7 @@ def parse_object(data: bytes, *, key: str, etag: str) -> pa.Table:
 def read_objects(
     objects: Iterable[ObjectInfo], read: Callable[[str], bytes], previous: pa.Table | None = None
 ) -> tuple[pa.Table, "DayReport"]:
-    """Read and parse the objects of one day, one object in memory at a time.
+    """Read and parse the objects of one day, a couple of objects in memory at a time.
 
     ``previous`` is the day's table from an earlier read: the rows of objects still listed with
     the same ETag are reused, so only new or changed objects are fetched again.
@@ -163,6 +167,7 @@ def read_objects(
         previous = previous.cast(RAW_SCHEMA)  # Parquet keeps second timestamps as milliseconds
         known = set(zip(previous.column("source_key").to_pylist(), previous.column("source_etag").to_pylist()))
     reused: list[str] = []
+    to_read: list[ObjectInfo] = []
     for info in objects:
         problem = object_name_error(info.key)
         if problem is not None:
@@ -171,10 +176,19 @@ def read_objects(
         report.objects.append({"key": info.key, "etag": info.etag, "size": info.size})
         if (info.key, info.etag) in known:
             reused.append(info.key)
-            continue
+        else:
+            to_read.append(info)
+
+    def fetch_and_parse(info: ObjectInfo) -> tuple[int, pa.Table]:
         data = read(info.key)
-        report.bytes += len(data)
-        tables.append(parse_object(data, key=info.key, etag=info.etag))
+        return len(data), parse_object(data, key=info.key, etag=info.etag)
+
+    # Two objects at a time: one is fetched and gunzipped while pyarrow parses the other
+    # (both release the GIL). Results keep the listing's order.
+    with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+        for size, table in pool.map(fetch_and_parse, to_read):
+            report.bytes += size
+            tables.append(table)
     if reused:
         tables.append(previous.filter(pc.is_in(previous.column("source_key"), value_set=pa.array(reused))))
     table = pa.concat_tables(tables) if tables else RAW_SCHEMA.empty_table()
