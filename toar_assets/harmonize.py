@@ -182,35 +182,35 @@ def harmonize(raw: pa.Table) -> Harmonized:
         ("mobile_platform", frame["mobile"].eq(True)),
         ("value_out_of_range", (value < floor) | (value > ceiling)),
     ]
-    reason = pd.Series(
-        np.select([np.asarray(mask, dtype=bool) for _, mask in reason_rules], [name for name, _ in reason_rules], default=""),
-        index=frame.index,
-    )
-    bad = reason != ""
-    quarantine = _quarantine_rows(frame[bad], reason[bad])
+    # The first rule a row fails, as 1 + its position in reason_rules; 0 if it passes them all.
+    failed_rule = np.select([np.asarray(mask, dtype=bool) for _, mask in reason_rules], np.arange(1, len(reason_rules) + 1), 0)
+    bad = failed_rule > 0
+    reason = np.array([name for name, _ in reason_rules], dtype=object)[failed_rule[bad] - 1]
+    quarantine = _quarantine_rows(frame[bad], reason)
 
-    keep = ~bad.to_numpy()
+    keep = ~bad
     good = frame.loc[keep, ["source_name", "source_key", "line_number", "location", "city", "country"]]
     good = good.astype({c: object for c in good.columns if c != "line_number"})
+    kept_value = value.to_numpy()[keep]
     obs = pd.DataFrame(
         {
-            "lat_key": (lat[keep] * 10**COORDINATE_DECIMALS).round().astype("int64"),
-            "lon_key": (lon[keep] * 10**COORDINATE_DECIMALS).round().astype("int64"),
-            "variable": variable[keep],
-            "provider": good["source_name"].fillna("unknown"),
+            "lat_key": (lat.to_numpy()[keep] * 10**COORDINATE_DECIMALS).round().astype("int64"),
+            "lon_key": (lon.to_numpy()[keep] * 10**COORDINATE_DECIMALS).round().astype("int64"),
+            "variable": variable.to_numpy()[keep],
+            "provider": good["source_name"].fillna("unknown").to_numpy(),
             "sampling_frequency": _sampling_frequency(raw)[keep],
-            "unit": np.where(is_gas[keep], UNIT_PPB, UNIT_UG_M3),
-            "datetime": when[keep],
-            "value": value[keep],
+            "unit": np.where(is_gas.to_numpy()[keep], UNIT_PPB, UNIT_UG_M3),
+            "datetime": when.to_numpy()[keep],
+            "value": kept_value,
             "flags": np.select(
-                [value[keep] < 0, value[keep] > high[keep]], [FLAG_NEGATIVE, FLAG_HIGH], default=FLAG_OK
+                [kept_value < 0, kept_value > high.to_numpy()[keep]], [FLAG_NEGATIVE, FLAG_HIGH], default=FLAG_OK
             ),
-            "source_key": good["source_key"],
-            "published_at": published[keep],
-            "line_number": good["line_number"],
-            "location": good["location"].fillna(""),
-            "city": good["city"].fillna(""),
-            "country": good["country"].fillna(""),
+            "source_key": good["source_key"].to_numpy(),
+            "published_at": published.to_numpy()[keep],
+            "line_number": good["line_number"].to_numpy(),
+            "location": good["location"].fillna("").to_numpy(),
+            "city": good["city"].fillna("").to_numpy(),
+            "country": good["country"].fillna("").to_numpy(),
         }
     )
 
@@ -219,7 +219,7 @@ def harmonize(raw: pa.Table) -> Harmonized:
     series_code = obs.groupby(SERIES_KEY, sort=True).ngroup().to_numpy()
     object_code = pd.factorize(obs["source_key"], sort=True)[0]
     order = np.lexsort((obs["line_number"].to_numpy(), object_code, _ns(obs["published_at"]), _ns(obs["datetime"]), series_code))
-    obs, series_code = obs.iloc[order], series_code[order]
+    obs, series_code, object_code = obs.iloc[order], series_code[order], object_code[order]
     moment = _ns(obs["datetime"])
     same_as_next = (series_code[1:] == series_code[:-1]) & (moment[1:] == moment[:-1])
     is_dup = np.append(same_as_next, False)[: len(obs)]  # every record of a (series, time) but the last
@@ -230,7 +230,7 @@ def harmonize(raw: pa.Table) -> Harmonized:
     duplicates = int(is_dup.sum())
     all_obs, obs = obs, obs[~is_dup]
 
-    stations = _stations(all_obs)
+    stations = _stations(all_obs, object_code)
     aliases = (
         all_obs.groupby(["lat_key", "lon_key", "location", "city"], as_index=False)
         .agg(first_seen=("datetime", "min"), last_seen=("datetime", "max"))
@@ -295,41 +295,54 @@ def _sampling_frequency(raw: pa.Table) -> np.ndarray:
     return np.array(names, dtype=object)[index.reshape(-1)]
 
 
-def _stations(obs: pd.DataFrame) -> pd.DataFrame:
-    """One row per coordinate key; its name, city and country are those seen first."""
-    first = obs.sort_values(["datetime", "published_at", "source_key", "line_number"], kind="stable").drop_duplicates(
-        ["lat_key", "lon_key"]
-    )
+def _stations(obs: pd.DataFrame, object_code: np.ndarray) -> pd.DataFrame:
+    """One row per coordinate key; its name, city and country are those seen first
+    (``object_code`` orders the source keys)."""
+    seen = np.lexsort((obs["line_number"].to_numpy(), object_code, _ns(obs["published_at"]), _ns(obs["datetime"])))
+    first = obs.iloc[seen].drop_duplicates(["lat_key", "lon_key"])
     stations = first[["lat_key", "lon_key", "location", "city", "country"]].rename(columns={"location": "name"})
     stations["latitude"] = stations["lat_key"] / 10**COORDINATE_DECIMALS
     stations["longitude"] = stations["lon_key"] / 10**COORDINATE_DECIMALS
     return stations.sort_values(["lat_key", "lon_key"]).reset_index(drop=True)
 
 
-def _quarantine_rows(bad: pd.DataFrame, reason: pd.Series) -> pd.DataFrame:
+# Why each reason quarantined a row, from the row's fields (only rows with that reason are described).
+def _text(rows: pd.DataFrame, column: str) -> pd.Series:
+    return rows[column].astype(str)
+
+
+_DETAILS = {
+    "unparseable_line": lambda r: r["parse_error"],
+    "unsupported_parameter": lambda r: "parameter '" + _text(r, "parameter") + "' has no TOAR variable",
+    "unknown_unit": lambda r: "unit '" + _text(r, "unit") + "' is not one of " + ", ".join(sorted(_UNIT_SPELLINGS)),
+    "incompatible_unit": lambda r: "unit '" + _text(r, "unit") + "' cannot express " + _text(r, "parameter"),
+    "missing_value": lambda r: "the record has no value",
+    "value_not_finite": lambda r: "value " + _text(r, "value") + " is not a finite number",
+    "invalid_timestamp": lambda r: "date.utc '" + _text(r, "date_utc") + "' is not an ISO 8601 time",
+    "timestamp_after_publication": lambda r: (
+        "date.utc " + _text(r, "date_utc") + " is after the object's publish time " + _text(r, "published_at")
+    ),
+    "missing_coordinates": lambda r: "no coordinates: the record cannot be attributed to a station",
+    "invalid_coordinates": lambda r: (
+        "coordinates (" + _text(r, "latitude") + ", " + _text(r, "longitude") + ") are not a place on Earth"
+    ),
+    "mobile_platform": lambda r: "mobile platforms are not fixed TOAR stations",
+    "value_out_of_range": lambda r: (
+        _text(r, "value") + " " + _text(r, "unit") + " of " + _text(r, "parameter") + " is outside the physical range"
+    ),
+}
+
+
+def _quarantine_rows(bad: pd.DataFrame, reason: np.ndarray) -> pd.DataFrame:
     """Quarantine rows keep the whole record (its raw line, or its fields as JSON) and why."""
     strings = [c for c in bad.columns if isinstance(bad[c].dtype, pd.CategoricalDtype)]
     bad = bad.astype({c: object for c in strings})
     bad[strings] = bad[strings].where(bad[strings].notna(), None)  # missing strings read as None, as in the record
-    text = {c: bad[c].astype(str) for c in ("parameter", "unit", "value", "date_utc", "published_at", "latitude", "longitude")}
-    details = {
-        "unparseable_line": bad["parse_error"],
-        "unsupported_parameter": "parameter '" + text["parameter"] + "' has no TOAR variable",
-        "unknown_unit": "unit '" + text["unit"] + "' is not one of " + ", ".join(sorted(_UNIT_SPELLINGS)),
-        "incompatible_unit": "unit '" + text["unit"] + "' cannot express " + text["parameter"],
-        "missing_value": "the record has no value",
-        "value_not_finite": "value " + text["value"] + " is not a finite number",
-        "invalid_timestamp": "date.utc '" + text["date_utc"] + "' is not an ISO 8601 time",
-        "timestamp_after_publication": "date.utc " + text["date_utc"] + " is after the object's publish time " + text["published_at"],
-        "missing_coordinates": "no coordinates: the record cannot be attributed to a station",
-        "invalid_coordinates": "coordinates (" + text["latitude"] + ", " + text["longitude"] + ") are not a place on Earth",
-        "mobile_platform": "mobile platforms are not fixed TOAR stations",
-        "value_out_of_range": text["value"] + " " + text["unit"] + " of " + text["parameter"] + " is outside the physical range",
-    }
     detail = pd.Series("", index=bad.index, dtype=object)
-    for name, text_for_reason in details.items():
+    for name, describe in _DETAILS.items():
         mask = reason == name
-        detail[mask] = text_for_reason[mask] if isinstance(text_for_reason, pd.Series) else text_for_reason
+        if mask.any():
+            detail[mask] = describe(bad[mask])
     record_columns = [c for c in RAW_COLUMNS if c not in ("parse_error", "raw_line", "source_key", "source_etag", "published_at", "line_number")]
     as_json = bad[record_columns].to_json(orient="records", lines=True, force_ascii=False).rstrip("\n").split("\n") if len(bad) else []
     record = bad["raw_line"].where(bad["raw_line"].notna(), pd.Series(as_json, index=bad.index, dtype=object))
@@ -337,7 +350,7 @@ def _quarantine_rows(bad: pd.DataFrame, reason: pd.Series) -> pd.DataFrame:
         {
             "source_key": bad["source_key"].to_numpy(),
             "line_number": bad["line_number"].astype("int64").to_numpy(),
-            "reason": reason.to_numpy(),
+            "reason": reason,
             "detail": detail.to_numpy(),
             "record": record.to_numpy(),
         }
