@@ -178,6 +178,9 @@ stage_quarantine = _stage(
     sa.Column("detail", sa.Text), sa.Column("record", sa.Text),
 )
 
+# Staging tables joined to the real tables by natural keys (the planner needs their statistics).
+_JOINED_STAGES = (stage_station, stage_alias, stage_series)
+
 # Joins from staged natural keys to surrogate ids, shared by the statements below.
 _JOIN_STATION = "JOIN stationmeta_core st ON st.lat_key = s.lat_key AND st.lon_key = s.lon_key"
 _JOIN_SERIES = (
@@ -186,10 +189,11 @@ _JOIN_SERIES = (
 )
 
 
-def _later(column: str, table: str, pick: str) -> str:
-    """SQL for the earlier/later of a stored and an incoming time (portable LEAST/GREATEST)."""
+def _pick(stored: str, incoming: str, pick: str) -> str:
+    """SQL for the earlier (``min``) or later (``max``) of a stored and an incoming time, the
+    incoming one if none is stored (portable LEAST/GREATEST)."""
     op = "<" if pick == "min" else ">"
-    return f"CASE WHEN excluded.{column} {op} {table}.{column} THEN excluded.{column} ELSE {table}.{column} END"
+    return f"CASE WHEN {stored} IS NULL OR {incoming} {op} {stored} THEN {incoming} ELSE {stored} END"
 
 
 # The ORDER BY clauses make concurrent writers take row locks in one order (no deadlocks).
@@ -207,8 +211,8 @@ _KEY_STATEMENTS = [
         "INSERT INTO stationmeta_alias (station_id, name, city, first_seen, last_seen) "
         f"SELECT st.id, s.name, s.city, s.first_seen, s.last_seen FROM stage_alias s {_JOIN_STATION} "
         "WHERE true ORDER BY st.id, s.name, s.city ON CONFLICT (station_id, name, city) DO UPDATE SET "
-        f"first_seen = {_later('first_seen', 'stationmeta_alias', 'min')}, "
-        f"last_seen = {_later('last_seen', 'stationmeta_alias', 'max')}",
+        f"first_seen = {_pick('stationmeta_alias.first_seen', 'excluded.first_seen', 'min')}, "
+        f"last_seen = {_pick('stationmeta_alias.last_seen', 'excluded.last_seen', 'max')}",
     ),
     (
         "series_created",
@@ -235,10 +239,13 @@ _MERGE_STATEMENTS = [
     ),
     (
         None,
+        # Values are only ever added or replaced at the same time, so a series' range widens
+        # by the partition's own range.
         "UPDATE timeseries SET "
-        "data_start_date = (SELECT min(d.datetime) FROM data d WHERE d.timeseries_id = timeseries.id), "
-        "data_end_date = (SELECT max(d.datetime) FROM data d WHERE d.timeseries_id = timeseries.id) "
-        "WHERE id IN (SELECT DISTINCT timeseries_id FROM stage_data)",
+        f"data_start_date = {_pick('data_start_date', 's.first_value', 'min')}, "
+        f"data_end_date = {_pick('data_end_date', 's.last_value', 'max')} "
+        "FROM (SELECT timeseries_id, min(datetime) AS first_value, max(datetime) AS last_value "
+        "FROM stage_data GROUP BY timeseries_id) s WHERE timeseries.id = s.timeseries_id",
     ),
     (None, "DELETE FROM quarantine WHERE partition_date = :partition"),
     (
@@ -259,6 +266,10 @@ class WriteStats:
     quarantined: int
 
 
+# Connection execution option: on SQLite, begin transactions holding the write lock.
+WRITE_LOCK_OPTION = "toar_write_lock"
+
+
 def create_engine(url: str) -> Engine:
     """An engine set up for this writer's transactions on PostgreSQL or SQLite."""
     if url.startswith("sqlite"):
@@ -274,8 +285,10 @@ def create_engine(url: str) -> Engine:
 
         @sa.event.listens_for(engine, "begin")
         def _sqlite_begin(connection):
-            # Take the write lock up front: two writers cannot deadlock upgrading read locks.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers that read before they write take the write lock up front, so two of them
+            # cannot deadlock upgrading read locks; everything else reads beside the writer (WAL).
+            immediate = connection.get_execution_options().get(WRITE_LOCK_OPTION, False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     return sa.create_engine(url, pool_pre_ping=True)
@@ -283,7 +296,7 @@ def create_engine(url: str) -> Engine:
 
 def ensure_schema(engine: Engine) -> None:
     """Create the tables if missing, safely when several processes start at once."""
-    with engine.begin() as conn:
+    with engine.connect().execution_options(**{WRITE_LOCK_OPTION: True}) as conn, conn.begin():
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(7201404)"))  # serialize DDL
         metadata.create_all(conn)
@@ -301,7 +314,7 @@ def write_partition(engine: Engine, partition: str, harmonized: Harmonized,
     meanwhile passed): False rolls the whole partition back and returns None.
     """
     h = harmonized
-    with engine.connect() as conn, conn.begin() as transaction:
+    with engine.connect().execution_options(**{WRITE_LOCK_OPTION: True}) as conn, conn.begin() as transaction:
         postgres = conn.dialect.name == "postgresql"
         if postgres:
             # A day's values sort in memory, not in temporary files (the default is 4 MB).
@@ -342,7 +355,7 @@ def _stage_frames(conn: Connection, staged: list[tuple[sa.Table, pd.DataFrame]])
         _drop_if_exists(conn, table)
         table.create(conn)
         bulk_insert(conn, table, frame[[c.name for c in table.columns]])
-        if conn.dialect.name == "postgresql":
+        if conn.dialect.name == "postgresql" and table in _JOINED_STAGES:
             conn.execute(sa.text(f"ANALYZE {table.name}"))  # temporary tables have no statistics otherwise
 
 

@@ -1,6 +1,8 @@
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
+
 import pytest
 import sqlalchemy as sa
 
@@ -144,6 +146,15 @@ def test_partition_not_confirmed_before_commit_is_rolled_back(engine):
     assert snapshot(engine) == before
     assert toar_db.write_partition(engine, "2014-01-02", day_two(), confirm=lambda: True).values_written > 0
     assert snapshot(engine) != before
+
+
+def test_an_open_read_does_not_block_a_partition_write(engine):
+    toar_db.write_partition(engine, "2014-01-01", day_one())
+    with engine.connect() as reader, reader.begin():
+        assert reader.execute(sa.select(sa.func.count()).select_from(toar_db.data)).scalar_one() > 0
+        with ThreadPoolExecutor(1) as pool:  # the writer runs while the read transaction is open
+            stats = pool.submit(toar_db.write_partition, engine, "2014-01-02", day_two()).result(timeout=30)
+    assert stats.values_written > 0
 
 
 def test_concurrent_partitions_do_not_duplicate_stations_or_series(engine):
