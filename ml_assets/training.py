@@ -63,6 +63,9 @@ def train_forest(train: pd.DataFrame, *, n_estimators: int, max_depth: int | Non
         n_estimators=n_estimators, max_depth=max_depth, min_samples_leaf=min_samples_leaf, random_state=seed, n_jobs=-1
     )
     model.fit(train[FEATURE_COLUMNS], train[TARGET])
+    # Fit on every core, predict on one: served requests are single rows, for which spreading
+    # the trees over threads costs more than it saves (benchmarks/serving.py). Same predictions.
+    model.set_params(n_jobs=1)
     return model
 
 
