@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Same locations as the code (resources/environment.py), exported for the dagster CLI.
 ENVIRONMENT = eval "$$($(BIN)/python -m resources.environment)"
 
-.PHONY: install demo test ui clean
+.PHONY: install demo test ui bench clean
 
 install: $(STAMP)
 
@@ -26,6 +26,16 @@ test: install
 
 ui: install
 	$(ENVIRONMENT) && $(BIN)/dagster dev -w workspace.yaml
+
+# Every benchmark in turn (never in parallel: they measure time), each one's output kept in
+# benchmarks/results/<name>.txt. Needs the local PostgreSQL, like the tests. About 15 minutes.
+BENCHMARKS = ingest selection backfill code_location serving paper_figure
+bench: install
+	bash scripts/ensure_postgres.sh
+	mkdir -p benchmarks/results
+	for name in $(BENCHMARKS); do \
+		$(BIN)/python -m benchmarks.$$name 2>benchmarks/results/$$name.log | tee benchmarks/results/$$name.txt; \
+	done
 
 clean:
 	rm -rf data .dagster_home
