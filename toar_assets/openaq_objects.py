@@ -356,7 +356,7 @@ _NUMBER = (int, float)
 def _salvage_line(number: int, line: bytes) -> pa.Table:
     """Turn a line pyarrow rejected into a row: keep what is readable, say what is wrong."""
     try:
-        record = json.loads(line)  # accepts NaN/Infinity, which pyarrow rejects
+        record = json.loads(line)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         reason = "invalid UTF-8" if isinstance(exc, UnicodeDecodeError) else f"invalid JSON: {exc.msg} at column {exc.colno}"
         return _bad_rows([(number, line, reason)])
