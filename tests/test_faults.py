@@ -138,10 +138,9 @@ def test_database_failure_mid_partition_leaves_nothing_and_a_rerun_repairs(postg
         toar_db.ensure_schema(engine)
         empty = snapshot(engine)
 
-        # The fault strikes after stations, series and values were merged, before quarantine.
-        failing = toar_db._MERGE_STATEMENTS[:-1] + [(None, "SELECT 1 FROM no_such_table")] + toar_db._MERGE_STATEMENTS[-1:]
+        # The fault strikes after stations, series and values were written, before quarantine.
         with monkeypatch.context() as patch:
-            patch.setattr(toar_db, "_MERGE_STATEMENTS", failing)
+            patch.setattr(toar_db, "_WIDEN_SERIES_RANGES", "SELECT 1 FROM no_such_table")
             broken = materialize(assets, resources=resources, instance=instance, partition_key=DAY, raise_on_error=False)
         assert not broken.success
         assert snapshot(engine) == empty  # no half partition

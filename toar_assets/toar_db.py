@@ -1,10 +1,12 @@
 """The TOAR-style database: schema and the partition writer (SQLAlchemy Core, no Dagster).
 
-One partition is written in one transaction, set-based: rows are bulk loaded into temporary
-staging tables (PostgreSQL ``COPY``; batched executemany on SQLite) and moved into the real
-tables with ``INSERT ... SELECT ... ON CONFLICT``. Unique keys make the writes idempotent and
-keep concurrent partitions from creating the same station or series twice. All datetimes are
-naive UTC.
+One partition is written in one transaction, set-based. Stations, aliases and series are
+bulk loaded into temporary staging tables (PostgreSQL ``COPY``; batched executemany on SQLite)
+and moved into the real tables with ``INSERT ... SELECT ... ON CONFLICT``. Values go straight
+into ``data`` when no stored value can collide with them (a new day), and through a staging
+table and a merge otherwise (a re-run, or a later object re-publishing a value). Unique keys
+make the writes idempotent and keep concurrent partitions from creating the same station or
+series twice. All datetimes are naive UTC.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -166,16 +169,16 @@ stage_series = _stage(
     sa.Column("lat_key", sa.BigInteger), sa.Column("lon_key", sa.BigInteger), sa.Column("variable", sa.Text),
     sa.Column("provider", sa.Text), sa.Column("sampling_frequency", sa.Text), sa.Column("unit", sa.Text),
 )
-# Values and quarantine are staged with their surrogate ids resolved (see write_partition).
+# Values are staged, with their surrogate ids resolved, only when they must be merged (see _write_values).
 stage_data = _stage(
     "stage_data",
     sa.Column("timeseries_id", sa.Integer), sa.Column("datetime", sa.DateTime), sa.Column("value", sa.Float),
     sa.Column("flags", sa.Text), sa.Column("source_object_id", sa.Integer), sa.Column("published_at", sa.DateTime),
 )
-stage_quarantine = _stage(
-    "stage_quarantine",
-    sa.Column("source_object_id", sa.Integer), sa.Column("line_number", sa.Integer), sa.Column("reason", sa.Text),
-    sa.Column("detail", sa.Text), sa.Column("record", sa.Text),
+# Each written series' first and last value time in the partition, to widen its date range.
+stage_series_range = _stage(
+    "stage_series_range",
+    sa.Column("timeseries_id", sa.Integer), sa.Column("first_value", sa.DateTime), sa.Column("last_value", sa.DateTime),
 )
 
 # Staging tables joined to the real tables by natural keys (the planner needs their statistics).
@@ -225,35 +228,29 @@ _KEY_STATEMENTS = [
 # The ids of the partition's series and objects, to stage values and quarantine by id.
 _SERIES_IDS = f"SELECT ts.id AS timeseries_id, {', '.join('s.' + c for c in SERIES_KEY)} FROM stage_series s {_JOIN_SERIES}"
 _OBJECT_IDS = "SELECT id AS source_object_id, key AS source_key FROM raw_object WHERE partition_date = :partition"
-# Then the values and quarantine.
-_MERGE_STATEMENTS = [
-    (
-        None,
-        "INSERT INTO data (timeseries_id, datetime, value, flags, version, source_object_id, published_at) "
-        "SELECT timeseries_id, datetime, value, flags, :version, source_object_id, published_at FROM stage_data "
-        "WHERE true ORDER BY timeseries_id, datetime ON CONFLICT (timeseries_id, datetime) DO UPDATE SET "
-        "value = excluded.value, flags = excluded.flags, version = excluded.version, "
-        "source_object_id = excluded.source_object_id, published_at = excluded.published_at "
-        # A value re-published by a later object replaces the earlier one, never the reverse.
-        "WHERE excluded.published_at >= data.published_at OR data.published_at IS NULL",
-    ),
-    (
-        None,
-        # Values are only ever added or replaced at the same time, so a series' range widens
-        # by the partition's own range.
-        "UPDATE timeseries SET "
-        f"data_start_date = {_pick('data_start_date', 's.first_value', 'min')}, "
-        f"data_end_date = {_pick('data_end_date', 's.last_value', 'max')} "
-        "FROM (SELECT timeseries_id, min(datetime) AS first_value, max(datetime) AS last_value "
-        "FROM stage_data GROUP BY timeseries_id) s WHERE timeseries.id = s.timeseries_id",
-    ),
-    (None, "DELETE FROM quarantine WHERE partition_date = :partition"),
-    (
-        None,
-        "INSERT INTO quarantine (partition_date, source_object_id, line_number, reason, detail, record) "
-        "SELECT :partition, source_object_id, line_number, reason, detail, record FROM stage_quarantine",
-    ),
-]
+# Does any stored value share a series with the partition and lie within its time span?
+_STORED_OVERLAP = (
+    f"SELECT 1 FROM data d JOIN ({_SERIES_IDS}) p ON d.timeseries_id = p.timeseries_id "
+    "WHERE d.datetime >= :first AND d.datetime <= :last LIMIT 1"
+)
+# Staged values merge into data: a value re-published by a later object replaces the earlier
+# one, never the reverse.
+_MERGE_VALUES = (
+    "INSERT INTO data (timeseries_id, datetime, value, flags, version, source_object_id, published_at) "
+    "SELECT timeseries_id, datetime, value, flags, :version, source_object_id, published_at FROM stage_data "
+    "WHERE true ORDER BY timeseries_id, datetime ON CONFLICT (timeseries_id, datetime) DO UPDATE SET "
+    "value = excluded.value, flags = excluded.flags, version = excluded.version, "
+    "source_object_id = excluded.source_object_id, published_at = excluded.published_at "
+    "WHERE excluded.published_at >= data.published_at OR data.published_at IS NULL"
+)
+# Values are only ever added or replaced at the same time, so a series' range widens by the
+# partition's own range.
+_WIDEN_SERIES_RANGES = (
+    "UPDATE timeseries SET "
+    f"data_start_date = {_pick('data_start_date', 's.first_value', 'min')}, "
+    f"data_end_date = {_pick('data_end_date', 's.last_value', 'max')} "
+    "FROM stage_series_range s WHERE timeseries.id = s.timeseries_id"
+)
 
 
 @dataclass(frozen=True)
@@ -331,13 +328,16 @@ def write_partition(engine: Engine, partition: str, harmonized: Harmonized,
         series_ids = pd.DataFrame(conn.execute(sa.text(_SERIES_IDS)).mappings().all(), columns=["timeseries_id", *SERIES_KEY])
         object_ids = pd.DataFrame(conn.execute(sa.text(_OBJECT_IDS), params).mappings().all(),
                                   columns=["source_object_id", "source_key"])
-        _stage_frames(conn, [
-            (stage_data, _with_ids(h.observations, series_ids, SERIES_KEY).pipe(_with_ids, object_ids, ["source_key"])),
-            (stage_quarantine, _with_ids(h.quarantine, object_ids, ["source_key"])),
-        ])
-        for _, statement in _MERGE_STATEMENTS:
-            conn.execute(sa.text(statement), params)
-        for table in (stage_station, stage_alias, stage_series, stage_data, stage_quarantine):
+        values = _with_ids(h.observations, series_ids, SERIES_KEY).pipe(_with_ids, object_ids, ["source_key"])
+        _write_values(conn, values.assign(version=HARMONIZATION_VERSION), params)
+        ranges = values.groupby("timeseries_id", sort=True)["datetime"].agg(first_value="min", last_value="max")
+        _stage_frames(conn, [(stage_series_range, ranges.reset_index())])
+        conn.execute(sa.text(_WIDEN_SERIES_RANGES))
+        # A partition's quarantine is replaced whole; its rows are keyed by object and line.
+        conn.execute(sa.text("DELETE FROM quarantine WHERE partition_date = :partition"), params)
+        rejected = _with_ids(h.quarantine, object_ids, ["source_key"]).assign(partition_date=partition)
+        bulk_insert(conn, quarantine, rejected[[c.name for c in quarantine.columns]])
+        for table in (stage_station, stage_alias, stage_series, stage_data, stage_series_range):
             _drop_if_exists(conn, table)
         if confirm is not None and not confirm():
             transaction.rollback()
@@ -348,6 +348,27 @@ def write_partition(engine: Engine, partition: str, harmonized: Harmonized,
         values_written=len(h.observations),
         quarantined=len(h.quarantine),
     )
+
+
+def _write_values(conn: Connection, values: pd.DataFrame, params: dict) -> None:
+    """Insert a partition's values straight into ``data`` when no stored value can collide
+    with them (a new day, the usual case: no staging, no merge); otherwise, or when a
+    concurrent writer stored some of them meanwhile, stage them and merge."""
+    if values.empty:
+        return
+    # Sorted by the primary key: index pages fill in order, and concurrent writers wait for
+    # each other's rows in one order (no deadlocks).
+    values = values.iloc[np.lexsort((values["datetime"].to_numpy(), values["timeseries_id"].to_numpy()))]
+    span = {"first": values["datetime"].min().to_pydatetime(), "last": values["datetime"].max().to_pydatetime()}
+    if conn.execute(sa.text(_STORED_OVERLAP), span).first() is None:
+        try:
+            with conn.begin_nested():
+                bulk_insert(conn, data, values[[c.name for c in data.columns]])
+            return
+        except (sa.exc.IntegrityError, conn.dialect.dbapi.IntegrityError):
+            pass  # rolled back to the savepoint: another writer committed some of these values first
+    _stage_frames(conn, [(stage_data, values)])
+    conn.execute(sa.text(_MERGE_VALUES), params)
 
 
 def _stage_frames(conn: Connection, staged: list[tuple[sa.Table, pd.DataFrame]]) -> None:
@@ -368,6 +389,10 @@ def _with_ids(frame: pd.DataFrame, ids: pd.DataFrame, on: list[str]) -> pd.DataF
     return joined
 
 
+# Bytes per message of a COPY (psycopg2 sends 8 kB by default: a round trip each).
+COPY_CHUNK_BYTES = 1 << 20
+
+
 def bulk_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame) -> None:
     """Load a frame into a table: COPY on PostgreSQL, batched executemany elsewhere."""
     if frame.empty:
@@ -376,7 +401,7 @@ def bulk_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame) -> None:
         cursor = conn.connection.dbapi_connection.cursor()
         columns = ", ".join(f'"{c}"' for c in frame.columns)
         # Arrow writes the CSV (strings quoted, nulls as unquoted empty fields: NULL to COPY).
-        cursor.copy_expert(f"COPY {table.name} ({columns}) FROM STDIN WITH (FORMAT csv)", _csv(frame))
+        cursor.copy_expert(f"COPY {table.name} ({columns}) FROM STDIN WITH (FORMAT csv)", _csv(frame), size=COPY_CHUNK_BYTES)
         cursor.close()
         return
     records = frame.astype(object).where(frame.notna(), None).to_dict("records")

@@ -127,11 +127,24 @@ def test_republished_value_upserts_and_order_of_partitions_does_not_matter(engin
     assert final_states[0] == {(40.4168, "10"): 40.0, (40.4168, "11"): 45.0, (40.4168, "12"): 50.0, (4.5981, "12"): 40.0}
 
 
+def test_values_that_collide_unseen_are_merged_not_duplicated(engine, monkeypatch):
+    # As when a concurrent writer commits the same values after the overlap probe: the direct
+    # insert collides, rolls back to its savepoint, and the values are merged instead.
+    toar_db.write_partition(engine, "2014-01-01", day_one())
+    toar_db.write_partition(engine, "2014-01-02", day_two())
+    expected = snapshot(engine)
+    monkeypatch.setattr(toar_db, "_STORED_OVERLAP", "SELECT 1 WHERE 1 = 0 AND :first = :last")
+    toar_db.write_partition(engine, "2014-01-02", day_two())
+    toar_db.write_partition(engine, "2014-01-01", day_one())  # the older publication must not win
+    assert snapshot(engine) == expected
+    assert o3_values(engine)[(40.4168, "11")] == 45.0
+
+
 def test_failure_mid_partition_leaves_nothing(engine, monkeypatch):
     toar_db.write_partition(engine, "2014-01-01", day_one())
     before = snapshot(engine)
-    failing = toar_db._MERGE_STATEMENTS + [(None, "INSERT INTO no_such_table VALUES (1)")]
-    monkeypatch.setattr(toar_db, "_MERGE_STATEMENTS", failing)
+    # The fault strikes after the values were inserted, before the quarantine.
+    monkeypatch.setattr(toar_db, "_WIDEN_SERIES_RANGES", "UPDATE no_such_table SET x = 1")
     with pytest.raises(sa.exc.DBAPIError):
         toar_db.write_partition(engine, "2014-01-02", day_two())
     assert snapshot(engine) == before
@@ -200,10 +213,11 @@ def test_empty_partition_writes_nothing_and_fails_nothing(engine):
 def test_bulk_insert_keeps_nulls_and_empty_strings_apart(engine):
     frame = pa.table({"source_object_id": [1], "line_number": [1], "reason": [""], "detail": ['a "quoted",\nline'],
                       "record": [None]}).to_pandas()
+    probe = sa.Table("bulk_probe", sa.MetaData(), *(sa.Column(c, sa.Integer if c.endswith(("id", "number")) else sa.Text)
+                                                    for c in frame.columns), prefixes=["TEMPORARY"])
     with engine.begin() as conn:
-        toar_db._drop_if_exists(conn, toar_db.stage_quarantine)
-        toar_db.stage_quarantine.create(conn)
-        toar_db.bulk_insert(conn, toar_db.stage_quarantine, frame)
-        row = conn.execute(sa.select(toar_db.stage_quarantine)).one()
-        toar_db._drop_if_exists(conn, toar_db.stage_quarantine)
+        probe.create(conn)
+        toar_db.bulk_insert(conn, probe, frame)
+        row = conn.execute(sa.select(probe)).one()
+        toar_db._drop_if_exists(conn, probe)
     assert row.reason == "" and row.record is None and row.detail == 'a "quoted",\nline'
