@@ -22,9 +22,10 @@ SPECS = [VALUES_VALID, QUARANTINE_SHARE, cost_spec(ASSET)]
 VALUE_SUITE: list[Expectation] = [
     ("ExpectCompoundColumnsToBeUnique", {"column_list": SERIES_KEY + ["datetime"]}),
     ("ExpectColumnValuesToBeInSet", {"column": "flags", "value_set": sorted(FLAGS)}),
-    *[("ExpectColumnValuesToBeBetween",
-       {"column": "value", "min_value": floor, "max_value": ceiling, "where": ("variable", "==", variable)})
-      for variable, (floor, _, ceiling) in sorted(VALUE_LIMITS.items())],
+    # Each value within its variable's range: the limits are columns beside the value (one
+    # vectorized comparison, where a condition per variable would filter the frame 8 times).
+    ("ExpectColumnPairValuesAToBeGreaterThanB", {"column_A": "value", "column_B": "value_floor", "or_equal": True}),
+    ("ExpectColumnPairValuesAToBeGreaterThanB", {"column_A": "value_ceiling", "column_B": "value", "or_equal": True}),
 ]
 # The unit is a series attribute: checked once per series, not once per value.
 SERIES_SUITE: list[Expectation] = [
@@ -42,6 +43,9 @@ STATION_SUITE: list[Expectation] = [
 
 def validate(harmonized: Harmonized, min_score: float) -> Outcome:
     values = harmonized.observations[SERIES_KEY + ["datetime", "value", "flags"]]
+    variable = values["variable"]
+    values = values.assign(**{f"value_{limit}": variable.map({v: limits[i] for v, limits in VALUE_LIMITS.items()})
+                              for i, limit in ((0, "floor"), (2, "ceiling"))})
     # Every series' station: the stations of the series written, with their coordinates.
     stations = harmonized.series[["lat_key", "lon_key"]].drop_duplicates().merge(
         harmonized.stations, on=["lat_key", "lon_key"], how="left"

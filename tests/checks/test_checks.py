@@ -16,7 +16,7 @@ from toar_assets.harmonize import harmonize
 
 
 def failed(outcome: Outcome) -> dict[str, dict]:
-    return {f["expectation"] + ":" + str(f.get("column", "")): f for f in outcome.details["failed_expectations"]}
+    return {f["expectation"] + ":" + str(f.get("column", f.get("column_A", ""))): f for f in outcome.details["failed_expectations"]}
 
 
 def good_records(n=200):
@@ -31,7 +31,8 @@ def test_raw_records_pass_on_good_data():
 
 
 def test_raw_records_fail_on_a_bad_partition_and_say_what_and_where():
-    items = good_records(100) + [record(unit="mg/m³")] * 5 + [record(utc="2014-01-02T12:00:00.000Z")] * 3 + ["{cut"] * 4
+    items = (good_records(100) + [record(unit="mg/m³")] * 5 + [record(utc="2014-01-02T12:00:00.000Z")] * 3 + ["{cut"] * 4
+             + [record(utc="01/01/2014 10:00")] * 2)
     outcome = checks.raw.validate(raw_table(items), min_score=1.0)
     assert not outcome.passed and outcome.severe
     failures = failed(outcome)
@@ -40,6 +41,8 @@ def test_raw_records_fail_on_a_bad_partition_and_say_what_and_where():
     future = failures["expect_column_values_to_be_between:seconds_after_publication"]
     assert future["unexpected_count"] == 3 and future["sample"][0] == pytest.approx(86400.0)
     assert failures["expect_column_values_to_be_null:parse_error"]["unexpected_count"] == 4
+    odd_time = failures["expect_column_values_to_be_null:date_utc_not_iso8601"]
+    assert odd_time["unexpected_count"] == 2 and odd_time["sample"][0] == "01/01/2014 10:00"
     assert outcome.details["data_quality_score"] < 1.0
 
 
@@ -63,13 +66,15 @@ def test_harmonized_values_pass_on_good_data():
 
 def test_harmonized_values_fail_on_crafted_bad_values():
     h = harmonize(raw_table(good_records(20)))
-    h.observations.loc[0, "value"] = 5000.0  # ozone out of range
+    h.observations.loc[0, "value"] = 5000.0  # ozone above its range
+    h.observations.loc[3, "value"] = -50.0  # and below it
     h.observations.loc[1, "flags"] = "Invented"
     h.observations = pd.concat([h.observations, h.observations.iloc[[2]]], ignore_index=True)  # same series and hour
     h.stations.loc[0, "latitude"] = 123.0
     outcome = checks.harmonized.validate(h, min_score=1.0)
     failures = failed(outcome)
-    assert failures["expect_column_values_to_be_between:value"]["sample"] == [5000.0]
+    assert failures["expect_column_pair_values_a_to_be_greater_than_b:value_ceiling"]["sample"] == [[1000.0, 5000.0]]
+    assert failures["expect_column_pair_values_a_to_be_greater_than_b:value"]["sample"] == [[-50.0, -10.0]]
     assert failures["expect_column_values_to_be_in_set:flags"]["sample"] == ["Invented"]
     assert failures["expect_compound_columns_to_be_unique:"]["unexpected_count"] == 2
     assert failures["expect_column_values_to_be_between:latitude"]["sample"] == [123.0]
