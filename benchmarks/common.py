@@ -22,20 +22,25 @@ LOCATION_VARIABLES = ("OPENAQ_BUCKET_URL", "TOAR_DATABASE_URL", "DATA_LAKE_URL",
 
 
 @contextlib.contextmanager
-def scratch_project(name: str, bucket: Path, database_url: str | None = None) -> Iterator[Path]:
+def scratch_project(name: str, bucket: Path, database_url: str | None = None,
+                    dagster_home: Path | None = None) -> Iterator[Path]:
     """A fresh folder ``benchmarks/results/<name>`` holding the lake, MLflow store and Dagster
-    instance (and the TOAR database unless ``database_url`` is given); the environment points
-    there while the block runs and is restored afterwards."""
+    instance (and the TOAR database unless ``database_url`` is given; the instance is
+    ``dagster_home``, kept as it is, if given); the environment points there while the block
+    runs and is restored afterwards."""
     root = RESULTS / name
     shutil.rmtree(root, ignore_errors=True)
-    (root / "dagster_home").mkdir(parents=True)
-    (root / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    root.mkdir(parents=True)
+    dagster_home = dagster_home or root / "dagster_home"
+    if not (dagster_home / "dagster.yaml").exists():
+        dagster_home.mkdir(parents=True, exist_ok=True)
+        (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     values = {
         "OPENAQ_BUCKET_URL": str(bucket),
         "TOAR_DATABASE_URL": database_url or f"sqlite:///{root / 'toar.sqlite'}",
         "DATA_LAKE_URL": str(root / "lake"),
         "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.sqlite'}",
-        "DAGSTER_HOME": str(root / "dagster_home"),
+        "DAGSTER_HOME": str(dagster_home),
     }
     saved = {name: os.environ.get(name) for name in (*LOCATION_VARIABLES, "MLFLOW_ARTIFACT_LOCATION")}
     os.environ.update(values)

@@ -150,13 +150,18 @@ def measure_dagster(args: argparse.Namespace) -> dict:
 
 def dagster_run(bucket: Path, warmup_bucket: Path, day: str) -> dict:
     """The job ``data_logistics`` for ``day`` into a throwaway PostgreSQL database: once on a
-    small day to warm the process, then measured on the realistic day."""
+    small day to warm the process and the Dagster instance (a deployment's instance exists
+    before its runs), then measured on the realistic day, into a database of its own."""
+    import shutil
+
     from main_job import materializations
     from tests.servers import throwaway_postgres
 
+    instance = RESULTS / "ingest-dagster-home"
+    shutil.rmtree(instance, ignore_errors=True)
     figures = {}
     for label, source in (("warmup", warmup_bucket), ("measured", bucket)):
-        with throwaway_postgres(f"ingest_{label}") as url, scratch_project(f"ingest-{label}", source, url):
+        with throwaway_postgres(f"ingest_{label}") as url, scratch_project(f"ingest-{label}", source, url, instance):
             with stopwatch() as run:
                 (result,) = run_partitions("data_logistics", [day], 1)
         raw = materializations([result], "raw_openaq_measurements")[day]

@@ -8,6 +8,10 @@ override and retries).
 Partitioned assets hand over a mapping ``{partition key: table}`` (one entry per partition of
 the run) and receive one back. Loading is lazy: a run over many partitions reads each file
 only when its partition is processed, so memory holds one partition at a time.
+
+The last table this process wrote is also kept in memory until it is loaded once: a downstream
+step in the same process (the in-process executor) takes it without reading the file back.
+Steps in other processes read the file, as always.
 """
 
 from __future__ import annotations
@@ -104,6 +108,7 @@ class ParquetIOManager(ConfigurableIOManager):
     s3_endpoint_url: Optional[str] = Field(default=None, description="S3-compatible endpoint override")
 
     _store: Any = PrivateAttr(default=None)
+    _handoff: dict = PrivateAttr(default_factory=dict)  # storage key -> the last table written
 
     def handle_output(self, context: OutputContext, obj) -> None:
         if obj is None:
@@ -123,7 +128,9 @@ class ParquetIOManager(ConfigurableIOManager):
             table = table if isinstance(table, pa.Table) else pa.Table.from_pandas(table, preserve_index=False)
             buffer = io.BytesIO()
             pq.write_table(table, buffer, compression="zstd")
-            self.store().put(self._key(context.asset_key, partition), buffer.getvalue())
+            key = self._key(context.asset_key, partition)
+            self.store().put(key, buffer.getvalue())
+            self._handoff = {key: table}
         folder = f"{self.base_url.rstrip('/')}/{'/'.join(context.asset_key.path)}"
         context.add_output_metadata({"storage": folder + ("/" if context.has_asset_partitions else ".parquet")})
 
@@ -163,4 +170,7 @@ class ParquetIOManager(ConfigurableIOManager):
         return f"{path}/{partition}.parquet" if partition else f"{path}.parquet"
 
     def _read(self, key: str, columns: Optional[list[str]] = None) -> pa.Table:
+        table = self._handoff.pop(key, None)
+        if table is not None:
+            return table.select(columns) if columns else table
         return pq.read_table(io.BytesIO(self.store().get(key)), columns=columns)

@@ -66,3 +66,16 @@ def test_s3_round_trip_through_dagster_aws(monkeypatch):
         loaded = manager.load_input(build_input_context(asset_key=AssetKey(["raw"]), partition_key="2014-01-01",
                                                         upstream_output=context))
         assert loaded["2014-01-01"].column("x").to_pylist() == [0, 1, 2]
+
+
+def test_a_downstream_step_in_the_same_process_takes_the_table_without_reading_it_back(tmp_path):
+    manager = ParquetIOManager(base_url=str(tmp_path))
+    upstream = build_output_context(asset_key=AssetKey(["raw"]), partition_key="2014-01-01")
+    manager.handle_output(upstream, {"2014-01-01": pa.table({"x": [1, 2], "y": ["a", "b"]})})
+    stored = tmp_path / "raw" / "2014-01-01.parquet"
+    stored.rename(tmp_path / "elsewhere.parquet")  # the handoff must not touch the file
+    context = build_input_context(asset_key=AssetKey(["raw"]), partition_key="2014-01-01", upstream_output=upstream,
+                                  definition_metadata={"columns": ["y"]})
+    assert manager.load_input(context)["2014-01-01"].to_pydict() == {"y": ["a", "b"]}
+    with pytest.raises(FileNotFoundError):  # handed off once; later loads read the stored file
+        manager.load_input(context)["2014-01-01"]
