@@ -115,6 +115,29 @@ REASONS = (
 
 SERIES_KEY = ["lat_key", "lon_key", "variable", "provider", "sampling_frequency"]
 
+# Lookup tables by variable code and unit code; code -1 (not in the vocabulary) reads the
+# last row or column, which holds NaN or False.
+_VARIABLES = np.array(sorted(set(TOAR_VARIABLES.values())), dtype=object)
+_VARIABLE_CODES = {variable: code for code, variable in enumerate(_VARIABLES)}
+_UNIT_CODES = {"ppb": 0, "ppm": 1, "ug/m3": 2}
+_IS_GAS = np.array([v in GASES for v in _VARIABLES] + [False])
+
+
+def _conversion_factors() -> np.ndarray:
+    """Factor from each (variable, unit) to the variable's TOAR unit; NaN where incompatible."""
+    factors = np.full((len(_VARIABLES) + 1, len(_UNIT_CODES) + 1), np.nan)
+    for code, variable in enumerate(_VARIABLES):
+        if variable in GASES:
+            factors[code, [_UNIT_CODES["ppb"], _UNIT_CODES["ppm"], _UNIT_CODES["ug/m3"]]] = [1.0, 1000.0, 1.0 / UG_M3_PER_PPB[variable]]
+        else:
+            factors[code, _UNIT_CODES["ug/m3"]] = 1.0
+    return factors
+
+
+_FACTORS = _conversion_factors()
+_LIMITS = np.array([VALUE_LIMITS[v] for v in _VARIABLES] + [(np.nan, np.nan, np.nan)])
+
+
 # Raw columns harmonization reads (attribution is provenance only, left in the raw layer).
 RAW_COLUMNS = [
     "source_key", "source_etag", "published_at", "line_number", "date_utc", "parameter",
@@ -154,24 +177,21 @@ def harmonize(raw: pa.Table) -> Harmonized:
     frame = raw.select(RAW_COLUMNS).to_pandas(strings_to_categorical=True)
     rows_in = len(frame)
 
-    variable = pd.Series(per_distinct(raw.column("parameter"), lambda s: s.map(_toar_variable), None), index=frame.index)
-    unit = pd.Series(per_distinct(raw.column("unit"), lambda s: s.map(_canonical_unit), None), index=frame.index)
-    is_gas = variable.isin(GASES)
-    factor = np.select(
-        [unit.eq("ppb") & is_gas, unit.eq("ppm") & is_gas, unit.eq("ug/m3") & is_gas, unit.eq("ug/m3") & ~is_gas],
-        [1.0, 1000.0, 1.0 / variable.map(UG_M3_PER_PPB).astype(float), 1.0],
-        default=np.nan,
-    )
+    # Vocabularies as small integer codes (-1: not in it); per-row facts are table lookups.
+    variable_code = per_distinct(raw.column("parameter"), lambda s: s.map(_variable_code), -1).astype(np.intp)
+    unit_code = per_distinct(raw.column("unit"), lambda s: s.map(_unit_code), -1).astype(np.intp)
+    is_gas = _IS_GAS[variable_code]
+    factor = _FACTORS[variable_code, unit_code]
     value = frame["value"].astype(float) * factor
     when = pd.Series(parse_utc_times(raw.column("date_utc")), index=frame.index)
     published = pd.Series(raw.column("published_at").to_numpy(zero_copy_only=False).astype("datetime64[ns]"), index=frame.index)
     lat, lon = frame["latitude"].astype(float), frame["longitude"].astype(float)
-    floor, high, ceiling = (variable.map({k: v[i] for k, v in VALUE_LIMITS.items()}) for i in range(3))
+    floor, high, ceiling = _LIMITS[variable_code].T
 
     reason_rules = [
         ("unparseable_line", frame["parse_error"].notna()),
-        ("unsupported_parameter", variable.isna()),
-        ("unknown_unit", unit.isna()),
+        ("unsupported_parameter", variable_code < 0),
+        ("unknown_unit", unit_code < 0),
         ("incompatible_unit", np.isnan(factor)),
         ("missing_value", pd.Series(value_missing, index=frame.index)),
         ("value_not_finite", ~np.isfinite(frame["value"].astype(float))),
@@ -196,14 +216,14 @@ def harmonize(raw: pa.Table) -> Harmonized:
         {
             "lat_key": (lat.to_numpy()[keep] * 10**COORDINATE_DECIMALS).round().astype("int64"),
             "lon_key": (lon.to_numpy()[keep] * 10**COORDINATE_DECIMALS).round().astype("int64"),
-            "variable": variable.to_numpy()[keep],
+            "variable": _VARIABLES[variable_code[keep]],
             "provider": good["source_name"].fillna("unknown").to_numpy(),
             "sampling_frequency": _sampling_frequency(raw)[keep],
-            "unit": np.where(is_gas.to_numpy()[keep], UNIT_PPB, UNIT_UG_M3),
+            "unit": np.where(is_gas[keep], UNIT_PPB, UNIT_UG_M3),
             "datetime": when.to_numpy()[keep],
             "value": kept_value,
             "flags": np.select(
-                [kept_value < 0, kept_value > high.to_numpy()[keep]], [FLAG_NEGATIVE, FLAG_HIGH], default=FLAG_OK
+                [kept_value < 0, kept_value > high[keep]], [FLAG_NEGATIVE, FLAG_HIGH], default=FLAG_OK
             ),
             "source_key": good["source_key"].to_numpy(),
             "published_at": published.to_numpy()[keep],
@@ -277,12 +297,13 @@ def parse_utc_times(column: pa.ChunkedArray) -> np.ndarray:
     )
 
 
-def _toar_variable(parameter: str) -> str | None:
-    return TOAR_VARIABLES.get(parameter.strip().lower())
+def _variable_code(parameter: str) -> int:
+    variable = TOAR_VARIABLES.get(parameter.strip().lower())
+    return -1 if variable is None else _VARIABLE_CODES[variable]
 
 
-def _canonical_unit(unit: str) -> str | None:
-    return _UNIT_SPELLINGS.get(unit.strip())
+def _unit_code(unit: str) -> int:
+    return _UNIT_CODES.get(_UNIT_SPELLINGS.get(unit.strip()), -1)
 
 
 def _sampling_frequency(raw: pa.Table) -> np.ndarray:

@@ -67,8 +67,9 @@ RAW_SCHEMA = pa.schema(
     ]
 )
 
-# Objects fetched and parsed at once by read_objects.
-READ_THREADS = 2
+# Objects fetched and parsed at once by read_objects: some are fetched, gunzipped and screened
+# while pyarrow parses others, so no core waits on a thread holding the GIL (or on S3).
+READ_THREADS = 4
 
 # Longest raw line kept for a bad record; longer ones are cut (and say so).
 MAX_RAW_LINE_CHARS = 4000
@@ -155,7 +156,7 @@ def parse_object(data: bytes, *, key: str, etag: str) -> pa.Table:
 def read_objects(
     objects: Iterable[ObjectInfo], read: Callable[[str], bytes], previous: pa.Table | None = None
 ) -> tuple[pa.Table, "DayReport"]:
-    """Read and parse the objects of one day, a couple of objects in memory at a time.
+    """Read and parse the objects of one day, READ_THREADS objects in memory at a time.
 
     ``previous`` is the day's table from an earlier read: the rows of objects still listed with
     the same ETag are reused, so only new or changed objects are fetched again.
@@ -183,7 +184,7 @@ def read_objects(
         data = read(info.key)
         return len(data), parse_object(data, key=info.key, etag=info.etag)
 
-    # Two objects at a time: one is fetched and gunzipped while pyarrow parses the other
+    # Several objects at a time: some are fetched and gunzipped while pyarrow parses others
     # (both release the GIL). Results keep the listing's order.
     with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
         for size, table in pool.map(fetch_and_parse, to_read):
