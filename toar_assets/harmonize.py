@@ -239,24 +239,26 @@ def harmonize(raw: pa.Table) -> Harmonized:
     series_code = obs.groupby(SERIES_KEY, sort=True).ngroup().to_numpy()
     object_code = pd.factorize(obs["source_key"], sort=True)[0]
     order = np.lexsort((obs["line_number"].to_numpy(), object_code, _ns(obs["published_at"]), _ns(obs["datetime"]), series_code))
-    obs, series_code, object_code = obs.iloc[order], series_code[order], object_code[order]
-    moment = _ns(obs["datetime"])
-    same_as_next = (series_code[1:] == series_code[:-1]) & (moment[1:] == moment[:-1])
-    is_dup = np.append(same_as_next, False)[: len(obs)]  # every record of a (series, time) but the last
-    last_of_group = np.flatnonzero(~is_dup)
-    group = np.cumsum(np.insert(~same_as_next, 0, True))[: len(obs)] - 1
-    winner_value = obs["value"].to_numpy()[last_of_group][group]
-    duplicates_with_other_value = int((is_dup & ~np.isclose(obs["value"].to_numpy(), winner_value)).sum())
+    # Work on positions in that order: only the winners and each series' first row are gathered.
+    ordered_series, moment, ordered_value = series_code[order], _ns(obs["datetime"])[order], obs["value"].to_numpy()[order]
+    same_as_next = (ordered_series[1:] == ordered_series[:-1]) & (moment[1:] == moment[:-1])
+    is_dup = np.append(same_as_next, False)[: len(order)]  # every record of a (series, time) but the last
+    group = np.cumsum(np.insert(~same_as_next, 0, True))[: len(order)] - 1
+    winner_value = ordered_value[~is_dup][group]
+    duplicates_with_other_value = int((is_dup & ~np.isclose(ordered_value, winner_value)).sum())
     duplicates = int(is_dup.sum())
-    all_obs, obs = obs, obs[~is_dup]
 
-    stations = _stations(all_obs, object_code)
+    # A station's first record is the first of its series' first records.
+    series_first = order[np.insert(ordered_series[1:] != ordered_series[:-1], 0, True)[: len(order)]]
+    stations = _stations(obs.iloc[series_first], object_code[series_first])
     aliases = (
-        all_obs.groupby(["lat_key", "lon_key", "location", "city"], as_index=False)
+        obs.groupby(["lat_key", "lon_key", "location", "city"], as_index=False)
         .agg(first_seen=("datetime", "min"), last_seen=("datetime", "max"))
         .rename(columns={"location": "name"})
     )
-    first_of_series = np.insert(series_code[~is_dup][1:] != series_code[~is_dup][:-1], 0, True)[: len(obs)]
+    obs = obs.iloc[order[~is_dup]]
+    winner_series = ordered_series[~is_dup]
+    first_of_series = np.insert(winner_series[1:] != winner_series[:-1], 0, True)[: len(obs)]
     series = obs.loc[first_of_series, SERIES_KEY + ["unit"]].reset_index(drop=True)  # in key order
     objects = frame[["source_key", "source_etag"]].assign(published_at=published)
     objects = objects.drop_duplicates("source_key").astype({"source_key": object, "source_etag": object}).reset_index(drop=True)
@@ -317,8 +319,8 @@ def _sampling_frequency(raw: pa.Table) -> np.ndarray:
 
 
 def _stations(obs: pd.DataFrame, object_code: np.ndarray) -> pd.DataFrame:
-    """One row per coordinate key; its name, city and country are those seen first
-    (``object_code`` orders the source keys)."""
+    """One row per coordinate key; its name, city and country are those of its first record
+    among ``obs`` (``object_code`` orders the source keys)."""
     seen = np.lexsort((obs["line_number"].to_numpy(), object_code, _ns(obs["published_at"]), _ns(obs["datetime"])))
     # One integer per coordinate key (|lon_key| < 2e6), so only the first rows are gathered.
     station = obs["lat_key"].to_numpy() * 4_000_000 + obs["lon_key"].to_numpy()
