@@ -209,15 +209,13 @@ def harmonize(raw: pa.Table) -> Harmonized:
     quarantine = _quarantine_rows(frame[bad], reason)
 
     keep = ~bad
-    good = frame.loc[keep, ["source_name", "source_key", "line_number", "location", "city", "country"]]
-    good = good.astype({c: object for c in good.columns if c != "line_number"})
     kept_value = value.to_numpy()[keep]
     obs = pd.DataFrame(
         {
             "lat_key": (lat.to_numpy()[keep] * 10**COORDINATE_DECIMALS).round().astype("int64"),
             "lon_key": (lon.to_numpy()[keep] * 10**COORDINATE_DECIMALS).round().astype("int64"),
             "variable": _VARIABLES[variable_code[keep]],
-            "provider": good["source_name"].fillna("unknown").to_numpy(),
+            "provider": _strings(frame["source_name"], keep, "unknown"),
             "sampling_frequency": _sampling_frequency(raw)[keep],
             "unit": np.where(is_gas[keep], UNIT_PPB, UNIT_UG_M3),
             "datetime": when.to_numpy()[keep],
@@ -225,12 +223,12 @@ def harmonize(raw: pa.Table) -> Harmonized:
             "flags": np.select(
                 [kept_value < 0, kept_value > high[keep]], [FLAG_NEGATIVE, FLAG_HIGH], default=FLAG_OK
             ),
-            "source_key": good["source_key"].to_numpy(),
+            "source_key": _strings(frame["source_key"], keep, None),
             "published_at": published.to_numpy()[keep],
-            "line_number": good["line_number"].to_numpy(),
-            "location": good["location"].fillna("").to_numpy(),
-            "city": good["city"].fillna("").to_numpy(),
-            "country": good["country"].fillna("").to_numpy(),
+            "line_number": frame["line_number"].to_numpy()[keep],
+            "location": _strings(frame["location"], keep, ""),
+            "city": _strings(frame["city"], keep, ""),
+            "country": _strings(frame["country"], keep, ""),
         }
     )
 
@@ -313,9 +311,15 @@ def _sampling_frequency(raw: pa.Table) -> np.ndarray:
     per_unit = per_distinct(raw.column("averaging_period_unit"),
                             lambda s: s.str.strip().str.lower().map(_MINUTES_PER_UNIT).astype(float), np.nan)
     minutes = raw.column("averaging_period_value").to_numpy(zero_copy_only=False).astype(float) * per_unit
-    distinct, index = np.unique(minutes, return_inverse=True)
+    codes, distinct = pd.factorize(minutes)
     names = [SAMPLING_FREQUENCIES.get(m, f"{m:g}min") if np.isfinite(m) else "unknown" for m in distinct]
-    return np.array(names, dtype=object)[index.reshape(-1)]
+    return np.array(names + ["unknown"], dtype=object)[codes]  # code -1: no averaging period
+
+
+def _strings(column: pd.Series, rows: np.ndarray, missing) -> np.ndarray:
+    """The selected ``rows`` of a categorical column as strings, ``missing`` where null."""
+    categories = np.append(column.cat.categories.to_numpy(dtype=object), missing)
+    return categories[column.cat.codes.to_numpy()[rows]]  # code -1 (null) reads the last entry
 
 
 def _stations(obs: pd.DataFrame, object_code: np.ndarray) -> pd.DataFrame:
