@@ -151,7 +151,9 @@ RAW_COLUMNS = [
 class Harmonized:
     """One partition's harmonized output, ready to be written to the TOAR database."""
 
-    observations: pd.DataFrame  # SERIES_KEY + datetime, value, flags, source_key, published_at
+    # SERIES_KEY + datetime, value, flags, source_key, published_at, and series_index: the
+    # value's row in ``series``
+    observations: pd.DataFrame
     stations: pd.DataFrame  # lat_key, lon_key, name, city, country, latitude, longitude
     aliases: pd.DataFrame  # lat_key, lon_key, name, city, first_seen, last_seen
     series: pd.DataFrame  # SERIES_KEY + unit
@@ -262,7 +264,8 @@ def harmonize(raw: pa.Table) -> Harmonized:
     objects = objects.drop_duplicates("source_key").astype({"source_key": object, "source_etag": object}).reset_index(drop=True)
 
     return Harmonized(
-        observations=obs[SERIES_KEY + ["datetime", "value", "flags", "source_key", "published_at"]].reset_index(drop=True),
+        observations=obs[SERIES_KEY + ["datetime", "value", "flags", "source_key", "published_at"]]
+        .assign(series_index=winner_series).reset_index(drop=True),
         stations=stations,
         aliases=aliases,
         series=series,

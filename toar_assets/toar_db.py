@@ -328,7 +328,10 @@ def write_partition(engine: Engine, partition: str, harmonized: Harmonized,
         series_ids = pd.DataFrame(conn.execute(sa.text(_SERIES_IDS)).mappings().all(), columns=["timeseries_id", *SERIES_KEY])
         object_ids = pd.DataFrame(conn.execute(sa.text(_OBJECT_IDS), params).mappings().all(),
                                   columns=["source_object_id", "source_key"])
-        values = _with_ids(h.observations, series_ids, SERIES_KEY).pipe(_with_ids, object_ids, ["source_key"])
+        # Each value's series id by its row in h.series: the natural keys are joined once per series.
+        series_id = _with_ids(h.series, series_ids, SERIES_KEY)["timeseries_id"].to_numpy()
+        values = _with_ids(h.observations.assign(timeseries_id=series_id[h.observations["series_index"].to_numpy()]),
+                           object_ids, ["source_key"])
         _write_values(conn, values.assign(version=HARMONIZATION_VERSION), params)
         ranges = values.groupby("timeseries_id", sort=True)["datetime"].agg(first_value="min", last_value="max")
         _stage_frames(conn, [(stage_series_range, ranges.reset_index())])
