@@ -20,6 +20,8 @@ import io
 import os
 import uuid
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import urlparse
@@ -28,6 +30,30 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from dagster import AssetKey, ConfigurableIOManager, InputContext, OutputContext
 from pydantic import Field, PrivateAttr
+
+
+class EncodedTable:
+    """A table whose Parquet bytes are made in a background thread (Arrow releases the GIL)
+    from the moment it is created: an asset that wraps its table before its remaining work
+    (checks, metadata) returns it in place of the table, and the encoding overlaps that work."""
+
+    def __init__(self, table: pa.Table):
+        self.table = table
+        self._encoded = _encoder().submit(_parquet_bytes, table)
+
+    def parquet_bytes(self) -> bytes:
+        return self._encoded.result()
+
+
+@lru_cache(maxsize=1)
+def _encoder() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-encoder")
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    return buffer.getvalue()
 
 
 class LazyPartitions(Mapping):
@@ -102,7 +128,7 @@ class S3Store:
 
 
 class ParquetIOManager(ConfigurableIOManager):
-    """Stores Arrow tables (or pandas frames) as Parquet, one file per partition."""
+    """Stores Arrow tables (or pandas frames, or EncodedTables) as Parquet, one file per partition."""
 
     base_url: str = Field(description="local folder or s3://bucket/prefix for Parquet intermediates")
     s3_endpoint_url: Optional[str] = Field(default=None, description="S3-compatible endpoint override")
@@ -124,12 +150,14 @@ class ParquetIOManager(ConfigurableIOManager):
             items = list(obj.items())
         else:
             items = [(None, obj)]
-        for partition, table in items:
-            table = table if isinstance(table, pa.Table) else pa.Table.from_pandas(table, preserve_index=False)
-            buffer = io.BytesIO()
-            pq.write_table(table, buffer, compression="zstd")
+        for partition, value in items:
+            if isinstance(value, EncodedTable):
+                table, data = value.table, value.parquet_bytes()
+            else:
+                table = value if isinstance(value, pa.Table) else pa.Table.from_pandas(value, preserve_index=False)
+                data = _parquet_bytes(table)
             key = self._key(context.asset_key, partition)
-            self.store().put(key, buffer.getvalue())
+            self.store().put(key, data)
             self._handoff = {key: table}
         folder = f"{self.base_url.rstrip('/')}/{'/'.join(context.asset_key.path)}"
         context.add_output_metadata({"storage": folder + ("/" if context.has_asset_partitions else ".parquet")})

@@ -22,7 +22,7 @@ import checks.raw
 from checks.core import Outcome, check_result, cost_outcome
 from checks.gates import QualityGates
 from resources.openaq_bucket import ObjectReadError, OpenAQBucket
-from resources.parquet_io_manager import ParquetIOManager
+from resources.parquet_io_manager import EncodedTable, ParquetIOManager
 from resources.qoa import QoAMonitor
 from resources.toar_database import ToarDatabase
 from toar_assets.fingerprint import combined_fingerprint, objects_fingerprint
@@ -69,7 +69,7 @@ def raw_openaq_measurements(
     lake_io_manager: ResourceParam[ParquetIOManager],  # the IO manager itself, to reuse stored rows
     qoa: QoAMonitor,
     quality_gates: QualityGates,
-):  # returns MaterializeResult(value={partition key: table}); an annotation would be type-checked
+):  # returns MaterializeResult(value={partition key: EncodedTable}); an annotation would be type-checked
     """Every line of every OpenAQ object published on the fetch day, as one row.
 
     Columns are the OpenAQ fields flattened, plus the source object key, its ETag, its publish
@@ -86,6 +86,7 @@ def raw_openaq_measurements(
                 table, report = read_objects(openaq_bucket.list_day(day), openaq_bucket.read, previous)
             except ObjectReadError as exc:
                 raise Failure(f"{day}: {exc}", metadata={"partition": day, "failed_object": exc.location}) from exc
+            encoded = EncodedTable(table)  # the Parquet encoding overlaps the checks
             valid = checks.raw.validate(table, quality_gates.min_data_quality_score)
         outcomes["records_valid"][day] = valid
         outcomes["cost_within_budget"][day] = cost_outcome(measured.cost_usd, quality_gates.max_cost_usd_per_partition)
@@ -115,7 +116,7 @@ def raw_openaq_measurements(
             },
             partition_key=day,
         )
-        tables[day] = table
+        tables[day] = encoded
     return MaterializeResult(
         value=tables, check_results=[check_result(spec, outcomes[spec.name]) for spec in checks.raw.SPECS]
     )

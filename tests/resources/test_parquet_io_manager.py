@@ -1,8 +1,9 @@
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from dagster import AssetKey, build_input_context, build_output_context
 
-from resources.parquet_io_manager import LazyPartitions, ParquetIOManager
+from resources.parquet_io_manager import EncodedTable, LazyPartitions, ParquetIOManager
 
 
 def table(n: int) -> pa.Table:
@@ -79,3 +80,10 @@ def test_a_downstream_step_in_the_same_process_takes_the_table_without_reading_i
     assert manager.load_input(context)["2014-01-01"].to_pydict() == {"y": ["a", "b"]}
     with pytest.raises(FileNotFoundError):  # handed off once; later loads read the stored file
         manager.load_input(context)["2014-01-01"]
+
+
+def test_a_table_encoded_ahead_is_stored_like_a_table(tmp_path):
+    manager = ParquetIOManager(base_url=str(tmp_path))
+    context = build_output_context(asset_key=AssetKey(["raw"]), partition_key="2014-01-01")
+    manager.handle_output(context, {"2014-01-01": EncodedTable(table(5))})
+    assert pq.read_table(tmp_path / "raw" / "2014-01-01.parquet").equals(table(5))
