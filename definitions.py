@@ -14,6 +14,7 @@ apply_defaults()  # before resources read their EnvVars
 
 from ml_assets.assets import ozone_features, ozone_forecast_model, ozone_forecasts  # noqa: E402
 from resources import build_resources  # noqa: E402
+from resources.qoa import freeze_long_lived_objects  # noqa: E402
 from sensors.failures import record_run_failures  # noqa: E402
 from sensors.new_objects import new_openaq_objects  # noqa: E402
 from sensors.retraining import retraining  # noqa: E402
@@ -58,3 +59,4 @@ defs = Definitions(
     ],
     resources=build_resources(),
 )
+freeze_long_lived_objects()  # what the code location loaded lives as long as the process

@@ -15,6 +15,8 @@ from functools import lru_cache
 import pandas as pd
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
 
+from resources.qoa import freeze_long_lived_objects
+
 SAMPLE_SIZE = 10  # bad values shown per failed expectation
 
 # (GX expectation class name, its kwargs); a kwarg ``where=(column, "==" | "in" | "not in", value)``
@@ -58,7 +60,9 @@ def _batch_definition():
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_pandas("partitions")
-    return source.add_dataframe_asset("partition").add_batch_definition_whole_dataframe("whole")
+    batch_definition = source.add_dataframe_asset("partition").add_batch_definition_whole_dataframe("whole")
+    freeze_long_lived_objects()  # the context lives as long as the process
+    return batch_definition
 
 
 def run_suite(name: str, frame: pd.DataFrame, expectations: list[Expectation]) -> SuiteOutcome:
