@@ -192,10 +192,11 @@ def fill(url: str, size: Size) -> int:
 
 def query_plan(engine, start: datetime, end: datetime, station_ids: list[int]) -> str:
     """The database's plan for the measurement query, indented."""
-    from ml_assets.features import measurement_query
+    from ml_assets.features import measurement_query, series_query
 
     with engine.connect() as conn:
-        sql = str(measurement_query(start, end, station_ids).compile(conn, compile_kwargs={"literal_binds": True}))
+        series_ids = [row.id for row in conn.execute(series_query(station_ids))]
+        sql = str(measurement_query(start, end, series_ids).compile(conn, compile_kwargs={"literal_binds": True}))
         if conn.dialect.name == "sqlite":
             return "\n".join(f"  {row[-1]}" for row in conn.execute(sa.text(f"EXPLAIN QUERY PLAN {sql}")))
         return "\n".join(f"  {row[0]}" for row in conn.execute(sa.text(f"EXPLAIN {sql}")))

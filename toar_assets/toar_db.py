@@ -85,9 +85,10 @@ data = sa.Table(
     metadata,
     # No foreign keys on this table: the writer inserts values only joined to their series and
     # object, and a key check per value would take half of a day's write time.
+    # The primary key is the only index: selections name their series and search each one's
+    # time range on it (ml_assets.features), and a second index costs every write.
     sa.Column("timeseries_id", sa.Integer, primary_key=True),
-    # Indexed on its own too: feature selection reads a time window across all series.
-    sa.Column("datetime", sa.DateTime, primary_key=True, index=True),
+    sa.Column("datetime", sa.DateTime, primary_key=True),
     sa.Column("value", sa.Float, nullable=False),
     sa.Column("flags", sa.Text, nullable=False),
     sa.Column("version", sa.Text, nullable=False),
@@ -297,6 +298,7 @@ def ensure_schema(engine: Engine) -> None:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(7201404)"))  # serialize DDL
         metadata.create_all(conn)
+        conn.execute(sa.text("DROP INDEX IF EXISTS ix_data_datetime"))  # left by earlier versions
         existing = set(conn.execute(sa.select(data_flag.c.name)).scalars())
         missing = [{"name": n, "description": d} for n, d in FLAGS.items() if n not in existing]
         if missing:

@@ -13,6 +13,7 @@ from ml_assets.features import (
     features_for_window,
     hourly_means,
     measurement_query,
+    series_query,
 )
 from tests.openaq_fixtures import raw_table, record
 from toar_assets import toar_db
@@ -142,15 +143,22 @@ def test_features_for_window_reads_the_database(filled_database):
     assert one[TARGET] == pytest.approx(30 + ((one["target_time"].hour + 6) % 24))
 
 
-@pytest.mark.parametrize("station_ids", [None, [1]])
-def test_selection_query_runs_on_an_index(filled_database, station_ids):
-    query = measurement_query(DAY - timedelta(days=1), DAY, station_ids)
+def test_selection_searches_each_series_on_the_primary_key(filled_database):
     with filled_database.connect() as conn:
-        sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
+        ids = [row.id for row in conn.execute(series_query())]
+        sql = str(measurement_query(DAY - timedelta(days=1), DAY, ids).compile(conn, compile_kwargs={"literal_binds": True}))
         if conn.dialect.name == "sqlite":
             plan = " ".join(str(row) for row in conn.execute(sa.text(f"EXPLAIN QUERY PLAN {sql}")))
-            assert "SCAN data" not in plan, plan  # data is searched through an index, never scanned
+            assert "SEARCH data USING INDEX sqlite_autoindex_data_1 (timeseries_id=? AND datetime>? AND datetime<?)" in plan, plan
         else:
-            conn.execute(sa.text("SET enable_seqscan = off"))  # is an index usable for this shape?
+            conn.execute(sa.text("SET enable_seqscan = off"))  # is the key usable for this shape?
             plan = " ".join(row[0] for row in conn.execute(sa.text(f"EXPLAIN {sql}")))
-            assert "Seq Scan on data" not in plan, plan
+            assert "using data_pkey on data" in plan and "Index Cond: ((timeseries_id = ANY " in plan, plan
+
+
+def test_selection_in_chunks_of_series_reads_the_same_rows(filled_database, monkeypatch):
+    whole, read = features_for_window(filled_database, DAY, DAY + timedelta(days=1), 1)
+    monkeypatch.setattr("ml_assets.features.SERIES_PER_QUERY", 1)  # one values query per series
+    chunked, read_chunked = features_for_window(filled_database, DAY, DAY + timedelta(days=1), 1)
+    assert len(read["timeseries_ids"]) > 1 and read_chunked == read
+    pd.testing.assert_frame_equal(chunked, whole)
