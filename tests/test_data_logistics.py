@@ -89,3 +89,19 @@ def test_a_day_without_objects_materializes_empty(bucket, tmp_path):
         metadata = run(resources, DagsterInstance.ephemeral(), "2014-03-01")
     assert metadata[("raw_openaq_measurements", "2014-03-01")]["objects"] == 0
     assert metadata[("harmonized_toar_series", "2014-03-01")]["rows_in"] == 0
+
+
+def test_a_day_harmonized_and_written_in_parts_is_the_day_written_whole(database_url, resources, monkeypatch):
+    monkeypatch.setattr("toar_assets.assets.ROWS_PER_PART", 400)  # a few hundred records per part
+    instance = DagsterInstance.ephemeral()
+    harmonized = run(resources, instance, "2014-01-01")[("harmonized_toar_series", "2014-01-01")]
+    engine = toar_db.create_engine(database_url)
+    assert harmonized["rows_in"] > 4 * 400  # it went in several parts
+    assert count(engine, "data") == harmonized["rows_out"] and count(engine, "quarantine") == harmonized["quarantined"]
+    assert harmonized["stations_created"] == harmonized["stations_seen"]
+    assert harmonized["series_created"] == harmonized["series_seen"]
+    in_parts = snapshot(engine)
+    monkeypatch.setattr("toar_assets.assets.ROWS_PER_PART", 10**9)  # the same day whole changes nothing
+    run(resources, instance, "2014-01-01")
+    assert snapshot(engine) == in_parts
+    engine.dispose()

@@ -15,6 +15,7 @@ from tests.servers import free_port
 from tests.toar_assets.test_toar_db import snapshot
 from toar_assets import toar_db
 from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements
+from toar_assets.harmonize import harmonize
 from toar_assets.sample_bucket import generate_bucket
 
 pytestmark = pytest.mark.slow
@@ -151,4 +152,29 @@ def test_database_failure_mid_partition_leaves_nothing_and_a_rerun_repairs(postg
         assert after_repair["data"] and after_repair["quarantine"]
         again = materialize(assets, resources=resources, instance=instance, partition_key=DAY)
         assert again.success and snapshot(engine) == after_repair
+        engine.dispose()
+
+
+def test_a_failure_while_harmonizing_later_parts_rolls_back_the_parts_written(postgres_url, tmp_path, monkeypatch):
+    generate_bucket(tmp_path / "mirror", date(2014, 1, 2), days=1, stations=8, seed=4, objects_per_day=12)
+    with project_resources(tmp_path, tmp_path / "mirror", postgres_url) as resources:
+        engine = toar_db.create_engine(postgres_url)
+        toar_db.ensure_schema(engine)
+        empty = snapshot(engine)
+        monkeypatch.setattr("toar_assets.assets.ROWS_PER_PART", 100)
+        harmonized_parts = []
+
+        def harmonize_until_the_third_part(chunk):
+            if len(harmonized_parts) == 2:  # the writer has the first two parts by now
+                raise RuntimeError("harmonization failed on the third part")
+            harmonized_parts.append(harmonize(chunk))
+            return harmonized_parts[-1]
+
+        monkeypatch.setattr("toar_assets.assets.harmonize", harmonize_until_the_third_part)
+        result = materialize([raw_openaq_measurements, harmonized_toar_series], resources=resources,
+                             instance=DagsterInstance.ephemeral(), partition_key=DAY, raise_on_error=False)
+        assert not result.success
+        failure = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE][0]
+        assert "third part" in str(failure.step_failure_data.error)
+        assert len(harmonized_parts) == 2 and snapshot(engine) == empty  # no part of the partition stays
         engine.dispose()

@@ -1,5 +1,6 @@
 """Data-logistics assets: OpenAQ objects -> raw Parquet partitions -> TOAR database."""
 
+import queue
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from dagster import (
@@ -26,7 +27,15 @@ from resources.parquet_io_manager import EncodedTable, ParquetIOManager
 from resources.qoa import QoAMonitor
 from resources.toar_database import ToarDatabase
 from toar_assets.fingerprint import combined_fingerprint, objects_fingerprint
-from toar_assets.harmonize import CONVERSION_CONVENTION, HARMONIZATION_VERSION, RAW_COLUMNS, REASONS, harmonize
+from toar_assets.harmonize import (
+    CONVERSION_CONVENTION,
+    HARMONIZATION_VERSION,
+    RAW_COLUMNS,
+    REASONS,
+    Harmonized,
+    harmonize,
+    station_chunks,
+)
 from toar_assets.openaq_objects import read_objects
 from toar_assets.partitions import daily_backfill_policy, daily_partitions
 from toar_assets.table_metadata import HARMONIZED_METADATA, RAW_METADATA, SOURCE
@@ -153,8 +162,7 @@ def harmonized_toar_series(
     for day in context.partition_keys:
         raw = raw_openaq_measurements[day]
         with qoa.measure() as measured:
-            harmonized = harmonize(raw)
-            valid, share, stats = _validate_while_writing(engine, day, harmonized, quality_gates)
+            harmonized, valid, share, stats = _harmonize_while_writing(engine, day, raw, quality_gates)
             withheld = stats is None
         outcomes["values_valid"][day] = valid
         outcomes["quarantine_share_within_limit"][day] = share
@@ -206,18 +214,31 @@ def harmonized_toar_series(
     )
 
 
-def _validate_while_writing(engine, day: str, harmonized, gates: QualityGates):
-    """Run the blocking checks while the database writes the partition, which commits only if
-    they pass: the database's work overlaps the checks' instead of following it. Returns the
-    two outcomes and the write's figures (None if the partition was withheld)."""
+# Raw rows per harmonized part of a day: a realistic day (about 500k records) goes in four.
+ROWS_PER_PART = 125_000
+
+
+def _harmonize_while_writing(engine, day: str, raw, gates: QualityGates):
+    """Harmonize the day in station chunks, handing each part to the database writer as soon as
+    it is ready: the database loads one part while the next is harmonized. The blocking checks
+    then run on the whole day while the writer finishes, and it commits only if they pass.
+    Returns the harmonized day, the two outcomes and the write's figures (None if withheld)."""
+    parts: queue.Queue = queue.Queue()
     verdict: Future = Future()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="toar-writer") as pool:
-        writing = pool.submit(write_partition, engine, day, harmonized, confirm=verdict.result)
+        writing = pool.submit(write_partition, engine, day, iter(parts.get, None), confirm=verdict.result)
         try:
+            harmonized = []
+            for chunk in station_chunks(raw, ROWS_PER_PART):
+                harmonized.append(harmonize(chunk))
+                parts.put(harmonized[-1])
+            parts.put(None)
+            harmonized = Harmonized.combine(harmonized)
             valid = checks.harmonized.validate(harmonized, gates.min_data_quality_score)
             share = checks.harmonized.quarantine_share(harmonized, gates.max_quarantined_share)
             verdict.set_result(share.passed and (valid.passed or not valid.severe))
         finally:
-            if not verdict.done():  # the checks raised: roll back, then let the error through
+            if not verdict.done():  # harmonizing or the checks raised: roll back, then let the error through
+                parts.put(None)
                 verdict.set_result(False)
-        return valid, share, writing.result()
+        return harmonized, valid, share, writing.result()

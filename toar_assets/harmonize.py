@@ -170,6 +170,48 @@ class Harmonized:
     def quarantined_by_reason(self) -> dict[str, int]:
         return self.quarantine["reason"].value_counts().sort_index().to_dict()
 
+    @classmethod
+    def combine(cls, parts: list["Harmonized"]) -> "Harmonized":
+        """One partition from the harmonized parts of its station_chunks (which share no
+        station, series or record); series stay in key order within each part."""
+        offsets = np.cumsum([0] + [len(part.series) for part in parts[:-1]])
+        observations = [part.observations.assign(series_index=part.observations["series_index"] + offset)
+                        for part, offset in zip(parts, offsets)]
+
+        def concat(frames: list[pd.DataFrame], order: list[str] | None = None) -> pd.DataFrame:
+            frame = pd.concat(frames, ignore_index=True)
+            return frame.sort_values(order, ignore_index=True) if order else frame
+
+        return cls(
+            observations=concat(observations),
+            stations=concat([part.stations for part in parts], ["lat_key", "lon_key"]),
+            aliases=concat([part.aliases for part in parts], ["lat_key", "lon_key", "name", "city"]),
+            series=concat([part.series for part in parts]),
+            quarantine=concat([part.quarantine for part in parts]),
+            objects=concat([part.objects for part in parts]).drop_duplicates("source_key", ignore_index=True),
+            rows_in=sum(part.rows_in for part in parts),
+            duplicates=sum(part.duplicates for part in parts),
+            duplicates_with_other_value=sum(part.duplicates_with_other_value for part in parts),
+        )
+
+
+def station_chunks(raw: pa.Table, rows_per_chunk: int) -> list[pa.Table]:
+    """The raw rows in about ``len(raw) / rows_per_chunk`` parts, each station (coordinate key)
+    wholly in one part: stations, series, duplicates and aliases never span two, so the parts
+    harmonize independently (``Harmonized.combine`` joins them). Rows without usable
+    coordinates, which are quarantined, go to the first part."""
+    chunks = max(1, round(raw.num_rows / rows_per_chunk))
+    if chunks == 1:
+        return [raw]
+    keys = [np.round(raw.column(c).to_numpy(zero_copy_only=False).astype(float) * 10**COORDINATE_DECIMALS)
+            for c in ("latitude", "longitude")]
+    usable = np.isfinite(keys[0]) & np.isfinite(keys[1])
+    station = np.where(usable, keys[0] * 4_000_000 + keys[1], 0).astype(np.int64)  # as in _stations
+    chunk = np.where(usable, pd.util.hash_array(station) % chunks, 0)  # hashed: rounded coordinates spread too
+    order = np.argsort(chunk, kind="stable")  # each part keeps the raw row order
+    ends = np.searchsorted(chunk[order], np.arange(1, chunks))
+    return [raw.take(part) for part in np.split(order, ends)]
+
 
 def harmonize(raw: pa.Table) -> Harmonized:
     """Apply the rules in the module docstring to one partition of raw rows (RAW_SCHEMA)."""

@@ -12,7 +12,7 @@ series twice. All datetimes are naive UTC.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -305,54 +305,60 @@ def ensure_schema(engine: Engine) -> None:
             conn.execute(data_flag.insert(), missing)
 
 
-def write_partition(engine: Engine, partition: str, harmonized: Harmonized,
+def write_partition(engine: Engine, partition: str, harmonized: Harmonized | Iterable[Harmonized],
                     confirm: Callable[[], bool] | None = None) -> WriteStats | None:
     """Write one partition's harmonized rows and quarantine in one transaction.
 
-    ``confirm``, if given, is asked just before the commit (say, whether checks running
-    meanwhile passed): False rolls the whole partition back and returns None.
+    ``harmonized`` is the partition, or its parts as they are harmonized (``harmonize.
+    station_chunks``): each part is written when it arrives, so the database loads one while
+    the next is harmonized. ``confirm``, if given, is asked just before the commit (say,
+    whether checks running meanwhile passed): False rolls the whole partition back and
+    returns None.
     """
-    h = harmonized
+    parts = [harmonized] if isinstance(harmonized, Harmonized) else harmonized
+    totals = dict.fromkeys(("stations_created", "series_created", "values_written", "quarantined"), 0)
     with engine.connect().execution_options(**{WRITE_LOCK_OPTION: True}) as conn, conn.begin() as transaction:
-        postgres = conn.dialect.name == "postgresql"
-        if postgres:
+        if conn.dialect.name == "postgresql":
             # A day's values sort in memory, not in temporary files (the default is 4 MB).
             conn.execute(sa.text("SET LOCAL work_mem = '256MB'"))
-        _upsert_objects(conn, partition, h.objects)
         params = {"partition": partition, "version": HARMONIZATION_VERSION}
-        counts = {}
-        _stage_frames(conn, [(stage_station, h.stations), (stage_alias, h.aliases), (stage_series, h.series)])
-        for counted, statement in _KEY_STATEMENTS:
-            result = conn.execute(sa.text(statement), params)
-            if counted:
-                counts[counted] = len(result.fetchall())
-        # Natural keys become ids here, once per series and object, rather than in a join per value.
-        series_ids = pd.DataFrame(conn.execute(sa.text(_SERIES_IDS)).mappings().all(), columns=["timeseries_id", *SERIES_KEY])
-        object_ids = pd.DataFrame(conn.execute(sa.text(_OBJECT_IDS), params).mappings().all(),
-                                  columns=["source_object_id", "source_key"])
-        # Each value's series id by its row in h.series: the natural keys are joined once per series.
-        series_id = _with_ids(h.series, series_ids, SERIES_KEY)["timeseries_id"].to_numpy()
-        values = _with_ids(h.observations.assign(timeseries_id=series_id[h.observations["series_index"].to_numpy()]),
-                           object_ids, ["source_key"])
-        _write_values(conn, values.assign(version=HARMONIZATION_VERSION), params)
-        ranges = values.groupby("timeseries_id", sort=True)["datetime"].agg(first_value="min", last_value="max")
-        _stage_frames(conn, [(stage_series_range, ranges.reset_index())])
-        conn.execute(sa.text(_WIDEN_SERIES_RANGES))
         # A partition's quarantine is replaced whole; its rows are keyed by object and line.
         conn.execute(sa.text("DELETE FROM quarantine WHERE partition_date = :partition"), params)
-        rejected = _with_ids(h.quarantine, object_ids, ["source_key"]).assign(partition_date=partition)
-        bulk_insert(conn, quarantine, rejected[[c.name for c in quarantine.columns]])
+        for part in parts:
+            for name, count in _write_part(conn, partition, part, params).items():
+                totals[name] += count
         for table in (stage_station, stage_alias, stage_series, stage_data, stage_series_range):
             _drop_if_exists(conn, table)
         if confirm is not None and not confirm():
             transaction.rollback()
             return None
-    return WriteStats(
-        stations_created=counts["stations_created"],
-        series_created=counts["series_created"],
-        values_written=len(h.observations),
-        quarantined=len(h.quarantine),
-    )
+    return WriteStats(**totals)
+
+
+def _write_part(conn: Connection, partition: str, h: Harmonized, params: dict) -> dict[str, int]:
+    """Objects, stations, aliases, series, values and quarantine of (part of) a partition."""
+    _upsert_objects(conn, partition, h.objects)
+    counts = {"values_written": len(h.observations), "quarantined": len(h.quarantine)}
+    _stage_frames(conn, [(stage_station, h.stations), (stage_alias, h.aliases), (stage_series, h.series)])
+    for counted, statement in _KEY_STATEMENTS:
+        result = conn.execute(sa.text(statement), params)
+        if counted:
+            counts[counted] = len(result.fetchall())
+    # Natural keys become ids here, once per series and object, rather than in a join per value.
+    series_ids = pd.DataFrame(conn.execute(sa.text(_SERIES_IDS)).mappings().all(), columns=["timeseries_id", *SERIES_KEY])
+    object_ids = pd.DataFrame(conn.execute(sa.text(_OBJECT_IDS), params).mappings().all(),
+                              columns=["source_object_id", "source_key"])
+    # Each value's series id by its row in h.series: the natural keys are joined once per series.
+    series_id = _with_ids(h.series, series_ids, SERIES_KEY)["timeseries_id"].to_numpy()
+    values = _with_ids(h.observations.assign(timeseries_id=series_id[h.observations["series_index"].to_numpy()]),
+                       object_ids, ["source_key"])
+    _write_values(conn, values.assign(version=HARMONIZATION_VERSION), params)
+    ranges = values.groupby("timeseries_id", sort=True)["datetime"].agg(first_value="min", last_value="max")
+    _stage_frames(conn, [(stage_series_range, ranges.reset_index())])
+    conn.execute(sa.text(_WIDEN_SERIES_RANGES))
+    rejected = _with_ids(h.quarantine, object_ids, ["source_key"]).assign(partition_date=partition)
+    bulk_insert(conn, quarantine, rejected[[c.name for c in quarantine.columns]])
+    return counts
 
 
 def _write_values(conn: Connection, values: pd.DataFrame, params: dict) -> None:

@@ -1,17 +1,25 @@
 import json
+from datetime import date
 
+import pandas as pd
 import pyarrow as pa
 import pytest
 
+from resources.openaq_bucket import OpenAQBucket
 from tests.openaq_fixtures import ABSENT, raw_table, record
 from toar_assets.harmonize import (
     FLAG_HIGH,
     FLAG_NEGATIVE,
     FLAG_OK,
+    SERIES_KEY,
     UNIT_PPB,
     UNIT_UG_M3,
+    Harmonized,
     harmonize,
+    station_chunks,
 )
+from toar_assets.openaq_objects import read_objects
+from toar_assets.sample_bucket import generate_bucket
 
 
 def harmonized(items, **kwargs):
@@ -215,3 +223,32 @@ def test_conservation_over_a_mixed_partition():
 def test_datetimes_are_naive_utc():
     row = only_value(harmonized([record(utc="2014-01-01T11:00:00+01:00")]))
     assert str(row["datetime"]) == "2014-01-01 10:00:00"
+
+
+def comparable(h) -> dict:
+    """A harmonized partition's rows in a canonical order, each value with its series' key."""
+    series_key = h.series[SERIES_KEY].iloc[h.observations["series_index"]].reset_index(drop=True)
+    values = pd.concat([h.observations.drop(columns=SERIES_KEY + ["series_index"]), series_key], axis=1)
+    return {
+        "values": values.sort_values(SERIES_KEY + ["datetime"], ignore_index=True),
+        "stations": h.stations,
+        "aliases": h.aliases,
+        "series": h.series.sort_values(SERIES_KEY, ignore_index=True),
+        "quarantine": h.quarantine.sort_values(["source_key", "line_number"], ignore_index=True),
+        "objects": h.objects.sort_values("source_key", ignore_index=True),
+        "counts": pd.DataFrame([(h.rows_in, h.duplicates, h.duplicates_with_other_value)]),
+    }
+
+
+def test_a_day_harmonized_in_station_chunks_is_the_day_harmonized_whole(tmp_path):
+    generate_bucket(tmp_path, date(2014, 1, 1), days=1, stations=30, seed=3, objects_per_day=24)
+    bucket = OpenAQBucket(url=str(tmp_path))
+    raw, _ = read_objects(bucket.list_day("2014-01-01"), bucket.read)
+    chunks = station_chunks(raw, raw.num_rows // 4)
+    assert len(chunks) == 4 and sum(c.num_rows for c in chunks) == raw.num_rows
+    parts = [harmonize(chunk) for chunk in chunks]
+    stations = [set(zip(p.stations["lat_key"], p.stations["lon_key"])) for p in parts]
+    assert all(s for s in stations) and sum(map(len, stations)) == len(set().union(*stations))  # none in two parts
+    whole, combined = comparable(harmonize(raw)), comparable(Harmonized.combine(parts))
+    for name in whole:
+        pd.testing.assert_frame_equal(combined[name], whole[name], check_dtype=False, obj=name)
