@@ -15,7 +15,7 @@ from tests.servers import free_port
 from tests.toar_assets.test_toar_db import snapshot
 from toar_assets import toar_db
 from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements
-from toar_assets.harmonize import harmonize
+from toar_assets.harmonize import harmonize_in_parts
 from toar_assets.sample_bucket import generate_bucket
 
 pytestmark = pytest.mark.slow
@@ -164,13 +164,14 @@ def test_a_failure_while_harmonizing_later_parts_rolls_back_the_parts_written(po
         monkeypatch.setattr("toar_assets.assets.ROWS_PER_PART", 100)
         harmonized_parts = []
 
-        def harmonize_until_the_third_part(chunk):
-            if len(harmonized_parts) == 2:  # the writer has the first two parts by now
-                raise RuntimeError("harmonization failed on the third part")
-            harmonized_parts.append(harmonize(chunk))
-            return harmonized_parts[-1]
+        def fail_on_the_third_part(raw, rows_per_part):
+            for part in harmonize_in_parts(raw, rows_per_part):
+                if len(harmonized_parts) == 2:  # the writer has the first two parts by now
+                    raise RuntimeError("harmonization failed on the third part")
+                harmonized_parts.append(part)
+                yield part
 
-        monkeypatch.setattr("toar_assets.assets.harmonize", harmonize_until_the_third_part)
+        monkeypatch.setattr("toar_assets.assets.harmonize_in_parts", fail_on_the_third_part)
         result = materialize([raw_openaq_measurements, harmonized_toar_series], resources=resources,
                              instance=DagsterInstance.ephemeral(), partition_key=DAY, raise_on_error=False)
         assert not result.success

@@ -33,8 +33,7 @@ from toar_assets.harmonize import (
     RAW_COLUMNS,
     REASONS,
     Harmonized,
-    harmonize,
-    station_chunks,
+    harmonize_in_parts,
 )
 from toar_assets.openaq_objects import read_objects
 from toar_assets.partitions import daily_backfill_policy, daily_partitions
@@ -219,8 +218,8 @@ ROWS_PER_PART = 125_000
 
 
 def _harmonize_while_writing(engine, day: str, raw, gates: QualityGates):
-    """Harmonize the day in station chunks, handing each part to the database writer as soon as
-    it is ready: the database loads one part while the next is harmonized. The blocking checks
+    """Harmonize the day in parts (by station), handing each to the database writer as soon as
+    it is ready: the database loads one part while the next is assembled. The blocking checks
     then run on the whole day while the writer finishes, and it commits only if they pass.
     Returns the harmonized day, the two outcomes and the write's figures (None if withheld)."""
     parts: queue.Queue = queue.Queue()
@@ -229,9 +228,9 @@ def _harmonize_while_writing(engine, day: str, raw, gates: QualityGates):
         writing = pool.submit(write_partition, engine, day, iter(parts.get, None), confirm=verdict.result)
         try:
             harmonized = []
-            for chunk in station_chunks(raw, ROWS_PER_PART):
-                harmonized.append(harmonize(chunk))
-                parts.put(harmonized[-1])
+            for part in harmonize_in_parts(raw, ROWS_PER_PART):
+                harmonized.append(part)
+                parts.put(part)
             parts.put(None)
             harmonized = Harmonized.combine(harmonized)
             valid = checks.harmonized.validate(harmonized, gates.min_data_quality_score)

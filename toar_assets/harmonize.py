@@ -23,6 +23,7 @@ Conservation: ``rows_in == len(observations) + duplicates + len(quarantine)``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -172,7 +173,7 @@ class Harmonized:
 
     @classmethod
     def combine(cls, parts: list["Harmonized"]) -> "Harmonized":
-        """One partition from the harmonized parts of its station_chunks (which share no
+        """One partition from its parts made by harmonize_in_parts (which share no
         station, series or record); series stay in key order within each part."""
         offsets = np.cumsum([0] + [len(part.series) for part in parts[:-1]])
         observations = [part.observations.assign(series_index=part.observations["series_index"] + offset)
@@ -195,128 +196,156 @@ class Harmonized:
         )
 
 
-def station_chunks(raw: pa.Table, rows_per_chunk: int) -> list[pa.Table]:
-    """The raw rows in about ``len(raw) / rows_per_chunk`` parts, each station (coordinate key)
-    wholly in one part: stations, series, duplicates and aliases never span two, so the parts
-    harmonize independently (``Harmonized.combine`` joins them). Rows without usable
-    coordinates, which are quarantined, go to the first part."""
-    chunks = max(1, round(raw.num_rows / rows_per_chunk))
-    if chunks == 1:
-        return [raw]
-    keys = [np.round(raw.column(c).to_numpy(zero_copy_only=False).astype(float) * 10**COORDINATE_DECIMALS)
-            for c in ("latitude", "longitude")]
-    usable = np.isfinite(keys[0]) & np.isfinite(keys[1])
-    station = np.where(usable, keys[0] * 4_000_000 + keys[1], 0).astype(np.int64)  # as in _stations
-    chunk = np.where(usable, pd.util.hash_array(station) % chunks, 0)  # hashed: rounded coordinates spread too
-    order = np.argsort(chunk, kind="stable")  # each part keeps the raw row order
-    ends = np.searchsorted(chunk[order], np.arange(1, chunks))
-    return [raw.take(part) for part in np.split(order, ends)]
-
-
 def harmonize(raw: pa.Table) -> Harmonized:
     """Apply the rules in the module docstring to one partition of raw rows (RAW_SCHEMA)."""
-    # Arrow tells an absent value (null) from a NaN literal; pandas would fold them together.
-    value_missing = raw.column("value").is_null().to_numpy(zero_copy_only=False)
-    # Strings as categoricals: a day repeats a few thousand names, keys and times in 500k rows.
-    frame = raw.select(RAW_COLUMNS).to_pandas(strings_to_categorical=True)
-    rows_in = len(frame)
+    return next(harmonize_in_parts(raw, max(raw.num_rows, 1)))
 
-    # Vocabularies as small integer codes (-1: not in it); per-row facts are table lookups.
-    variable_code = per_distinct(raw.column("parameter"), lambda s: s.map(_variable_code), -1).astype(np.intp)
-    unit_code = per_distinct(raw.column("unit"), lambda s: s.map(_unit_code), -1).astype(np.intp)
-    is_gas = _IS_GAS[variable_code]
-    factor = _FACTORS[variable_code, unit_code]
-    value = frame["value"].astype(float) * factor
-    when = pd.Series(parse_utc_times(raw.column("date_utc")), index=frame.index)
-    published = pd.Series(raw.column("published_at").to_numpy(zero_copy_only=False).astype("datetime64[ns]"), index=frame.index)
-    lat, lon = frame["latitude"].astype(float), frame["longitude"].astype(float)
-    floor, high, ceiling = _LIMITS[variable_code].T
 
-    reason_rules = [
-        ("unparseable_line", frame["parse_error"].notna()),
-        ("unsupported_parameter", variable_code < 0),
-        ("unknown_unit", unit_code < 0),
-        ("incompatible_unit", np.isnan(factor)),
-        ("missing_value", pd.Series(value_missing, index=frame.index)),
-        ("value_not_finite", ~np.isfinite(frame["value"].astype(float))),
-        ("invalid_timestamp", when.isna()),
-        ("timestamp_after_publication", published.notna() & (when > published + PUBLICATION_SKEW)),
-        ("missing_coordinates", lat.isna() | lon.isna()),
-        ("invalid_coordinates", ~(lat.between(-90, 90) & lon.between(-180, 180)) | ((lat == 0) & (lon == 0))),
-        ("mobile_platform", frame["mobile"].eq(True)),
-        ("value_out_of_range", (value < floor) | (value > ceiling)),
-    ]
-    # The first rule a row fails, as 1 + its position in reason_rules; 0 if it passes them all.
-    failed_rule = np.select([np.asarray(mask, dtype=bool) for _, mask in reason_rules], np.arange(1, len(reason_rules) + 1), 0)
-    bad = failed_rule > 0
-    reason = np.array([name for name, _ in reason_rules], dtype=object)[failed_rule[bad] - 1]
-    quarantine = _quarantine_rows(frame[bad], reason)
+def harmonize_in_parts(raw: pa.Table, rows_per_part: int) -> Iterator[Harmonized]:
+    """The partition harmonized in about ``len(raw) / rows_per_part`` parts, yielded as each is
+    done (so a writer can load one while the next is assembled).
 
-    keep = ~bad
-    kept_value = value.to_numpy()[keep]
-    obs = pd.DataFrame(
-        {
-            "lat_key": (lat.to_numpy()[keep] * 10**COORDINATE_DECIMALS).round().astype("int64"),
-            "lon_key": (lon.to_numpy()[keep] * 10**COORDINATE_DECIMALS).round().astype("int64"),
-            "variable": _VARIABLES[variable_code[keep]],
-            "provider": _strings(frame["source_name"], keep, "unknown"),
-            "sampling_frequency": _sampling_frequency(raw)[keep],
-            "unit": np.where(is_gas[keep], UNIT_PPB, UNIT_UG_M3),
-            "datetime": when.to_numpy()[keep],
-            "value": kept_value,
-            "flags": np.select(
-                [kept_value < 0, kept_value > high[keep]], [FLAG_NEGATIVE, FLAG_HIGH], default=FLAG_OK
-            ),
-            "source_key": _strings(frame["source_key"], keep, None),
-            "published_at": published.to_numpy()[keep],
-            "line_number": frame["line_number"].to_numpy()[keep],
-            "location": _strings(frame["location"], keep, ""),
-            "city": _strings(frame["city"], keep, ""),
-            "country": _strings(frame["country"], keep, ""),
-        }
-    )
+    The rules run once over every row; then each part gathers its rows. A station (coordinate
+    key) is wholly in one part, so stations, series, duplicates and aliases never span two
+    and the parts share nothing (``Harmonized.combine`` joins them into the partition). Rows
+    without usable coordinates, which are quarantined, go to the first part.
+    """
+    facts = _RowFacts(raw)
+    for rows in facts.station_parts(rows_per_part):
+        yield facts.assemble(rows)
 
-    # Latest publication wins; ties go to the later line of the same object. Integer codes in
-    # key order (series, object) make the sort and the duplicate search numeric.
-    series_code = obs.groupby(SERIES_KEY, sort=True).ngroup().to_numpy()
-    object_code = pd.factorize(obs["source_key"], sort=True)[0]
-    order = np.lexsort((obs["line_number"].to_numpy(), object_code, _ns(obs["published_at"]), _ns(obs["datetime"]), series_code))
-    # Work on positions in that order: only the winners and each series' first row are gathered.
-    ordered_series, moment, ordered_value = series_code[order], _ns(obs["datetime"])[order], obs["value"].to_numpy()[order]
-    same_as_next = (ordered_series[1:] == ordered_series[:-1]) & (moment[1:] == moment[:-1])
-    is_dup = np.append(same_as_next, False)[: len(order)]  # every record of a (series, time) but the last
-    group = np.cumsum(np.insert(~same_as_next, 0, True))[: len(order)] - 1
-    winner_value = ordered_value[~is_dup][group]
-    duplicates_with_other_value = int((is_dup & ~np.isclose(ordered_value, winner_value)).sum())
-    duplicates = int(is_dup.sum())
 
-    # A station's first record is the first of its series' first records.
-    series_first = order[np.insert(ordered_series[1:] != ordered_series[:-1], 0, True)[: len(order)]]
-    stations = _stations(obs.iloc[series_first], object_code[series_first])
-    aliases = (
-        obs.groupby(["lat_key", "lon_key", "location", "city"], as_index=False)
-        .agg(first_seen=("datetime", "min"), last_seen=("datetime", "max"))
-        .rename(columns={"location": "name"})
-    )
-    obs = obs.iloc[order[~is_dup]]
-    winner_series = ordered_series[~is_dup]
-    first_of_series = np.insert(winner_series[1:] != winner_series[:-1], 0, True)[: len(obs)]
-    series = obs.loc[first_of_series, SERIES_KEY + ["unit"]].reset_index(drop=True)  # in key order
-    objects = frame[["source_key", "source_etag"]].assign(published_at=published)
-    objects = objects.drop_duplicates("source_key").astype({"source_key": object, "source_etag": object}).reset_index(drop=True)
+class _RowFacts:
+    """What the rules say about every row of a partition, as arrays over its rows."""
 
-    return Harmonized(
-        observations=obs[SERIES_KEY + ["datetime", "value", "flags", "source_key", "published_at"]]
-        .assign(series_index=winner_series).reset_index(drop=True),
-        stations=stations,
-        aliases=aliases,
-        series=series,
-        quarantine=quarantine,
-        objects=objects,
-        rows_in=rows_in,
-        duplicates=duplicates,
-        duplicates_with_other_value=duplicates_with_other_value,
-    )
+    def __init__(self, raw: pa.Table):
+        # Arrow tells an absent value (null) from a NaN literal; pandas would fold them together.
+        value_missing = raw.column("value").is_null().to_numpy(zero_copy_only=False)
+        # Strings as categoricals: a day repeats a few thousand names, keys and times in 500k rows.
+        self.frame = frame = raw.select(RAW_COLUMNS).to_pandas(strings_to_categorical=True)
+        # Vocabularies as small integer codes (-1: not in it); per-row facts are table lookups.
+        self.variable_code = per_distinct(raw.column("parameter"), lambda s: s.map(_variable_code), -1).astype(np.intp)
+        unit_code = per_distinct(raw.column("unit"), lambda s: s.map(_unit_code), -1).astype(np.intp)
+        factor = _FACTORS[self.variable_code, unit_code]
+        raw_value = frame["value"].to_numpy(dtype=float)
+        self.value = value = raw_value * factor
+        self.when = when = parse_utc_times(raw.column("date_utc"))
+        self.published = published = raw.column("published_at").to_numpy(zero_copy_only=False).astype("datetime64[ns]")
+        self.lat, self.lon = lat, lon = frame["latitude"].to_numpy(dtype=float), frame["longitude"].to_numpy(dtype=float)
+        self.sampling_frequency = _sampling_frequency(raw)
+        floor, self.high, ceiling = _LIMITS[self.variable_code].T
+        with np.errstate(invalid="ignore"):  # NaN compares False: those rows fail an earlier rule
+            reason_rules = [
+                frame["parse_error"].notna().to_numpy(),  # unparseable_line
+                self.variable_code < 0,  # unsupported_parameter
+                unit_code < 0,  # unknown_unit
+                np.isnan(factor),  # incompatible_unit
+                value_missing,  # missing_value
+                ~np.isfinite(raw_value),  # value_not_finite
+                np.isnat(when),  # invalid_timestamp
+                ~np.isnat(published) & (when > published + PUBLICATION_SKEW),  # timestamp_after_publication
+                np.isnan(lat) | np.isnan(lon),  # missing_coordinates
+                ~((lat >= -90) & (lat <= 90) & (lon >= -180) & (lon <= 180)) | ((lat == 0) & (lon == 0)),  # invalid_coordinates
+                frame["mobile"].eq(True).to_numpy(),  # mobile_platform
+                (value < floor) | (value > ceiling),  # value_out_of_range
+            ]
+        # The first rule a row fails, as 1 + its position in REASONS; 0 if it passes them all.
+        self.failed_rule = np.select(reason_rules, np.arange(1, len(REASONS) + 1), 0)
+
+    def station_parts(self, rows_per_part: int) -> list[np.ndarray]:
+        """Row positions of each part, in row order (see harmonize_in_parts)."""
+        parts = max(1, round(len(self.frame) / rows_per_part))
+        if parts == 1:
+            return [np.arange(len(self.frame))]
+        usable = np.isfinite(self.lat) & np.isfinite(self.lon)
+        part = np.zeros(len(self.frame), np.int64)
+        # Hashed: coordinates published with few decimals spread over the parts too.
+        part[usable] = pd.util.hash_array(_station_key(self.lat[usable], self.lon[usable])) % parts
+        return [np.flatnonzero(part == k) for k in range(parts)]
+
+    def assemble(self, rows: np.ndarray) -> Harmonized:
+        """The harmonized rows at positions ``rows``: values, quarantine, stations, series."""
+        frame = self.frame
+        failed_rule = self.failed_rule[rows]
+        bad, keep = rows[failed_rule > 0], rows[failed_rule == 0]
+        quarantine = _quarantine_rows(frame.iloc[bad], np.asarray(REASONS, dtype=object)[failed_rule[failed_rule > 0] - 1])
+
+        kept_value = self.value[keep]
+        obs = pd.DataFrame(
+            {
+                "lat_key": _coordinate_key(self.lat[keep]),
+                "lon_key": _coordinate_key(self.lon[keep]),
+                "variable": _VARIABLES[self.variable_code[keep]],
+                "provider": _strings(frame["source_name"], keep, "unknown"),
+                "sampling_frequency": self.sampling_frequency[keep],
+                "unit": np.where(_IS_GAS[self.variable_code[keep]], UNIT_PPB, UNIT_UG_M3),
+                "datetime": self.when[keep],
+                "value": kept_value,
+                "flags": np.select(
+                    [kept_value < 0, kept_value > self.high[keep]], [FLAG_NEGATIVE, FLAG_HIGH], default=FLAG_OK
+                ),
+                "source_key": _strings(frame["source_key"], keep, None),
+                "published_at": self.published[keep],
+                "line_number": frame["line_number"].to_numpy()[keep],
+                "location": _strings(frame["location"], keep, ""),
+                "city": _strings(frame["city"], keep, ""),
+                "country": _strings(frame["country"], keep, ""),
+            }
+        )
+
+        # Latest publication wins; ties go to the later line of the same object. Integer codes in
+        # key order (series, object) make the sort and the duplicate search numeric.
+        series_code = obs.groupby(SERIES_KEY, sort=True).ngroup().to_numpy()
+        object_code = pd.factorize(obs["source_key"], sort=True)[0]
+        order = np.lexsort((obs["line_number"].to_numpy(), object_code, _ns(obs["published_at"]), _ns(obs["datetime"]), series_code))
+        # Work on positions in that order: only the winners and each series' first row are gathered.
+        ordered_series, moment, ordered_value = series_code[order], _ns(obs["datetime"])[order], obs["value"].to_numpy()[order]
+        same_as_next = (ordered_series[1:] == ordered_series[:-1]) & (moment[1:] == moment[:-1])
+        is_dup = np.append(same_as_next, False)[: len(order)]  # every record of a (series, time) but the last
+        group = np.cumsum(np.insert(~same_as_next, 0, True))[: len(order)] - 1
+        winner_value = ordered_value[~is_dup][group]
+        duplicates_with_other_value = int((is_dup & ~np.isclose(ordered_value, winner_value)).sum())
+
+        # A station's first record is the first of its series' first records.
+        series_first = order[np.insert(ordered_series[1:] != ordered_series[:-1], 0, True)[: len(order)]]
+        stations = _stations(obs.iloc[series_first], object_code[series_first])
+        aliases = (
+            obs.groupby(["lat_key", "lon_key", "location", "city"], as_index=False)
+            .agg(first_seen=("datetime", "min"), last_seen=("datetime", "max"))
+            .rename(columns={"location": "name"})
+        )
+        obs = obs.iloc[order[~is_dup]]
+        winner_series = ordered_series[~is_dup]
+        first_of_series = np.insert(winner_series[1:] != winner_series[:-1], 0, True)[: len(obs)]
+        series = obs.loc[first_of_series, SERIES_KEY + ["unit"]].reset_index(drop=True)  # in key order
+        objects = pd.DataFrame({
+            "source_key": _strings(frame["source_key"], rows, None),
+            "source_etag": _strings(frame["source_etag"], rows, None),
+            "published_at": self.published[rows],
+        }).drop_duplicates("source_key", ignore_index=True)
+
+        return Harmonized(
+            observations=obs[SERIES_KEY + ["datetime", "value", "flags", "source_key", "published_at"]]
+            .assign(series_index=winner_series).reset_index(drop=True),
+            stations=stations,
+            aliases=aliases,
+            series=series,
+            quarantine=quarantine,
+            objects=objects,
+            rows_in=len(rows),
+            duplicates=int(is_dup.sum()),
+            duplicates_with_other_value=duplicates_with_other_value,
+        )
+
+
+def _coordinate_key(degrees: np.ndarray) -> np.ndarray:
+    """Coordinates rounded to COORDINATE_DECIMALS, as integers: a station's identity."""
+    return (degrees * 10**COORDINATE_DECIMALS).round().astype("int64")
+
+
+def _station_key(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """One integer per coordinate key pair (|lon_key| < 2e6)."""
+    return _coordinate_key(lat) * 4_000_000 + _coordinate_key(lon)
 
 
 def _ns(times: pd.Series) -> np.ndarray:
@@ -371,8 +400,7 @@ def _stations(obs: pd.DataFrame, object_code: np.ndarray) -> pd.DataFrame:
     """One row per coordinate key; its name, city and country are those of its first record
     among ``obs`` (``object_code`` orders the source keys)."""
     seen = np.lexsort((obs["line_number"].to_numpy(), object_code, _ns(obs["published_at"]), _ns(obs["datetime"])))
-    # One integer per coordinate key (|lon_key| < 2e6), so only the first rows are gathered.
-    station = obs["lat_key"].to_numpy() * 4_000_000 + obs["lon_key"].to_numpy()
+    station = obs["lat_key"].to_numpy() * 4_000_000 + obs["lon_key"].to_numpy()  # as _station_key
     first = obs.iloc[seen[~pd.Series(station[seen]).duplicated().to_numpy()]]
     stations = first[["lat_key", "lon_key", "location", "city", "country"]].rename(columns={"location": "name"})
     stations["latitude"] = stations["lat_key"] / 10**COORDINATE_DECIMALS

@@ -16,7 +16,7 @@ from toar_assets.harmonize import (
     UNIT_UG_M3,
     Harmonized,
     harmonize,
-    station_chunks,
+    harmonize_in_parts,
 )
 from toar_assets.openaq_objects import read_objects
 from toar_assets.sample_bucket import generate_bucket
@@ -240,13 +240,12 @@ def comparable(h) -> dict:
     }
 
 
-def test_a_day_harmonized_in_station_chunks_is_the_day_harmonized_whole(tmp_path):
+def test_a_day_harmonized_in_parts_is_the_day_harmonized_whole(tmp_path):
     generate_bucket(tmp_path, date(2014, 1, 1), days=1, stations=30, seed=3, objects_per_day=24)
     bucket = OpenAQBucket(url=str(tmp_path))
     raw, _ = read_objects(bucket.list_day("2014-01-01"), bucket.read)
-    chunks = station_chunks(raw, raw.num_rows // 4)
-    assert len(chunks) == 4 and sum(c.num_rows for c in chunks) == raw.num_rows
-    parts = [harmonize(chunk) for chunk in chunks]
+    parts = list(harmonize_in_parts(raw, raw.num_rows // 4))
+    assert len(parts) == 4 and sum(p.rows_in for p in parts) == raw.num_rows
     stations = [set(zip(p.stations["lat_key"], p.stations["lon_key"])) for p in parts]
     assert all(s for s in stations) and sum(map(len, stations)) == len(set().union(*stations))  # none in two parts
     whole, combined = comparable(harmonize(raw)), comparable(Harmonized.combine(parts))
