@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import os
 import warnings
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
 
 from dagster import ConfigurableResource, Field, StringSource, resource
 from pydantic import Field as PydanticField
 from pydantic import PrivateAttr
+
+from resources.qoa import freeze_long_lived_objects
 
 
 def artifact_location(tracking_uri: str) -> Optional[str]:
@@ -52,9 +55,9 @@ def ensure_experiment(tracking_uri: str, name: str) -> str:
     description="An MLflow run for the Dagster run (dagster-mlflow's MlFlow, imported lazily).",
 )
 def mlflow_run(context):
-    import mlflow
     from dagster import BetaWarning
 
+    mlflow = _mlflow()
     config = context.resource_config
     mlflow.set_tracking_uri(config["mlflow_tracking_uri"])
     ensure_experiment(config["mlflow_tracking_uri"], config["experiment_name"])
@@ -63,6 +66,17 @@ def mlflow_run(context):
         from dagster_mlflow.resources import MlFlow
 
         return MlFlow(context)
+
+
+@lru_cache(maxsize=1)
+def _mlflow():
+    """mlflow (with the scikit-learn flavor training logs), imported once per process when a
+    run first needs it; then what the imports built is left out of full garbage collections."""
+    import mlflow
+    import mlflow.sklearn  # noqa: F401
+
+    freeze_long_lived_objects()
+    return mlflow
 
 
 class ModelRegistry(ConfigurableResource):
