@@ -9,9 +9,9 @@ Partitioned assets hand over a mapping ``{partition key: table}`` (one entry per
 the run) and receive one back. Loading is lazy: a run over many partitions reads each file
 only when its partition is processed, so memory holds one partition at a time.
 
-The last table this process wrote is also kept in memory until it is loaded once: a downstream
-step in the same process (the in-process executor) takes it without reading the file back.
-Steps in other processes read the file, as always.
+The last table a run wrote is also kept in memory until it is loaded once in that run: a
+downstream step in the same process (the in-process executor) takes it without reading the
+file back. Steps in other processes, and later runs, read the file, as always.
 """
 
 from __future__ import annotations
@@ -135,6 +135,11 @@ class ParquetIOManager(ConfigurableIOManager):
 
     _store: Any = PrivateAttr(default=None)
     _handoff: dict = PrivateAttr(default_factory=dict)  # storage key -> the last table written
+
+    def setup_for_execution(self, context) -> None:
+        # A run starts with nothing to hand over: a table kept from an earlier run in this
+        # process could be older than the file another process wrote since.
+        self._handoff = {}
 
     def handle_output(self, context: OutputContext, obj) -> None:
         if obj is None:

@@ -227,12 +227,12 @@ def _harmonize_while_writing(engine, day: str, raw, gates: QualityGates):
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="toar-writer") as pool:
         writing = pool.submit(write_partition, engine, day, iter(parts.get, None), confirm=verdict.result)
         try:
-            harmonized = []
+            done = []
             for part in harmonize_in_parts(raw, ROWS_PER_PART):
-                harmonized.append(part)
+                done.append(part)
                 parts.put(part)
             parts.put(None)
-            harmonized = Harmonized.combine(harmonized)
+            harmonized = Harmonized.combine(done)
             valid = checks.harmonized.validate(harmonized, gates.min_data_quality_score)
             share = checks.harmonized.quarantine_share(harmonized, gates.max_quarantined_share)
             verdict.set_result(share.passed and (valid.passed or not valid.severe))

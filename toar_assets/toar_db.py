@@ -310,8 +310,8 @@ def write_partition(engine: Engine, partition: str, harmonized: Harmonized | Ite
     """Write one partition's harmonized rows and quarantine in one transaction.
 
     ``harmonized`` is the partition, or its parts as they are harmonized (``harmonize.
-    station_chunks``): each part is written when it arrives, so the database loads one while
-    the next is harmonized. ``confirm``, if given, is asked just before the commit (say,
+    harmonize_in_parts``): each part is written when it arrives, so the database loads one
+    while the next is assembled. ``confirm``, if given, is asked just before the commit (say,
     whether checks running meanwhile passed): False rolls the whole partition back and
     returns None.
     """

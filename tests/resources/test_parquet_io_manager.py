@@ -1,7 +1,7 @@
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from dagster import AssetKey, build_input_context, build_output_context
+from dagster import AssetKey, build_init_resource_context, build_input_context, build_output_context
 
 from resources.parquet_io_manager import EncodedTable, LazyPartitions, ParquetIOManager
 
@@ -87,3 +87,13 @@ def test_a_table_encoded_ahead_is_stored_like_a_table(tmp_path):
     context = build_output_context(asset_key=AssetKey(["raw"]), partition_key="2014-01-01")
     manager.handle_output(context, {"2014-01-01": EncodedTable(table(5))})
     assert pq.read_table(tmp_path / "raw" / "2014-01-01.parquet").equals(table(5))
+
+
+def test_a_later_run_reads_the_stored_file_not_a_table_kept_from_an_earlier_run(tmp_path):
+    manager = ParquetIOManager(base_url=str(tmp_path))
+    upstream = build_output_context(asset_key=AssetKey(["raw"]), partition_key="2014-01-01")
+    manager.handle_output(upstream, {"2014-01-01": table(2)})
+    manager.setup_for_execution(build_init_resource_context())  # the next run
+    pq.write_table(table(3), tmp_path / "raw" / "2014-01-01.parquet")  # written since, by another process
+    context = build_input_context(asset_key=AssetKey(["raw"]), partition_key="2014-01-01", upstream_output=upstream)
+    assert manager.load_input(context)["2014-01-01"].num_rows == 3
