@@ -105,9 +105,7 @@ class ModelRegistry(ConfigurableResource):
 
     def load(self, version: str):
         """The scikit-learn model of a version (by number)."""
-        import mlflow
-        import mlflow.sklearn
-
+        mlflow = _mlflow()
         mlflow.set_tracking_uri(self.tracking_uri)  # models:/ URIs resolve through the global URI
         mlflow.set_registry_uri(self.tracking_uri)
         return mlflow.sklearn.load_model(f"models:/{self.model_name}/{version}")

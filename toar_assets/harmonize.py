@@ -400,8 +400,7 @@ def _stations(obs: pd.DataFrame, object_code: np.ndarray) -> pd.DataFrame:
     """One row per coordinate key; its name, city and country are those of its first record
     among ``obs`` (``object_code`` orders the source keys)."""
     seen = np.lexsort((obs["line_number"].to_numpy(), object_code, _ns(obs["published_at"]), _ns(obs["datetime"])))
-    station = obs["lat_key"].to_numpy() * 4_000_000 + obs["lon_key"].to_numpy()  # as _station_key
-    first = obs.iloc[seen[~pd.Series(station[seen]).duplicated().to_numpy()]]
+    first = obs.iloc[seen].drop_duplicates(["lat_key", "lon_key"])
     stations = first[["lat_key", "lon_key", "location", "city", "country"]].rename(columns={"location": "name"})
     stations["latitude"] = stations["lat_key"] / 10**COORDINATE_DECIMALS
     stations["longitude"] = stations["lon_key"] / 10**COORDINATE_DECIMALS

@@ -324,8 +324,18 @@ def write_partition(engine: Engine, partition: str, harmonized: Harmonized | Ite
         params = {"partition": partition, "version": HARMONIZATION_VERSION}
         # A partition's quarantine is replaced whole; its rows are keyed by object and line.
         conn.execute(sa.text("DELETE FROM quarantine WHERE partition_date = :partition"), params)
+        upserted: set[str] = set()  # object keys this transaction wrote
+        object_ids = None
         for part in parts:
-            for name, count in _write_part(conn, partition, part, params).items():
+            # An object has rows in several parts: it is upserted once, and the ids are read
+            # again only after new objects were written.
+            new = part.objects[~part.objects["source_key"].isin(upserted)]
+            if len(new) or object_ids is None:
+                _upsert_objects(conn, partition, new)
+                upserted.update(new["source_key"])
+                object_ids = pd.DataFrame(conn.execute(sa.text(_OBJECT_IDS), params).mappings().all(),
+                                          columns=["source_object_id", "source_key"])
+            for name, count in _write_part(conn, partition, part, params, object_ids).items():
                 totals[name] += count
         for table in (stage_station, stage_alias, stage_series, stage_data, stage_series_range):
             _drop_if_exists(conn, table)
@@ -335,9 +345,10 @@ def write_partition(engine: Engine, partition: str, harmonized: Harmonized | Ite
     return WriteStats(**totals)
 
 
-def _write_part(conn: Connection, partition: str, h: Harmonized, params: dict) -> dict[str, int]:
-    """Objects, stations, aliases, series, values and quarantine of (part of) a partition."""
-    _upsert_objects(conn, partition, h.objects)
+def _write_part(conn: Connection, partition: str, h: Harmonized, params: dict,
+                object_ids: pd.DataFrame) -> dict[str, int]:
+    """Stations, aliases, series, values and quarantine of (part of) a partition, whose
+    objects are written and have the ids ``object_ids``."""
     counts = {"values_written": len(h.observations), "quarantined": len(h.quarantine)}
     _stage_frames(conn, [(stage_station, h.stations), (stage_alias, h.aliases), (stage_series, h.series)])
     for counted, statement in _KEY_STATEMENTS:
@@ -346,8 +357,6 @@ def _write_part(conn: Connection, partition: str, h: Harmonized, params: dict) -
             counts[counted] = len(result.fetchall())
     # Natural keys become ids here, once per series and object, rather than in a join per value.
     series_ids = pd.DataFrame(conn.execute(sa.text(_SERIES_IDS)).mappings().all(), columns=["timeseries_id", *SERIES_KEY])
-    object_ids = pd.DataFrame(conn.execute(sa.text(_OBJECT_IDS), params).mappings().all(),
-                              columns=["source_object_id", "source_key"])
     # Each value's series id by its row in h.series: the natural keys are joined once per series.
     series_id = _with_ids(h.series, series_ids, SERIES_KEY)["timeseries_id"].to_numpy()
     values = _with_ids(h.observations.assign(timeseries_id=series_id[h.observations["series_index"].to_numpy()]),
