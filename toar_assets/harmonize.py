@@ -157,7 +157,7 @@ class Harmonized:
     observations: pd.DataFrame
     stations: pd.DataFrame  # lat_key, lon_key, name, city, country, latitude, longitude
     aliases: pd.DataFrame  # lat_key, lon_key, name, city, first_seen, last_seen
-    series: pd.DataFrame  # SERIES_KEY + unit
+    series: pd.DataFrame  # SERIES_KEY + unit, first_time, last_time (of its values in the partition)
     quarantine: pd.DataFrame  # source_key, line_number, reason, detail, record
     objects: pd.DataFrame  # source_key, source_etag, published_at (objects that had rows)
     rows_in: int
@@ -317,7 +317,10 @@ class _RowFacts:
         obs = obs.iloc[order[~is_dup]]
         winner_series = ordered_series[~is_dup]
         first_of_series = np.insert(winner_series[1:] != winner_series[:-1], 0, True)[: len(obs)]
+        last_of_series = np.append(first_of_series[1:], True)[: len(obs)]
         series = obs.loc[first_of_series, SERIES_KEY + ["unit"]].reset_index(drop=True)  # in key order
+        times = obs["datetime"].to_numpy()  # in time order within each series
+        series["first_time"], series["last_time"] = times[first_of_series], times[last_of_series]
         objects = pd.DataFrame({
             "source_key": _strings(frame["source_key"], rows, None),
             "source_etag": _strings(frame["source_etag"], rows, None),

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pa_csv
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from toar_assets.harmonize import FLAGS, HARMONIZATION_VERSION, SERIES_KEY, Harmonized
+from toar_assets.harmonize import FLAGS, HARMONIZATION_VERSION, Harmonized
 
 metadata = sa.MetaData()
 
@@ -169,6 +169,7 @@ stage_series = _stage(
     "stage_series",
     sa.Column("lat_key", sa.BigInteger), sa.Column("lon_key", sa.BigInteger), sa.Column("variable", sa.Text),
     sa.Column("provider", sa.Text), sa.Column("sampling_frequency", sa.Text), sa.Column("unit", sa.Text),
+    sa.Column("first_time", sa.DateTime), sa.Column("last_time", sa.DateTime), sa.Column("position", sa.Integer),
 )
 # Values are staged, with their surrogate ids resolved, only when they must be merged (see _write_values).
 stage_data = _stage(
@@ -176,12 +177,6 @@ stage_data = _stage(
     sa.Column("timeseries_id", sa.Integer), sa.Column("datetime", sa.DateTime), sa.Column("value", sa.Float),
     sa.Column("flags", sa.Text), sa.Column("source_object_id", sa.Integer), sa.Column("published_at", sa.DateTime),
 )
-# Each written series' first and last value time in the partition, to widen its date range.
-stage_series_range = _stage(
-    "stage_series_range",
-    sa.Column("timeseries_id", sa.Integer), sa.Column("first_value", sa.DateTime), sa.Column("last_value", sa.DateTime),
-)
-
 # Staging tables joined to the real tables by natural keys (the planner needs their statistics).
 _JOINED_STAGES = (stage_station, stage_alias, stage_series)
 
@@ -220,15 +215,17 @@ _KEY_STATEMENTS = [
     ),
     (
         "series_created",
-        "INSERT INTO timeseries (station_id, variable, unit, sampling_frequency, provider) "
-        f"SELECT st.id, s.variable, s.unit, s.sampling_frequency, s.provider FROM stage_series s {_JOIN_STATION} "
+        "INSERT INTO timeseries (station_id, variable, unit, sampling_frequency, provider, data_start_date, data_end_date) "
+        "SELECT st.id, s.variable, s.unit, s.sampling_frequency, s.provider, s.first_time, s.last_time "
+        f"FROM stage_series s {_JOIN_STATION} "
         "WHERE true ORDER BY st.id, s.variable, s.provider, s.sampling_frequency "
         "ON CONFLICT (station_id, variable, provider, sampling_frequency) DO NOTHING RETURNING id",
     ),
 ]
 # The ids of the partition's series and objects, to stage values and quarantine by id.
-_SERIES_IDS = f"SELECT ts.id AS timeseries_id, {', '.join('s.' + c for c in SERIES_KEY)} FROM stage_series s {_JOIN_SERIES}"
-_OBJECT_IDS = "SELECT id AS source_object_id, key AS source_key FROM raw_object WHERE partition_date = :partition"
+# (Staged series carry their row in the part's series table, so ids come back by position.)
+_SERIES_IDS = f"SELECT s.position, ts.id AS timeseries_id FROM stage_series s {_JOIN_SERIES}"
+_OBJECT_IDS = "SELECT key, id FROM raw_object WHERE partition_date = :partition"
 # Does any stored value share a series with the partition and lie within its time span?
 _STORED_OVERLAP = (
     f"SELECT 1 FROM data d JOIN ({_SERIES_IDS}) p ON d.timeseries_id = p.timeseries_id "
@@ -245,12 +242,16 @@ _MERGE_VALUES = (
     "WHERE excluded.published_at >= data.published_at OR data.published_at IS NULL"
 )
 # Values are only ever added or replaced at the same time, so a series' range widens by the
-# partition's own range.
+# partition's own range; series created by this partition have it already and are not rewritten.
 _WIDEN_SERIES_RANGES = (
     "UPDATE timeseries SET "
-    f"data_start_date = {_pick('data_start_date', 's.first_value', 'min')}, "
-    f"data_end_date = {_pick('data_end_date', 's.last_value', 'max')} "
-    "FROM stage_series_range s WHERE timeseries.id = s.timeseries_id"
+    f"data_start_date = {_pick('data_start_date', 's.first_time', 'min')}, "
+    f"data_end_date = {_pick('data_end_date', 's.last_time', 'max')} "
+    f"FROM stage_series s {_JOIN_STATION} "
+    "WHERE timeseries.station_id = st.id AND timeseries.variable = s.variable "
+    "AND timeseries.provider = s.provider AND timeseries.sampling_frequency = s.sampling_frequency "
+    "AND (data_start_date IS NULL OR data_end_date IS NULL "
+    "OR s.first_time < data_start_date OR s.last_time > data_end_date)"
 )
 
 
@@ -333,11 +334,10 @@ def write_partition(engine: Engine, partition: str, harmonized: Harmonized | Ite
             if len(new) or object_ids is None:
                 _upsert_objects(conn, partition, new)
                 upserted.update(new["source_key"])
-                object_ids = pd.DataFrame(conn.execute(sa.text(_OBJECT_IDS), params).mappings().all(),
-                                          columns=["source_object_id", "source_key"])
+                object_ids = _id_lookup(conn.execute(sa.text(_OBJECT_IDS), params).all())
             for name, count in _write_part(conn, partition, part, params, object_ids).items():
                 totals[name] += count
-        for table in (stage_station, stage_alias, stage_series, stage_data, stage_series_range):
+        for table in (stage_station, stage_alias, stage_series, stage_data):
             _drop_if_exists(conn, table)
         if confirm is not None and not confirm():
             transaction.rollback()
@@ -346,26 +346,28 @@ def write_partition(engine: Engine, partition: str, harmonized: Harmonized | Ite
 
 
 def _write_part(conn: Connection, partition: str, h: Harmonized, params: dict,
-                object_ids: pd.DataFrame) -> dict[str, int]:
+                object_ids: pd.Series) -> dict[str, int]:
     """Stations, aliases, series, values and quarantine of (part of) a partition, whose
-    objects are written and have the ids ``object_ids``."""
+    objects are written and have the ids ``object_ids`` (by key)."""
     counts = {"values_written": len(h.observations), "quarantined": len(h.quarantine)}
-    _stage_frames(conn, [(stage_station, h.stations), (stage_alias, h.aliases), (stage_series, h.series)])
+    series = h.series.assign(position=np.arange(len(h.series)))
+    _stage_frames(conn, [(stage_station, h.stations), (stage_alias, h.aliases), (stage_series, series)])
     for counted, statement in _KEY_STATEMENTS:
         result = conn.execute(sa.text(statement), params)
         if counted:
             counts[counted] = len(result.fetchall())
-    # Natural keys become ids here, once per series and object, rather than in a join per value.
-    series_ids = pd.DataFrame(conn.execute(sa.text(_SERIES_IDS)).mappings().all(), columns=["timeseries_id", *SERIES_KEY])
-    # Each value's series id by its row in h.series: the natural keys are joined once per series.
-    series_id = _with_ids(h.series, series_ids, SERIES_KEY)["timeseries_id"].to_numpy()
-    values = _with_ids(h.observations.assign(timeseries_id=series_id[h.observations["series_index"].to_numpy()]),
-                       object_ids, ["source_key"])
-    _write_values(conn, values.assign(version=HARMONIZATION_VERSION), params)
-    ranges = values.groupby("timeseries_id", sort=True)["datetime"].agg(first_value="min", last_value="max")
-    _stage_frames(conn, [(stage_series_range, ranges.reset_index())])
+    # Natural keys become ids here, once per series and object, rather than in a join per value:
+    # each value's series id by its row in h.series, its object's id by key.
+    series_ids = _id_lookup(conn.execute(sa.text(_SERIES_IDS)).all())
+    values = h.observations.assign(
+        timeseries_id=_ids_of(h.observations["series_index"], series_ids, "series"),
+        source_object_id=_ids_of(h.observations["source_key"], object_ids, "object"),
+        version=HARMONIZATION_VERSION,
+    )
+    _write_values(conn, values, params)
     conn.execute(sa.text(_WIDEN_SERIES_RANGES))
-    rejected = _with_ids(h.quarantine, object_ids, ["source_key"]).assign(partition_date=partition)
+    rejected = h.quarantine.assign(source_object_id=_ids_of(h.quarantine["source_key"], object_ids, "object"),
+                                   partition_date=partition)
     bulk_insert(conn, quarantine, rejected[[c.name for c in quarantine.columns]])
     return counts
 
@@ -400,13 +402,18 @@ def _stage_frames(conn: Connection, staged: list[tuple[sa.Table, pd.DataFrame]])
             conn.execute(sa.text(f"ANALYZE {table.name}"))  # temporary tables have no statistics otherwise
 
 
-def _with_ids(frame: pd.DataFrame, ids: pd.DataFrame, on: list[str]) -> pd.DataFrame:
-    """The frame with the surrogate id of its natural key; every row must have one."""
-    joined = frame.merge(ids, on=on, how="left", validate="many_to_one")
-    missing = joined[ids.columns.difference(on)[0]].isna()
+def _id_lookup(rows: list) -> pd.Series:
+    """(key, id) rows as ids indexed by key."""
+    return pd.Series([row[1] for row in rows], index=[row[0] for row in rows], dtype=np.int64)
+
+
+def _ids_of(keys: pd.Series, ids: pd.Series, what: str) -> np.ndarray:
+    """The id of every key; every key must have one."""
+    positions = ids.index.get_indexer(keys)
+    missing = positions < 0
     if missing.any():
-        raise RuntimeError(f"{int(missing.sum())} rows have no id for {on}: {joined.loc[missing, on].iloc[0].to_dict()}")
-    return joined
+        raise RuntimeError(f"{int(missing.sum())} rows have no {what} id, such as {keys[missing].iloc[0]!r}")
+    return ids.to_numpy()[positions]
 
 
 # Bytes per message of a COPY (psycopg2 sends 8 kB by default: a round trip each).
@@ -414,30 +421,87 @@ COPY_CHUNK_BYTES = 1 << 20
 
 
 def bulk_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame) -> None:
-    """Load a frame into a table: COPY on PostgreSQL, batched executemany elsewhere."""
+    """Load a frame into a table: binary COPY on PostgreSQL, batched executemany elsewhere.
+    Missing values (None, NaN, NaT) become NULL; empty strings stay empty strings."""
     if frame.empty:
         return
     if conn.dialect.name == "postgresql":
         cursor = conn.connection.dbapi_connection.cursor()
         columns = ", ".join(f'"{c}"' for c in frame.columns)
-        # Arrow writes the CSV (strings quoted, nulls as unquoted empty fields: NULL to COPY).
-        cursor.copy_expert(f"COPY {table.name} ({columns}) FROM STDIN WITH (FORMAT csv)", _csv(frame), size=COPY_CHUNK_BYTES)
+        cursor.copy_expert(f"COPY {table.name} ({columns}) FROM STDIN WITH (FORMAT binary)",
+                           binary_copy(table, frame), size=COPY_CHUNK_BYTES)
         cursor.close()
         return
     records = frame.astype(object).where(frame.notna(), None).to_dict("records")
     conn.execute(table.insert(), records)
 
 
-def _csv(frame: pd.DataFrame) -> io.BytesIO:
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    # Microseconds: what PostgreSQL keeps, and pandas' nanoseconds would only pad the text.
-    table = table.cast(pa.schema([
-        pa.field(f.name, pa.timestamp("us")) if pa.types.is_timestamp(f.type) else f for f in table.schema
-    ]))
-    buffer = io.BytesIO()
-    pa_csv.write_csv(table, buffer, write_options=pa_csv.WriteOptions(include_header=False))
-    buffer.seek(0)
-    return buffer
+# PostgreSQL's binary COPY stream: a signature, flags and extension length, then per row its
+# field count and each field as a 4-byte length (-1: NULL) and the value in network byte
+# order, then -1 as the end. The server parses no text: a day's values load in about two
+# thirds of the time CSV takes.
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+_COPY_END = b"\xff\xff"
+_PG_EPOCH_US = np.datetime64("2000-01-01", "us").astype(np.int64)  # PostgreSQL counts from 2000
+
+
+def binary_copy(table: sa.Table, frame: pd.DataFrame) -> io.BytesIO:
+    """The frame's rows in PostgreSQL's binary COPY format, typed by ``table``'s columns.
+
+    Each column becomes one Arrow array holding every row's field bytes, and Arrow joins
+    them row by row; Python never loops over rows."""
+    fields = [pa.scalar(len(frame.columns).to_bytes(2, "big"), pa.large_binary())]
+    for name in frame.columns:
+        fields += _binary_fields(table.c[name].type, frame[name])
+    rows = pc.binary_join_element_wise(*fields, pa.scalar(b"", pa.large_binary()))
+    end = np.frombuffer(rows.buffers()[1], np.int64)[len(rows)]
+    stream = io.BytesIO()
+    stream.write(_COPY_SIGNATURE)
+    stream.write(memoryview(rows.buffers()[2])[:end])
+    stream.write(_COPY_END)
+    stream.seek(0)
+    return stream
+
+
+def _binary_fields(kind: sa.types.TypeEngine, column: pd.Series) -> list[pa.Array]:
+    """A column's fields (length and value) as binary arrays, by its SQL type."""
+    if isinstance(kind, sa.DateTime):
+        times = column if pd.api.types.is_datetime64_dtype(column) else pd.to_datetime(column)
+        times = times.to_numpy(dtype="datetime64[us]")
+        return [_fixed_width(times.view(np.int64) - _PG_EPOCH_US, np.isnat(times), ">i8")]
+    if isinstance(kind, sa.Float):
+        values = column.to_numpy(dtype=float, na_value=np.nan)
+        return [_fixed_width(values, np.isnan(values), ">f8")]
+    if isinstance(kind, sa.Integer):
+        missing = column.isna().to_numpy()
+        values = column.to_numpy(dtype=np.int64, na_value=0) if missing.any() else column.to_numpy(dtype=np.int64)
+        return [_fixed_width(values, missing, ">i8" if isinstance(kind, sa.BigInteger) else ">i4")]
+    text = pa.array(column, from_pandas=True)
+    if pa.types.is_dictionary(text.type):
+        text = text.dictionary_decode()
+    text = text.cast(pa.large_string())
+    missing = text.is_null().to_numpy(zero_copy_only=False)
+    lengths = np.where(missing, -1, pc.binary_length(text).fill_null(0).to_numpy()).astype(">i4")
+    prefix = _binary_array(lengths.view(np.uint8).reshape(len(text), 4), np.full(len(text), 4))
+    return [prefix, text.cast(pa.large_binary()).fill_null(b"")]
+
+
+def _fixed_width(values: np.ndarray, missing: np.ndarray, dtype: str) -> pa.Array:
+    """Fields of a fixed-width type: the 4-byte length, then the value (nothing for NULL)."""
+    width = np.dtype(dtype).itemsize
+    fields = np.empty(len(values), [("length", ">i4"), ("value", dtype)])
+    fields["length"] = np.where(missing, -1, width)
+    fields["value"] = values
+    return _binary_array(fields.view(np.uint8).reshape(len(values), 4 + width), np.where(missing, 4, 4 + width))
+
+
+def _binary_array(rows: np.ndarray, sizes: np.ndarray) -> pa.Array:
+    """Each row of a byte matrix, cut to its size, as one binary value."""
+    whole = bool((sizes == rows.shape[1]).all())
+    data = rows.reshape(-1) if whole else rows[np.arange(rows.shape[1]) < sizes[:, None]]
+    offsets = np.zeros(len(rows) + 1, np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    return pa.Array.from_buffers(pa.large_binary(), len(rows), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
 
 
 def _upsert_objects(conn: Connection, partition: str, objects: pd.DataFrame) -> None:

@@ -1,6 +1,9 @@
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 import pytest
@@ -113,6 +116,17 @@ def o3_values(engine) -> dict:
         return {(lat, str(when)[11:13]): round(value, 6) for lat, when, value in conn.execute(query)}
 
 
+def o3_range(engine, latitude: float) -> tuple[str, str]:
+    query = (
+        sa.select(toar_db.timeseries.c.data_start_date, toar_db.timeseries.c.data_end_date)
+        .join(toar_db.stationmeta_core)
+        .where(toar_db.timeseries.c.variable == "o3", toar_db.stationmeta_core.c.latitude == latitude)
+    )
+    with engine.connect() as conn:
+        start, end = conn.execute(query).one()
+    return str(start)[:19], str(end)[:19]
+
+
 def test_republished_value_upserts_and_order_of_partitions_does_not_matter(engine):
     final_states = []
     for order in (["2014-01-01", "2014-01-02"], ["2014-01-02", "2014-01-01"]):
@@ -123,6 +137,8 @@ def test_republished_value_upserts_and_order_of_partitions_does_not_matter(engin
             toar_db.write_partition(engine, day, partitions[day])
         assert count(engine, "data") == 5  # 4 from day one; 11:00 replaced, 12:00 added by day two
         final_states.append(o3_values(engine))
+        # The series' date range spans both days' values, whichever day came first.
+        assert o3_range(engine, 40.4168) == ("2014-01-01 10:00:00", "2014-01-01 12:00:00")
     assert final_states[0] == final_states[1]
     assert final_states[0] == {(40.4168, "10"): 40.0, (40.4168, "11"): 45.0, (40.4168, "12"): 50.0, (4.5981, "12"): 40.0}
 
@@ -210,14 +226,30 @@ def test_empty_partition_writes_nothing_and_fails_nothing(engine):
     assert stats.values_written == 0 and count(engine, "data") == 0
 
 
-def test_bulk_insert_keeps_nulls_and_empty_strings_apart(engine):
-    frame = pa.table({"source_object_id": [1], "line_number": [1], "reason": [""], "detail": ['a "quoted",\nline'],
-                      "record": [None]}).to_pandas()
-    probe = sa.Table("bulk_probe", sa.MetaData(), *(sa.Column(c, sa.Integer if c.endswith(("id", "number")) else sa.Text)
-                                                    for c in frame.columns), prefixes=["TEMPORARY"])
+def test_bulk_insert_round_trips_every_column_type_and_keeps_nulls_and_empty_strings_apart(engine):
+    # PostgreSQL gets these rows as binary COPY (typed by the table), SQLite as executemany.
+    frame = pd.DataFrame({
+        "n": [1, 2, 3],
+        "small": pd.array([7, None, -(2**31)], dtype="Int64"),
+        "big": [2**40, -5, 0],
+        "real": [1.5, np.nan, -1e300],
+        "moment": pd.to_datetime(["1999-12-31 23:59:59.123456", None, "2014-01-01 00:00:00.000000"]),
+        "label": pd.Categorical(["µg/m³", None, ""]),
+        "note": ['a "quoted",\nline', None, "tab\there\\ and ☃"],
+    })
+    probe = sa.Table(
+        "bulk_probe", sa.MetaData(),
+        sa.Column("n", sa.Integer), sa.Column("small", sa.Integer), sa.Column("big", sa.BigInteger),
+        sa.Column("real", sa.Float), sa.Column("moment", sa.DateTime), sa.Column("label", sa.Text),
+        sa.Column("note", sa.Text), prefixes=["TEMPORARY"],
+    )
     with engine.begin() as conn:
         probe.create(conn)
         toar_db.bulk_insert(conn, probe, frame)
-        row = conn.execute(sa.select(probe)).one()
+        rows = [tuple(row) for row in conn.execute(sa.select(probe).order_by(probe.c.n))]
         toar_db._drop_if_exists(conn, probe)
-    assert row.reason == "" and row.record is None and row.detail == 'a "quoted",\nline'
+    assert rows == [
+        (1, 7, 2**40, 1.5, datetime(1999, 12, 31, 23, 59, 59, 123456), "µg/m³", 'a "quoted",\nline'),
+        (2, None, -5, None, None, None, None),
+        (3, -(2**31), 0, -1e300, datetime(2014, 1, 1), "", "tab\there\\ and ☃"),
+    ]
