@@ -156,12 +156,11 @@ def harmonized_toar_series(
     every record that cannot be harmonized quarantined with its reason. A partition whose
     values fail the blocking data checks is not written (the database is what downstream reads).
     """
-    engine = toar_database.engine()
     outcomes: dict[str, dict[str, Outcome]] = {spec.name: {} for spec in checks.harmonized.SPECS}
     for day in context.partition_keys:
         raw = raw_openaq_measurements[day]
         with qoa.measure() as measured:
-            harmonized, valid, share, stats = _harmonize_while_writing(engine, day, raw, quality_gates)
+            harmonized, valid, share, stats = _harmonize_while_writing(toar_database, day, raw, quality_gates)
             withheld = stats is None
         outcomes["values_valid"][day] = valid
         outcomes["quarantine_share_within_limit"][day] = share
@@ -217,15 +216,16 @@ def harmonized_toar_series(
 ROWS_PER_PART = 125_000
 
 
-def _harmonize_while_writing(engine, day: str, raw, gates: QualityGates):
+def _harmonize_while_writing(database: ToarDatabase, day: str, raw, gates: QualityGates):
     """Harmonize the day in parts (by station), handing each to the database writer as soon as
-    it is ready: the database loads one part while the next is assembled. The blocking checks
-    then run on the whole day while the writer finishes, and it commits only if they pass.
+    it is ready: the database loads one part while the next is assembled (and the writer
+    connects, and creates the schema if needed, while the first is). The blocking checks then
+    run on the whole day while the writer finishes, and it commits only if they pass.
     Returns the harmonized day, the two outcomes and the write's figures (None if withheld)."""
     parts: queue.Queue = queue.Queue()
     verdict: Future = Future()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="toar-writer") as pool:
-        writing = pool.submit(write_partition, engine, day, iter(parts.get, None), confirm=verdict.result)
+        writing = pool.submit(lambda: write_partition(database.engine(), day, iter(parts.get, None), confirm=verdict.result))
         try:
             done = []
             for part in harmonize_in_parts(raw, ROWS_PER_PART):
