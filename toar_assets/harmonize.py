@@ -233,6 +233,12 @@ class _RowFacts:
         self.published = published = raw.column("published_at").to_numpy(zero_copy_only=False).astype("datetime64[ns]")
         self.lat, self.lon = lat, lon = frame["latitude"].to_numpy(dtype=float), frame["longitude"].to_numpy(dtype=float)
         self.sampling_frequency = _sampling_frequency(raw)
+        # The strings rows sort and group by, as codes with ranks (see _Strings).
+        self.provider = _Strings.of(frame["source_name"], "unknown")
+        self.source = _Strings.of(frame["source_key"], None)
+        self.location, self.city = _Strings.of(frame["location"], ""), _Strings.of(frame["city"], "")
+        self.country, self.etag = _Strings.of(frame["country"], ""), _Strings.of(frame["source_etag"], None)
+        self.line_number = frame["line_number"].to_numpy()
         floor, self.high, ceiling = _LIMITS[self.variable_code].T
         with np.errstate(invalid="ignore"):  # NaN compares False: those rows fail an earlier rule
             reason_rules = [
@@ -264,72 +270,71 @@ class _RowFacts:
         return [np.flatnonzero(part == k) for k in range(parts)]
 
     def assemble(self, rows: np.ndarray) -> Harmonized:
-        """The harmonized rows at positions ``rows``: values, quarantine, stations, series."""
+        """The harmonized rows at positions ``rows``: values, quarantine, stations, series.
+
+        Rows are sorted, grouped and deduplicated as integer arrays (coordinate keys, and
+        strings by rank); output frames are built once, from the rows that are kept."""
         frame = self.frame
         failed_rule = self.failed_rule[rows]
         bad, keep = rows[failed_rule > 0], rows[failed_rule == 0]
         quarantine = _quarantine_rows(frame.iloc[bad], np.asarray(REASONS, dtype=object)[failed_rule[failed_rule > 0] - 1])
 
-        kept_value = self.value[keep]
-        obs = pd.DataFrame(
-            {
-                "lat_key": _coordinate_key(self.lat[keep]),
-                "lon_key": _coordinate_key(self.lon[keep]),
-                "variable": _VARIABLES[self.variable_code[keep]],
-                "provider": _strings(frame["source_name"], keep, "unknown"),
-                "sampling_frequency": self.sampling_frequency[keep],
-                "unit": np.where(_IS_GAS[self.variable_code[keep]], UNIT_PPB, UNIT_UG_M3),
-                "datetime": self.when[keep],
-                "value": kept_value,
-                "flags": np.select(
-                    [kept_value < 0, kept_value > self.high[keep]], [FLAG_NEGATIVE, FLAG_HIGH], default=FLAG_OK
-                ),
-                "source_key": _strings(frame["source_key"], keep, None),
-                "published_at": self.published[keep],
-                "line_number": frame["line_number"].to_numpy()[keep],
-                "location": _strings(frame["location"], keep, ""),
-                "city": _strings(frame["city"], keep, ""),
-                "country": _strings(frame["country"], keep, ""),
-            }
-        )
-
-        # Latest publication wins; ties go to the later line of the same object. Integer codes in
-        # key order (series, object) make the sort and the duplicate search numeric.
-        series_code = obs.groupby(SERIES_KEY, sort=True).ngroup().to_numpy()
-        object_code = pd.factorize(obs["source_key"], sort=True)[0]
-        order = np.lexsort((obs["line_number"].to_numpy(), object_code, _ns(obs["published_at"]), _ns(obs["datetime"]), series_code))
-        # Work on positions in that order: only the winners and each series' first row are gathered.
-        ordered_series, moment, ordered_value = series_code[order], _ns(obs["datetime"])[order], obs["value"].to_numpy()[order]
+        lat_key, lon_key = _coordinate_key(self.lat[keep]), _coordinate_key(self.lon[keep])
+        series_key = (lat_key, lon_key, self.variable_code[keep], self.provider.ranks(keep),
+                      self.sampling_frequency.ranks(keep))
+        when, published = self.when[keep].view(np.int64), self.published[keep].view(np.int64)  # NaT first
+        line, source = self.line_number[keep], self.source.ranks(keep)
+        # Latest publication wins; ties go to the later line of the same object (source keys in
+        # key order).
+        order = np.lexsort((line, source, published, when, *reversed(series_key)))
+        starts_series = _starts([key[order] for key in series_key])
+        ordered_series = np.cumsum(starts_series) - 1
+        moment, ordered_value = when[order], self.value[keep][order]
         same_as_next = (ordered_series[1:] == ordered_series[:-1]) & (moment[1:] == moment[:-1])
         is_dup = np.append(same_as_next, False)[: len(order)]  # every record of a (series, time) but the last
         group = np.cumsum(np.insert(~same_as_next, 0, True))[: len(order)] - 1
         winner_value = ordered_value[~is_dup][group]
         duplicates_with_other_value = int((is_dup & ~np.isclose(ordered_value, winner_value)).sum())
 
-        # A station's first record is the first of its series' first records.
-        series_first = order[np.insert(ordered_series[1:] != ordered_series[:-1], 0, True)[: len(order)]]
-        stations = _stations(obs.iloc[series_first], object_code[series_first])
-        aliases = (
-            obs.groupby(["lat_key", "lon_key", "location", "city"], as_index=False)
-            .agg(first_seen=("datetime", "min"), last_seen=("datetime", "max"))
-            .rename(columns={"location": "name"})
-        )
-        obs = obs.iloc[order[~is_dup]]
+        # A station's name, city and country are those of its first record: the first of its
+        # series' first records.
+        series_first = order[starts_series]
+        seen = series_first[np.lexsort((line[series_first], source[series_first], published[series_first],
+                                        when[series_first]))]
+        stations = self._stations(keep[seen], lat_key[seen], lon_key[seen])
+        aliases = self._aliases(keep, lat_key, lon_key)
+
+        winners = order[~is_dup]
         winner_series = ordered_series[~is_dup]
-        first_of_series = np.insert(winner_series[1:] != winner_series[:-1], 0, True)[: len(obs)]
-        last_of_series = np.append(first_of_series[1:], True)[: len(obs)]
-        series = obs.loc[first_of_series, SERIES_KEY + ["unit"]].reset_index(drop=True)  # in key order
-        times = obs["datetime"].to_numpy()  # in time order within each series
+        at = keep[winners]  # the winners' rows, in series and time order
+        value = self.value[at]
+        observations = pd.DataFrame({
+            "lat_key": lat_key[winners],
+            "lon_key": lon_key[winners],
+            "variable": _VARIABLES[self.variable_code[at]],
+            "provider": self.provider.strings(at),
+            "sampling_frequency": self.sampling_frequency.strings(at),
+            "datetime": self.when[at],
+            "value": value,
+            "flags": np.select([value < 0, value > self.high[at]], [FLAG_NEGATIVE, FLAG_HIGH], default=FLAG_OK),
+            "source_key": self.source.strings(at),
+            "published_at": self.published[at],
+            "series_index": winner_series,
+        })
+        first_of_series = np.insert(winner_series[1:] != winner_series[:-1], 0, True)[: len(winners)]
+        last_of_series = np.append(first_of_series[1:], True)[: len(winners)]
+        series = observations.loc[first_of_series, SERIES_KEY].reset_index(drop=True)  # in key order
+        series["unit"] = np.where(_IS_GAS[self.variable_code[at[first_of_series]]], UNIT_PPB, UNIT_UG_M3)
+        times = observations["datetime"].to_numpy()  # in time order within each series
         series["first_time"], series["last_time"] = times[first_of_series], times[last_of_series]
         objects = pd.DataFrame({
-            "source_key": _strings(frame["source_key"], rows, None),
-            "source_etag": _strings(frame["source_etag"], rows, None),
+            "source_key": self.source.strings(rows),
+            "source_etag": self.etag.strings(rows),
             "published_at": self.published[rows],
         }).drop_duplicates("source_key", ignore_index=True)
 
         return Harmonized(
-            observations=obs[SERIES_KEY + ["datetime", "value", "flags", "source_key", "published_at"]]
-            .assign(series_index=winner_series).reset_index(drop=True),
+            observations=observations,
             stations=stations,
             aliases=aliases,
             series=series,
@@ -340,6 +345,69 @@ class _RowFacts:
             duplicates_with_other_value=duplicates_with_other_value,
         )
 
+    def _stations(self, first: np.ndarray, lat_key: np.ndarray, lon_key: np.ndarray) -> pd.DataFrame:
+        """One row per coordinate key, named by the first of the rows ``first`` (in that order)
+        with that key."""
+        stations = pd.DataFrame({"lat_key": lat_key, "lon_key": lon_key}).drop_duplicates()
+        rows = first[stations.index.to_numpy()]
+        stations["name"], stations["city"] = self.location.strings(rows), self.city.strings(rows)
+        stations["country"] = self.country.strings(rows)
+        stations["latitude"] = stations["lat_key"] / 10**COORDINATE_DECIMALS
+        stations["longitude"] = stations["lon_key"] / 10**COORDINATE_DECIMALS
+        return stations.sort_values(["lat_key", "lon_key"]).reset_index(drop=True)
+
+    def _aliases(self, keep: np.ndarray, lat_key: np.ndarray, lon_key: np.ndarray) -> pd.DataFrame:
+        """Every (coordinate key, name, city) of the kept rows with its first and last time."""
+        key = (lat_key, lon_key, self.location.ranks(keep), self.city.ranks(keep))
+        order = np.lexsort(tuple(reversed(key)))
+        starts = np.flatnonzero(_starts([k[order] for k in key]))
+        first = keep[order[starts]]
+        times = self.when[keep][order]
+        return pd.DataFrame({
+            "lat_key": lat_key[order[starts]],
+            "lon_key": lon_key[order[starts]],
+            "name": self.location.strings(first),
+            "city": self.city.strings(first),
+            "first_seen": np.minimum.reduceat(times, starts) if len(starts) else times,
+            "last_seen": np.maximum.reduceat(times, starts) if len(starts) else times,
+        })
+
+
+def _starts(keys: list[np.ndarray]) -> np.ndarray:
+    """Which rows of sorted keys start a new group (a change in any key)."""
+    if not len(keys[0]):
+        return np.zeros(0, bool)
+    changed = np.zeros(len(keys[0]) - 1, bool)
+    for key in keys:
+        changed |= key[1:] != key[:-1]
+    return np.insert(changed, 0, True)
+
+
+@dataclass(frozen=True)
+class _Strings:
+    """A string column as a code per row into its distinct strings (a missing string reads
+    the last one), with each string's rank in sorted order (equal strings share one): rows
+    sort and group by numbers, and strings are gathered only for the output."""
+
+    names: np.ndarray  # object
+    codes: np.ndarray  # per row; -1 reads the last name
+    name_rank: np.ndarray
+
+    @classmethod
+    def of(cls, column: pd.Series, missing) -> "_Strings":
+        """From a categorical column; nulls read ``missing``."""
+        return cls.from_codes(np.append(column.cat.categories.to_numpy(dtype=object), missing), column.cat.codes.to_numpy())
+
+    @classmethod
+    def from_codes(cls, names: np.ndarray, codes: np.ndarray) -> "_Strings":
+        return cls(names, codes, pd.factorize(names, sort=True)[0])  # None ranks -1: first
+
+    def ranks(self, rows: np.ndarray) -> np.ndarray:
+        return self.name_rank[self.codes[rows]]
+
+    def strings(self, rows: np.ndarray) -> np.ndarray:
+        return self.names[self.codes[rows]]
+
 
 def _coordinate_key(degrees: np.ndarray) -> np.ndarray:
     """Coordinates rounded to COORDINATE_DECIMALS, as integers: a station's identity."""
@@ -349,11 +417,6 @@ def _coordinate_key(degrees: np.ndarray) -> np.ndarray:
 def _station_key(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     """One integer per coordinate key pair (|lon_key| < 2e6)."""
     return _coordinate_key(lat) * 4_000_000 + _coordinate_key(lon)
-
-
-def _ns(times: pd.Series) -> np.ndarray:
-    """Naive datetimes as integer nanoseconds (NaT sorts first), for numeric sorting."""
-    return times.to_numpy().view("int64")
 
 
 def per_distinct(column: pa.ChunkedArray, convert, missing) -> np.ndarray:
@@ -383,31 +446,14 @@ def _unit_code(unit: str) -> int:
     return _UNIT_CODES.get(_UNIT_SPELLINGS.get(unit.strip()), -1)
 
 
-def _sampling_frequency(raw: pa.Table) -> np.ndarray:
+def _sampling_frequency(raw: pa.Table) -> "_Strings":
     """TOAR sampling frequency names from the averaging period (value x unit, in minutes)."""
     per_unit = per_distinct(raw.column("averaging_period_unit"),
                             lambda s: s.str.strip().str.lower().map(_MINUTES_PER_UNIT).astype(float), np.nan)
     minutes = raw.column("averaging_period_value").to_numpy(zero_copy_only=False).astype(float) * per_unit
     codes, distinct = pd.factorize(minutes)
     names = [SAMPLING_FREQUENCIES.get(m, f"{m:g}min") if np.isfinite(m) else "unknown" for m in distinct]
-    return np.array(names + ["unknown"], dtype=object)[codes]  # code -1: no averaging period
-
-
-def _strings(column: pd.Series, rows: np.ndarray, missing) -> np.ndarray:
-    """The selected ``rows`` of a categorical column as strings, ``missing`` where null."""
-    categories = np.append(column.cat.categories.to_numpy(dtype=object), missing)
-    return categories[column.cat.codes.to_numpy()[rows]]  # code -1 (null) reads the last entry
-
-
-def _stations(obs: pd.DataFrame, object_code: np.ndarray) -> pd.DataFrame:
-    """One row per coordinate key; its name, city and country are those of its first record
-    among ``obs`` (``object_code`` orders the source keys)."""
-    seen = np.lexsort((obs["line_number"].to_numpy(), object_code, _ns(obs["published_at"]), _ns(obs["datetime"])))
-    first = obs.iloc[seen].drop_duplicates(["lat_key", "lon_key"])
-    stations = first[["lat_key", "lon_key", "location", "city", "country"]].rename(columns={"location": "name"})
-    stations["latitude"] = stations["lat_key"] / 10**COORDINATE_DECIMALS
-    stations["longitude"] = stations["lon_key"] / 10**COORDINATE_DECIMALS
-    return stations.sort_values(["lat_key", "lon_key"]).reset_index(drop=True)
+    return _Strings.from_codes(np.array(names + ["unknown"], dtype=object), codes)  # code -1: no averaging period
 
 
 # Why each reason quarantined a row, from the row's fields (only rows with that reason are described).
