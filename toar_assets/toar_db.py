@@ -475,7 +475,13 @@ def _binary_fields(kind: sa.types.TypeEngine, column: pd.Series) -> list[pa.Arra
     if isinstance(kind, sa.Integer):
         missing = column.isna().to_numpy()
         values = column.to_numpy(dtype=np.int64, na_value=0) if missing.any() else column.to_numpy(dtype=np.int64)
-        return [_fixed_width(values, missing, ">i8" if isinstance(kind, sa.BigInteger) else ">i4")]
+        dtype = ">i8" if isinstance(kind, sa.BigInteger) else ">i4"
+        limits = np.iinfo(dtype)
+        if len(values) and (values.min() < limits.min or values.max() > limits.max):
+            # The server would refuse such text; binary bytes would silently wrap around.
+            raise ValueError(f"{column.name}: {values[(values < limits.min) | (values > limits.max)][0]} "
+                             f"is out of range for {kind} ({limits.min}..{limits.max})")
+        return [_fixed_width(values, missing, dtype)]
     text = pa.array(column, from_pandas=True)
     if pa.types.is_dictionary(text.type):
         text = text.dictionary_decode()

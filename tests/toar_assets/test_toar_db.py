@@ -226,6 +226,20 @@ def test_empty_partition_writes_nothing_and_fails_nothing(engine):
     assert stats.values_written == 0 and count(engine, "data") == 0
 
 
+def test_bulk_insert_never_wraps_an_integer_too_large_for_its_column(engine):
+    # PostgreSQL's INTEGER holds 4 bytes: the value is refused there (SQLite stores it whole).
+    probe = sa.Table("bulk_range", sa.MetaData(), sa.Column("n", sa.Integer), prefixes=["TEMPORARY"])
+    with engine.begin() as conn:
+        probe.create(conn)
+        try:
+            toar_db.bulk_insert(conn, probe, pd.DataFrame({"n": [2**31]}))
+        except ValueError as exc:
+            assert engine.dialect.name == "postgresql" and "out of range" in str(exc)
+        else:
+            assert conn.execute(sa.select(probe.c.n)).scalar_one() == 2**31
+        toar_db._drop_if_exists(conn, probe)
+
+
 def test_bulk_insert_round_trips_every_column_type_and_keeps_nulls_and_empty_strings_apart(engine):
     # PostgreSQL gets these rows as binary COPY (typed by the table), SQLite as executemany.
     frame = pd.DataFrame({
