@@ -128,7 +128,7 @@ def ozone_features(
 
 
 class TrainingConfig(Config):
-    n_estimators: int = Field(default=200, description="trees in the random forest")
+    n_estimators: int = Field(default=100, description="trees in the random forest")
     max_depth: Optional[int] = Field(default=None, description="tree depth limit (None: unlimited)")
     min_samples_leaf: int = Field(default=3, description="smallest leaf")
     seed: int = Field(default=0, description="random seed of the forest")
