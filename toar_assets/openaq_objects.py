@@ -77,6 +77,7 @@ MAX_RAW_LINE_CHARS = 4000
 # One object is parsed on one thread: read_objects parses READ_THREADS objects at once, and
 # splitting each object over Arrow's threads as well costs a third more CPU for no gain.
 _READ_OPTIONS = pa_json.ReadOptions(use_threads=False)
+_PARSE_OPTIONS = pa_json.ParseOptions(explicit_schema=SOURCE_SCHEMA, unexpected_field_behavior="ignore")
 
 _OBJECT_NAME = re.compile(r"^(?P<seconds>\d{9,11})(?:_(?P<suffix>[A-Za-z0-9-]+))?\.ndjson(?:\.gz)?$")
 
@@ -310,7 +311,7 @@ def _parse_block(text: pa.Buffer, numbers: np.ndarray) -> pa.Table | Exception:
         parsed = pa_json.read_json(
             pa.BufferReader(text),
             read_options=_READ_OPTIONS,
-            parse_options=pa_json.ParseOptions(explicit_schema=SOURCE_SCHEMA, unexpected_field_behavior="ignore"),
+            parse_options=_PARSE_OPTIONS,
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         return exc

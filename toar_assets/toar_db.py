@@ -245,13 +245,11 @@ _MERGE_VALUES = (
 # partition's own range; series created by this partition have it already and are not rewritten.
 _WIDEN_SERIES_RANGES = (
     "UPDATE timeseries SET "
-    f"data_start_date = {_pick('data_start_date', 's.first_time', 'min')}, "
-    f"data_end_date = {_pick('data_end_date', 's.last_time', 'max')} "
-    f"FROM stage_series s {_JOIN_STATION} "
-    "WHERE timeseries.station_id = st.id AND timeseries.variable = s.variable "
-    "AND timeseries.provider = s.provider AND timeseries.sampling_frequency = s.sampling_frequency "
-    "AND (data_start_date IS NULL OR data_end_date IS NULL "
-    "OR s.first_time < data_start_date OR s.last_time > data_end_date)"
+    f"data_start_date = {_pick('data_start_date', 'p.first_time', 'min')}, "
+    f"data_end_date = {_pick('data_end_date', 'p.last_time', 'max')} "
+    f"FROM (SELECT ts.id, s.first_time, s.last_time FROM stage_series s {_JOIN_SERIES}) p "
+    "WHERE timeseries.id = p.id AND (data_start_date IS NULL OR data_end_date IS NULL "
+    "OR p.first_time < data_start_date OR p.last_time > data_end_date)"
 )
 
 
