@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
+
 from checks.core import Expectation, Outcome, SuiteOutcome, cost_spec, run_suite, spec
 from toar_assets.harmonize import FLAGS, GASES, SERIES_KEY, UNIT_PPB, UNIT_UG_M3, VALUE_LIMITS, Harmonized
 
@@ -27,11 +30,11 @@ VALUE_SUITE: list[Expectation] = [
     ("ExpectColumnPairValuesAToBeGreaterThanB", {"column_A": "value", "column_B": "value_floor", "or_equal": True}),
     ("ExpectColumnPairValuesAToBeGreaterThanB", {"column_A": "value_ceiling", "column_B": "value", "or_equal": True}),
 ]
-# The unit is a series attribute: checked once per series, not once per value.
+# The unit is a series attribute: checked once per series, not once per value, against the
+# TOAR unit of its variable in a column beside it (a row condition per unit would filter the
+# series with pandas' query, slower than the check itself).
 SERIES_SUITE: list[Expectation] = [
-    ("ExpectColumnValuesToBeInSet", {"column": "unit", "value_set": [UNIT_PPB], "where": ("variable", "in", sorted(GASES))}),
-    ("ExpectColumnValuesToBeInSet",
-     {"column": "unit", "value_set": [UNIT_UG_M3], "where": ("variable", "not in", sorted(GASES))}),
+    ("ExpectColumnPairValuesToBeEqual", {"column_A": "unit", "column_B": "toar_unit"}),
 ]
 STATION_SUITE: list[Expectation] = [
     ("ExpectColumnValuesToNotBeNull", {"column": "latitude"}),
@@ -50,8 +53,13 @@ def validate(harmonized: Harmonized, min_score: float) -> Outcome:
     stations = harmonized.series[["lat_key", "lon_key"]].drop_duplicates().merge(
         harmonized.stations, on=["lat_key", "lon_key"], how="left"
     )
+    series = harmonized.series[["variable", "unit"]]
+    series = series.assign(toar_unit=np.where(series["variable"].isin(GASES), UNIT_PPB, UNIT_UG_M3))
+    # Both as categoricals of one vocabulary: pandas compares categoricals only then.
+    units = pd.CategoricalDtype(sorted(set(series["unit"]) | {UNIT_PPB, UNIT_UG_M3}))
+    series = series.astype({"unit": units, "toar_unit": units})
     evaluated, failures = 0, []
-    for name, frame, suite in (("values", values, VALUE_SUITE), ("series", harmonized.series, SERIES_SUITE),
+    for name, frame, suite in (("values", values, VALUE_SUITE), ("series", series, SERIES_SUITE),
                                ("stations", stations, STATION_SUITE)):
         if len(frame):
             result = run_suite(f"{ASSET}.{name}", frame, suite)

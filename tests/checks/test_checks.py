@@ -8,7 +8,7 @@ import checks.features
 import checks.harmonized
 import checks.model
 import checks.raw
-from checks.core import Outcome, check_result, cost_outcome
+from checks.core import Outcome, check_result, cost_outcome, run_suite
 from ml_assets.features import FEATURE_COLUMNS, TARGET
 from ml_assets.training import Scores
 from tests.openaq_fixtures import raw_table, record
@@ -57,6 +57,12 @@ def test_raw_tolerates_single_bad_records():
     assert outcome.passed  # below the 1% the suite tolerates: harmonization quarantines them
 
 
+def test_an_expectation_that_cannot_run_fails_and_says_why():
+    outcome = run_suite("probe", pd.DataFrame({"value": [1.0]}), [("ExpectColumnValuesToNotBeNull", {"column": "valu"})])
+    assert outcome.score == 0.0
+    assert 'The column "valu" in BatchData does not exist' in outcome.failures[0]["error"]
+
+
 # harmonized -----------------------------------------------------------------------------------
 
 def test_harmonized_values_pass_on_good_data():
@@ -71,6 +77,7 @@ def test_harmonized_values_fail_on_crafted_bad_values():
     h.observations.loc[1, "flags"] = "Invented"
     h.observations = pd.concat([h.observations, h.observations.iloc[[2]]], ignore_index=True)  # same series and hour
     h.stations.loc[0, "latitude"] = 123.0
+    h.series.loc[0, "unit"] = "µg/m³"  # ozone is a gas: nmol/mol in TOAR
     outcome = checks.harmonized.validate(h, min_score=1.0)
     failures = failed(outcome)
     assert failures["expect_column_pair_values_a_to_be_greater_than_b:value_ceiling"]["sample"] == [[1000.0, 5000.0]]
@@ -78,6 +85,7 @@ def test_harmonized_values_fail_on_crafted_bad_values():
     assert failures["expect_column_values_to_be_in_set:flags"]["sample"] == ["Invented"]
     assert failures["expect_compound_columns_to_be_unique:"]["unexpected_count"] == 2
     assert failures["expect_column_values_to_be_between:latitude"]["sample"] == [123.0]
+    assert failures["expect_column_pair_values_to_be_equal:unit"]["sample"] == [["µg/m³", "nmol/mol"]]
     assert "conservation:" in failures  # the extra row breaks the counts too
     assert not outcome.passed and outcome.severe
 

@@ -81,7 +81,8 @@ def test_partition_lands_in_all_tables(engine):
         values = conn.execute(sa.select(toar_db.data.c.value, toar_db.data.c.flags, toar_db.data.c.version)).all()
         quarantine = conn.execute(
             sa.select(toar_db.quarantine.c.reason, toar_db.quarantine.c.line_number, toar_db.raw_object.c.key,
-                      toar_db.raw_object.c.etag).join(toar_db.raw_object)
+                      toar_db.raw_object.c.etag)
+            .join(toar_db.raw_object, toar_db.quarantine.c.source_object_id == toar_db.raw_object.c.id)
         ).all()
     assert sorted(aliases) == ["Centro", "Centro", "Renamed"]
     assert {(v, u) for v, u, _, _ in series} == {("o3", "nmol/mol"), ("no2", "nmol/mol")}
@@ -219,6 +220,22 @@ def test_concurrent_partitions_do_not_duplicate_stations_or_series(engine):
 def test_schema_creation_is_repeatable(engine):
     toar_db.ensure_schema(engine)
     assert count(engine, "data_flag") == 3
+
+
+@pytest.mark.postgres
+def test_schema_drops_the_quarantine_key_check_of_earlier_versions(postgres_url):
+    # Earlier versions checked quarantine.source_object_id against raw_object row by row.
+    engine = toar_db.create_engine(postgres_url)
+    toar_db.ensure_schema(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE quarantine ADD CONSTRAINT quarantine_source_object_id_fkey "
+                             "FOREIGN KEY (source_object_id) REFERENCES raw_object (id)"))
+    toar_db.ensure_schema(engine)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text(toar_db._OLD_QUARANTINE_KEY)).first() is None
+    toar_db.write_partition(engine, "2014-01-01", day_one())
+    assert count(engine, "quarantine") == 2
+    engine.dispose()
 
 
 def test_empty_partition_writes_nothing_and_fails_nothing(engine):
