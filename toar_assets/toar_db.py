@@ -3,8 +3,9 @@
 One partition is written in one transaction, set-based. Stations, aliases and series are
 bulk loaded into temporary staging tables (PostgreSQL ``COPY``; batched executemany on SQLite)
 and moved into the real tables with ``INSERT ... SELECT ... ON CONFLICT``. Values go straight
-into ``data`` when no stored value can collide with them (a new day), and through a staging
-table and a merge otherwise (a re-run, or a later object re-publishing a value). Unique keys
+into ``data`` where no stored value can collide with them (outside the stored date range of
+their series), and through a staging table and a merge otherwise (the hours a fetch day shares
+with the day before, a re-run, a later object re-publishing a value). Unique keys
 make the writes idempotent and keep concurrent partitions from creating the same station or
 series twice. All datetimes are naive UTC.
 """
@@ -224,15 +225,13 @@ _KEY_STATEMENTS = [
         "ON CONFLICT (station_id, variable, provider, sampling_frequency) DO NOTHING RETURNING id",
     ),
 ]
-# The ids of the partition's series and objects, to stage values and quarantine by id.
-# (Staged series carry their row in the part's series table, so ids come back by position.)
-_SERIES_IDS = f"SELECT s.position, ts.id AS timeseries_id FROM stage_series s {_JOIN_SERIES}"
+# The ids of the partition's series, with the date range of each one's stored values (staged
+# series carry their row in the part's series table, so they come back by position), and of its
+# objects.
+_SERIES_IDS = sa.text(
+    f"SELECT s.position, ts.id, ts.data_start_date, ts.data_end_date FROM stage_series s {_JOIN_SERIES}"
+).columns(position=sa.Integer, id=sa.Integer, data_start_date=sa.DateTime, data_end_date=sa.DateTime)
 _OBJECT_IDS = "SELECT key, id FROM raw_object WHERE partition_date = :partition"
-# Does any stored value share a series with the partition and lie within its time span?
-_STORED_OVERLAP = (
-    f"SELECT 1 FROM data d JOIN ({_SERIES_IDS}) p ON d.timeseries_id = p.timeseries_id "
-    "WHERE d.datetime >= :first AND d.datetime <= :last LIMIT 1"
-)
 # Staged values merge into data: a value re-published by a later object replaces the earlier
 # one, never the reverse.
 _MERGE_VALUES = (
@@ -245,6 +244,7 @@ _MERGE_VALUES = (
 )
 # Values are only ever added or replaced at the same time, so a series' range widens by the
 # partition's own range; series created by this partition have it already and are not rewritten.
+# The range therefore always spans the series' stored values (which _may_collide relies on).
 _WIDEN_SERIES_RANGES = (
     "UPDATE timeseries SET "
     f"data_start_date = {_pick('data_start_date', 'p.first_time', 'min')}, "
@@ -362,19 +362,24 @@ def _write_part(conn: Connection, partition: str, h: Harmonized, params: dict,
     counts = {"values_written": len(h.observations), "quarantined": len(h.quarantine)}
     series = h.series.assign(position=np.arange(len(h.series)))
     _stage_frames(conn, [(stage_station, h.stations), (stage_alias, h.aliases), (stage_series, series)])
+    created: set[int] = set()
     for counted, statement in _KEY_STATEMENTS:
         result = conn.execute(sa.text(statement), params)
         if counted:
-            counts[counted] = len(result.fetchall())
+            ids = result.scalars().all()
+            counts[counted] = len(ids)
+            if counted == "series_created":
+                created = set(ids)
     # Natural keys become ids here, once per series and object, rather than in a join per value:
     # each value's series id by its row in h.series, its object's id by key.
-    series_ids = _id_lookup(conn.execute(sa.text(_SERIES_IDS)).all())
+    stored = _StoredSeries.of(conn.execute(_SERIES_IDS).all(), len(h.series), created)
+    series_index = h.observations["series_index"].to_numpy()
     values = h.observations.assign(
-        timeseries_id=_ids_of(h.observations["series_index"], series_ids, "series"),
+        timeseries_id=stored.ids[series_index],
         source_object_id=_ids_of(h.observations["source_key"], object_ids, "object"),
         version=HARMONIZATION_VERSION,
     )
-    _write_values(conn, values, params)
+    _write_values(conn, values, _may_collide(stored, series_index, h.observations["datetime"].to_numpy()), params)
     conn.execute(sa.text(_WIDEN_SERIES_RANGES))
     rejected = h.quarantine.assign(source_object_id=_ids_of(h.quarantine["source_key"], object_ids, "object"),
                                    partition_date=partition)
@@ -382,25 +387,60 @@ def _write_part(conn: Connection, partition: str, h: Harmonized, params: dict,
     return counts
 
 
-def _write_values(conn: Connection, values: pd.DataFrame, params: dict) -> None:
-    """Insert a partition's values straight into ``data`` when no stored value can collide
-    with them (a new day, the usual case: no staging, no merge); otherwise, or when a
-    concurrent writer stored some of them meanwhile, stage them and merge."""
+@dataclass(frozen=True)
+class _StoredSeries:
+    """A part's series by their row in its series table: id, and the date range of the values
+    stored before this partition (NaT for a series this partition created; ``unknown`` for one
+    stored without a range by an earlier version)."""
+
+    ids: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    unknown: np.ndarray
+
+    @classmethod
+    def of(cls, rows: list, count: int, created: set[int]) -> "_StoredSeries":
+        if len(rows) != count:  # one row per staged series (its keys are unique)
+            raise RuntimeError(f"{count - len(rows)} of {count} series have no id")
+        positions, ids, first, last = (list(column) for column in zip(*rows)) if rows else ([], [], [], [])
+        order = np.argsort(positions)
+        ids = np.asarray(ids, np.int64)[order]
+        first = pd.to_datetime(first).to_numpy("datetime64[ns]")[order]
+        last = pd.to_datetime(last).to_numpy("datetime64[ns]")[order]
+        new = np.isin(ids, list(created))
+        first[new], last[new] = np.datetime64("NaT"), np.datetime64("NaT")
+        return cls(ids, first, last, ~new & (np.isnat(first) | np.isnat(last)))
+
+
+def _may_collide(stored: _StoredSeries, series_index: np.ndarray, when: np.ndarray) -> np.ndarray:
+    """Which values may meet a stored value of their series: those within its stored range.
+    Consecutive fetch days overlap by the hours published after midnight, so only those hours
+    need a merge; the rest of a day cannot collide."""
+    with np.errstate(invalid="ignore"):  # NaT compares False: a new series has nothing stored
+        inside = (when >= stored.first[series_index]) & (when <= stored.last[series_index])
+    return stored.unknown[series_index] | inside
+
+
+def _write_values(conn: Connection, values: pd.DataFrame, may_collide: np.ndarray, params: dict) -> None:
+    """Insert the values that cannot meet a stored value straight into ``data`` (no staging,
+    no merge), and stage and merge the others. Should a concurrent writer have committed some
+    of the first meanwhile, they are merged too."""
     if values.empty:
         return
     # Sorted by the primary key: index pages fill in order, and concurrent writers wait for
     # each other's rows in one order (no deadlocks).
-    values = values.iloc[np.lexsort((values["datetime"].to_numpy(), values["timeseries_id"].to_numpy()))]
-    span = {"first": values["datetime"].min().to_pydatetime(), "last": values["datetime"].max().to_pydatetime()}
-    if conn.execute(sa.text(_STORED_OVERLAP), span).first() is None:
+    order = np.lexsort((values["datetime"].to_numpy(), values["timeseries_id"].to_numpy()))
+    values, may_collide = values.iloc[order][[c.name for c in data.columns]], may_collide[order]
+    merged = values[may_collide]
+    if not may_collide.all():
         try:
             with conn.begin_nested():
-                bulk_insert(conn, data, values[[c.name for c in data.columns]])
-            return
+                bulk_insert(conn, data, values[~may_collide])
         except (sa.exc.IntegrityError, conn.dialect.dbapi.IntegrityError):
-            pass  # rolled back to the savepoint: another writer committed some of these values first
-    _stage_frames(conn, [(stage_data, values)])
-    conn.execute(sa.text(_MERGE_VALUES), params)
+            merged = values  # rolled back to the savepoint: another writer committed some of these first
+    if len(merged):
+        _stage_frames(conn, [(stage_data, merged)])
+        conn.execute(sa.text(_MERGE_VALUES), params)
 
 
 def _stage_frames(conn: Connection, staged: list[tuple[sa.Table, pd.DataFrame]]) -> None:

@@ -145,16 +145,37 @@ def test_republished_value_upserts_and_order_of_partitions_does_not_matter(engin
 
 
 def test_values_that_collide_unseen_are_merged_not_duplicated(engine, monkeypatch):
-    # As when a concurrent writer commits the same values after the overlap probe: the direct
-    # insert collides, rolls back to its savepoint, and the values are merged instead.
+    # As when a concurrent writer commits the same values after this one read the series'
+    # ranges: the direct insert collides, rolls back to its savepoint, and the values are merged.
     toar_db.write_partition(engine, "2014-01-01", day_one())
     toar_db.write_partition(engine, "2014-01-02", day_two())
     expected = snapshot(engine)
-    monkeypatch.setattr(toar_db, "_STORED_OVERLAP", "SELECT 1 WHERE 1 = 0 AND :first = :last")
+    monkeypatch.setattr(toar_db, "_may_collide", lambda stored, series, when: np.zeros(len(when), bool))
     toar_db.write_partition(engine, "2014-01-02", day_two())
     toar_db.write_partition(engine, "2014-01-01", day_one())  # the older publication must not win
     assert snapshot(engine) == expected
     assert o3_values(engine)[(40.4168, "11")] == 45.0
+
+
+def test_only_values_within_a_series_stored_range_are_merged():
+    # Series 0 holds 10:00..11:00; series 1 is new; series 2 was stored without a range.
+    hour = lambda h: np.datetime64(f"2014-01-01T{h:02d}:00", "ns")  # noqa: E731
+    stored = toar_db._StoredSeries.of([(0, 7, hour(10), hour(11)), (1, 8, hour(12), hour(13)), (2, 9, None, None)],
+                                      3, created={8})
+    series = np.array([0, 0, 0, 1, 2])
+    when = np.array([hour(9), hour(11), hour(12), hour(12), hour(23)])
+    assert toar_db._may_collide(stored, series, when).tolist() == [False, True, False, False, True]
+    assert stored.ids.tolist() == [7, 8, 9]
+
+
+def test_series_stored_without_a_range_are_merged_not_duplicated(engine):
+    # Earlier versions left data_start_date and data_end_date empty.
+    toar_db.write_partition(engine, "2014-01-01", day_one())
+    expected = snapshot(engine)
+    with engine.begin() as conn:
+        conn.execute(toar_db.timeseries.update().values(data_start_date=None, data_end_date=None))
+    toar_db.write_partition(engine, "2014-01-01", day_one())
+    assert snapshot(engine) == expected
 
 
 def test_failure_mid_partition_leaves_nothing(engine, monkeypatch):
