@@ -180,8 +180,7 @@ stage_data = _stage(
     sa.Column("timeseries_id", sa.Integer), sa.Column("datetime", sa.DateTime), sa.Column("value", sa.Float),
     sa.Column("flags", sa.Text), sa.Column("source_object_id", sa.Integer), sa.Column("published_at", sa.DateTime),
 )
-# Staging tables joined to the real tables by natural keys (the planner needs their statistics).
-_JOINED_STAGES = (stage_station, stage_alias, stage_series)
+_STAGES = (stage_station, stage_alias, stage_series, stage_data)
 
 # Joins from staged natural keys to surrogate ids, shared by the statements below.
 _JOIN_STATION = "JOIN stationmeta_core st ON st.lat_key = s.lat_key AND st.lon_key = s.lon_key"
@@ -335,6 +334,9 @@ def write_partition(engine: Engine, partition: str, harmonized: Harmonized | Ite
         params = {"partition": partition, "version": HARMONIZATION_VERSION}
         # A partition's quarantine is replaced whole; its rows are keyed by object and line.
         conn.execute(sa.text("DELETE FROM quarantine WHERE partition_date = :partition"), params)
+        for table in _STAGES:  # created once, emptied for each part
+            _drop_if_exists(conn, table)
+            table.create(conn)
         upserted: set[str] = set()  # object keys this transaction wrote
         object_ids = None
         for part in parts:
@@ -347,7 +349,7 @@ def write_partition(engine: Engine, partition: str, harmonized: Harmonized | Ite
                 object_ids = _id_lookup(conn.execute(sa.text(_OBJECT_IDS), params).all())
             for name, count in _write_part(conn, partition, part, params, object_ids).items():
                 totals[name] += count
-        for table in (stage_station, stage_alias, stage_series, stage_data):
+        for table in _STAGES:
             _drop_if_exists(conn, table)
         if confirm is not None and not confirm():
             transaction.rollback()
@@ -445,11 +447,8 @@ def _write_values(conn: Connection, values: pd.DataFrame, may_collide: np.ndarra
 
 def _stage_frames(conn: Connection, staged: list[tuple[sa.Table, pd.DataFrame]]) -> None:
     for table, frame in staged:
-        _drop_if_exists(conn, table)
-        table.create(conn)
+        conn.execute(table.delete())
         bulk_insert(conn, table, frame[[c.name for c in table.columns]])
-        if conn.dialect.name == "postgresql" and table in _JOINED_STAGES:
-            conn.execute(sa.text(f"ANALYZE {table.name}"))  # temporary tables have no statistics otherwise
 
 
 def _id_lookup(rows: list) -> pd.Series:
