@@ -207,8 +207,9 @@ def harmonize_in_parts(raw: pa.Table, rows_per_part: int) -> Iterator[Harmonized
 
     The rules run once over every row; then each part gathers its rows. A station (coordinate
     key) is wholly in one part, so stations, series, duplicates and aliases never span two
-    and the parts share nothing (``Harmonized.combine`` joins them into the partition). Rows
-    without usable coordinates, which are quarantined, go to the first part.
+    and the parts share nothing (``Harmonized.combine`` joins them into the partition). The
+    first part is a quarter of the others, so a writer starts early; rows without usable
+    coordinates, which are quarantined, are spread over the other parts.
     """
     facts = _RowFacts(raw)
     for rows in facts.station_parts(rows_per_part):
@@ -224,15 +225,15 @@ class _RowFacts:
         # Strings as categoricals: a day repeats a few thousand names, keys and times in 500k rows.
         self.frame = frame = raw.select(RAW_COLUMNS).to_pandas(strings_to_categorical=True)
         # Vocabularies as small integer codes (-1: not in it); per-row facts are table lookups.
-        self.variable_code = per_distinct(raw.column("parameter"), lambda s: s.map(_variable_code), -1).astype(np.intp)
-        unit_code = per_distinct(raw.column("unit"), lambda s: s.map(_unit_code), -1).astype(np.intp)
+        self.variable_code = per_distinct(frame["parameter"], lambda s: s.map(_variable_code), -1).astype(np.intp)
+        unit_code = per_distinct(frame["unit"], lambda s: s.map(_unit_code), -1).astype(np.intp)
         factor = _FACTORS[self.variable_code, unit_code]
         raw_value = frame["value"].to_numpy(dtype=float)
         self.value = value = raw_value * factor
-        self.when = when = parse_utc_times(raw.column("date_utc"))
+        self.when = when = parse_utc_times(frame["date_utc"])
         self.published = published = raw.column("published_at").to_numpy(zero_copy_only=False).astype("datetime64[ns]")
         self.lat, self.lon = lat, lon = frame["latitude"].to_numpy(dtype=float), frame["longitude"].to_numpy(dtype=float)
-        self.sampling_frequency = _sampling_frequency(raw)
+        self.sampling_frequency = _sampling_frequency(frame)
         # The strings rows sort and group by, as codes with ranks (see _Strings).
         self.provider = _Strings.of(frame["source_name"], "unknown")
         self.source = _Strings.of(frame["source_key"], None)
@@ -252,7 +253,7 @@ class _RowFacts:
                 ~np.isnat(published) & (when > published + PUBLICATION_SKEW),  # timestamp_after_publication
                 np.isnan(lat) | np.isnan(lon),  # missing_coordinates
                 ~((lat >= -90) & (lat <= 90) & (lon >= -180) & (lon <= 180)) | ((lat == 0) & (lon == 0)),  # invalid_coordinates
-                frame["mobile"].eq(True).to_numpy(),  # mobile_platform
+                raw.column("mobile").fill_null(False).to_numpy(zero_copy_only=False),  # mobile_platform
                 (value < floor) | (value > ceiling),  # value_out_of_range
             ]
         # The first rule a row fails, as 1 + its position in REASONS; 0 if it passes them all.
@@ -265,8 +266,12 @@ class _RowFacts:
             return [np.arange(len(self.frame))]
         usable = np.isfinite(self.lat) & np.isfinite(self.lon)
         part = np.zeros(len(self.frame), np.int64)
-        # Hashed: coordinates published with few decimals spread over the parts too.
-        part[usable] = pd.util.hash_array(_station_key(self.lat[usable], self.lon[usable])) % parts
+        # Each station's place in [0, 1), hashed: coordinates published with few decimals
+        # spread over the parts too. Part 0 takes a quarter of the others' share.
+        place = pd.util.hash_array(_station_key(self.lat[usable], self.lon[usable])) % 2**20 / 2**20
+        first = 1 / (4 * parts - 3)
+        part[usable] = np.searchsorted(np.linspace(first, 1, parts), place, side="right")
+        part[~usable] = 1 + np.arange((~usable).sum()) % (parts - 1)
         return [np.flatnonzero(part == k) for k in range(parts)]
 
     def assemble(self, rows: np.ndarray) -> Harmonized:
@@ -419,16 +424,20 @@ def _station_key(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     return _coordinate_key(lat) * 4_000_000 + _coordinate_key(lon)
 
 
-def per_distinct(column: pa.ChunkedArray, convert, missing) -> np.ndarray:
+def per_distinct(column: pa.ChunkedArray | pd.Series, convert, missing) -> np.ndarray:
     """``convert`` (a function of a pandas Series) applied to a column's distinct values only,
     spread back to every row; nulls become ``missing``. Vocabularies, names and times repeat
-    a lot in a day of records."""
-    encoded = column.combine_chunks().dictionary_encode()
-    results = np.append(np.asarray(convert(encoded.dictionary.to_pandas())), missing)
-    return results[encoded.indices.fill_null(len(encoded.dictionary)).to_numpy()]
+    a lot in a day of records. The column is an Arrow column, or a pandas categorical (whose
+    distinct values are known already)."""
+    if isinstance(column, pd.Series):
+        distinct, codes = column.cat.categories.to_series(index=None), column.cat.codes.to_numpy()
+    else:
+        encoded = column.combine_chunks().dictionary_encode()
+        distinct, codes = encoded.dictionary.to_pandas(), encoded.indices.fill_null(-1).to_numpy()
+    return np.append(np.asarray(convert(distinct)), missing)[codes]  # code -1 reads ``missing``
 
 
-def parse_utc_times(column: pa.ChunkedArray) -> np.ndarray:
+def parse_utc_times(column: pa.ChunkedArray | pd.Series) -> np.ndarray:
     """ISO 8601 strings as naive UTC ``datetime64[ns]``; NaT where missing or unparseable."""
     return per_distinct(
         column,
@@ -446,11 +455,11 @@ def _unit_code(unit: str) -> int:
     return _UNIT_CODES.get(_UNIT_SPELLINGS.get(unit.strip()), -1)
 
 
-def _sampling_frequency(raw: pa.Table) -> "_Strings":
+def _sampling_frequency(frame: pd.DataFrame) -> "_Strings":
     """TOAR sampling frequency names from the averaging period (value x unit, in minutes)."""
-    per_unit = per_distinct(raw.column("averaging_period_unit"),
+    per_unit = per_distinct(frame["averaging_period_unit"],
                             lambda s: s.str.strip().str.lower().map(_MINUTES_PER_UNIT).astype(float), np.nan)
-    minutes = raw.column("averaging_period_value").to_numpy(zero_copy_only=False).astype(float) * per_unit
+    minutes = frame["averaging_period_value"].to_numpy(dtype=float) * per_unit
     codes, distinct = pd.factorize(minutes)
     names = [SAMPLING_FREQUENCIES.get(m, f"{m:g}min") if np.isfinite(m) else "unknown" for m in distinct]
     return _Strings.from_codes(np.array(names + ["unknown"], dtype=object), codes)  # code -1: no averaging period
