@@ -49,9 +49,9 @@ def validation_frame(table: pa.Table) -> pd.DataFrame:
     """
     strings = ["parse_error", "date_utc", "parameter", "unit", "location"]
     frame = pa.table({**{c: pc.dictionary_encode(table.column(c)) for c in strings}, "value": table.column("value")}).to_pandas()
-    odd_time = per_distinct(table.column("date_utc"), lambda s: s.where(~s.str.match(ISO_8601), None), None)
+    odd_time = per_distinct(frame["date_utc"], lambda s: s.where(~s.str.match(ISO_8601), None), None)
     frame["date_utc_not_iso8601"] = pd.Categorical(odd_time)
-    measured = parse_utc_times(table.column("date_utc"))
+    measured = parse_utc_times(frame["date_utc"])
     published = table.column("published_at").to_numpy(zero_copy_only=False).astype("datetime64[ns]")
     frame["seconds_after_publication"] = (measured - published) / np.timedelta64(1, "s")
     return frame
