@@ -59,8 +59,11 @@ def ensure_sample_mirror() -> None:
         )
 
 
-def run_job(job_name: str, keys: list[str], batch: int) -> list:
-    """Run a partitioned job over ``keys`` in runs of at most ``batch`` days; stop at a failure."""
+def run_job(job_name: str, keys: list[str], batch: int, instance=None) -> list:
+    """Run a partitioned job over ``keys`` in runs of at most ``batch`` days; stop at a failure.
+    The runs go to ``instance`` if given, else to the instance of ``DAGSTER_HOME``."""
+    import contextlib
+
     from dagster import DagsterInstance
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
@@ -68,7 +71,7 @@ def run_job(job_name: str, keys: list[str], batch: int) -> list:
 
     job = defs.resolve_job_def(job_name)
     results = []
-    with DagsterInstance.get() as instance:
+    with DagsterInstance.get() if instance is None else contextlib.nullcontext(instance) as instance:
         for first in range(0, len(keys), batch):
             chunk = keys[first : first + batch]
             print(f"{job_name}: run for {chunk[0]}..{chunk[-1]} ...", flush=True)

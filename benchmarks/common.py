@@ -78,11 +78,12 @@ def partition_keys(start: str, days: int) -> list[str]:
     return [(first + timedelta(days=n)).isoformat() for n in range(days)]
 
 
-def run_partitions(job_name: str, keys: list[str], batch: int) -> list:
-    """Run a job over partition keys in runs of ``batch`` days, as the main job does."""
+def run_partitions(job_name: str, keys: list[str], batch: int, instance=None) -> list:
+    """Run a job over partition keys in runs of ``batch`` days, as the main job does (on
+    ``instance`` if given, else on the one of ``DAGSTER_HOME``)."""
     from main_job import run_job
 
-    results = run_job(job_name, keys, batch)
+    results = run_job(job_name, keys, batch, instance)
     failed = [r.run_id for r in results if not r.success]
     if failed:
         raise SystemExit(f"{job_name}: run {failed[0]} failed")

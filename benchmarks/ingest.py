@@ -165,30 +165,37 @@ def measure_dagster(args: argparse.Namespace) -> dict:
 def dagster_run(bucket: Path, warmup_bucket: Path, day: str) -> dict:
     """The job ``data_logistics`` for ``day`` into a throwaway PostgreSQL database, after a run
     on a small day that warms the process and the Dagster instance (a deployment's instance
-    exists before its runs); each run into a new database and lake."""
+    exists before its runs, and its process holds it open); each run into a new database and
+    lake."""
+    import contextlib
     import shutil
+
+    from dagster import DagsterInstance
 
     from main_job import materializations
     from tests.servers import throwaway_postgres
 
-    instance = RESULTS / "ingest-dagster-home"
-    shutil.rmtree(instance, ignore_errors=True)
+    home = RESULTS / "ingest-dagster-home"
+    shutil.rmtree(home, ignore_errors=True)
     runs = {}
-    for label, source in [("warmup", warmup_bucket), ("measured", bucket)]:
-        with throwaway_postgres(f"ingest_{label}") as url, scratch_project(f"ingest-{label}", source, url, instance):
-            with stopwatch() as run:
-                (result,) = run_partitions("data_logistics", [day], 1)
-        raw = materializations([result], "raw_openaq_measurements")[day]
-        harmonized = materializations([result], "harmonized_toar_series")[day]
-        runs[label] = {
-            "run_seconds": run["seconds"],
-            "raw_seconds": raw["qoa/wall_seconds"],
-            "harmonized_seconds": harmonized["qoa/wall_seconds"],
-            "records": raw["records"],
-            "values": harmonized["dagster/row_count"],
-            "quarantined": harmonized["quarantined"],
-            "events": len(result.all_events),
-        }
+    with contextlib.ExitStack() as opened:
+        instance = None  # opened once, as a code server or a run worker holds its instance
+        for label, source in [("warmup", warmup_bucket), ("measured", bucket)]:
+            with throwaway_postgres(f"ingest_{label}") as url, scratch_project(f"ingest-{label}", source, url, home):
+                instance = instance or opened.enter_context(DagsterInstance.get())
+                with stopwatch() as run:
+                    (result,) = run_partitions("data_logistics", [day], 1, instance)
+            raw = materializations([result], "raw_openaq_measurements")[day]
+            harmonized = materializations([result], "harmonized_toar_series")[day]
+            runs[label] = {
+                "run_seconds": run["seconds"],
+                "raw_seconds": raw["qoa/wall_seconds"],
+                "harmonized_seconds": harmonized["qoa/wall_seconds"],
+                "records": raw["records"],
+                "values": harmonized["dagster/row_count"],
+                "quarantined": harmonized["quarantined"],
+                "events": len(result.all_events),
+            }
     measured = runs["measured"]
     return {
         **measured,
