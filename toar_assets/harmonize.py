@@ -321,7 +321,8 @@ class _RowFacts:
             "sampling_frequency": self.sampling_frequency.strings(at),
             "datetime": self.when[at],
             "value": value,
-            "flags": np.select([value < 0, value > self.high[at]], [FLAG_NEGATIVE, FLAG_HIGH], default=FLAG_OK),
+            "flags": pd.Categorical.from_codes(  # codes into FLAGS: OK, negative, high
+                np.select([value < 0, value > self.high[at]], [1, 2], default=0), categories=list(FLAGS)),
             "source_key": self.source.strings(at),
             "published_at": self.published[at],
             "series_index": winner_series,

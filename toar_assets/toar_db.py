@@ -379,7 +379,8 @@ def _write_part(conn: Connection, partition: str, h: Harmonized, params: dict,
     values = h.observations.assign(
         timeseries_id=stored.ids[series_index],
         source_object_id=_ids_of(h.observations["source_key"], object_ids, "object"),
-        version=HARMONIZATION_VERSION,
+        # One string for every value: a categorical, so it becomes COPY bytes without a Python object per row.
+        version=pd.Categorical.from_codes(np.zeros(len(series_index), np.int8), [HARMONIZATION_VERSION]),
     )
     _write_values(conn, values, _may_collide(stored, series_index, h.observations["datetime"].to_numpy()), params)
     conn.execute(sa.text(_WIDEN_SERIES_RANGES))
@@ -432,7 +433,7 @@ def _write_values(conn: Connection, values: pd.DataFrame, may_collide: np.ndarra
     # Sorted by the primary key: index pages fill in order, and concurrent writers wait for
     # each other's rows in one order (no deadlocks).
     order = np.lexsort((values["datetime"].to_numpy(), values["timeseries_id"].to_numpy()))
-    values, may_collide = values.iloc[order][[c.name for c in data.columns]], may_collide[order]
+    values, may_collide = values[[c.name for c in data.columns]].iloc[order], may_collide[order]
     merged = values[may_collide]
     if not may_collide.all():
         try:

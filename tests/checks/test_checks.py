@@ -74,6 +74,7 @@ def test_harmonized_values_fail_on_crafted_bad_values():
     h = harmonize(raw_table(good_records(20)))
     h.observations.loc[0, "value"] = 5000.0  # ozone above its range
     h.observations.loc[3, "value"] = -50.0  # and below it
+    h.observations["flags"] = h.observations["flags"].astype(object)  # a categorical of the known flags
     h.observations.loc[1, "flags"] = "Invented"
     h.observations = pd.concat([h.observations, h.observations.iloc[[2]]], ignore_index=True)  # same series and hour
     h.stations.loc[0, "latitude"] = 123.0
