@@ -76,10 +76,11 @@ def test_broken_line_is_isolated_and_good_lines_beside_it_survive():
 
 def test_wrong_type_keeps_readable_fields_and_names_the_field():
     table = parse_object(ndjson([record(value="n/a"), record()]), key="2014-01-01/1388577600.ndjson", etag="e")
-    bad = table.to_pylist()[0]
+    rows = {r["line_number"]: r for r in table.to_pylist()}
+    bad = rows[1]
     assert "value is str 'n/a'" in bad["parse_error"]
     assert bad["parameter"] == "o3" and bad["latitude"] == 40.416775 and bad["value"] is None
-    assert table.to_pylist()[1]["parse_error"] is None
+    assert rows[2]["parse_error"] is None
 
 
 def test_nan_literal_is_read_as_a_number_for_harmonization_to_judge():
