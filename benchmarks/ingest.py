@@ -10,7 +10,9 @@
 
 The three are measured one after the other in each of ``--rounds`` rounds, and each round's
 ratios are taken within the round: a noisy machine's slow and fast phases then weigh on both
-sides of a ratio. The verdicts use the median of the rounds' ratios.
+sides of a ratio. The floor is measured right before and right after (b), and the round uses
+their mean, so it brackets the phase (b) ran in. The verdicts use the median of the rounds'
+ratios.
 
 Targets: (b) within 3x of (a), (c) at least 50x slower than (b), peak RSS of (b) under 1.5 GB.
 
@@ -44,9 +46,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1, help="generator seed (default %(default)s)")
     parser.add_argument("--sample-records", type=int, default=20000,
                         help="records the per-record loader runs on before extrapolating (default %(default)s)")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="rounds of (a), (b) and (c), one after the other; verdicts use the median of the "
-                             "rounds' ratios (default %(default)s)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="rounds of (a), (b), (a) again and (c), one after the other; a round's floor is the "
+                             "mean of its two (a); verdicts use the median of the rounds' ratios (default %(default)s)")
     parser.add_argument("--dagster-child", metavar="JSON", help=argparse.SUPPRESS)  # internal: run (b), write figures
     return parser.parse_args(argv)
 
@@ -71,14 +73,18 @@ def main(argv: list[str] | None = None) -> int:
     floor_texts = valid_texts(objects, texts)
     rounds = []
     for number in range(1, args.rounds + 1):
-        floor = measure_floor(objects, floor_texts)
+        before = measure_floor(objects, floor_texts)
         dagster = measure_dagster(args)
+        after = measure_floor(objects, floor_texts)
+        floor = {**before, "seconds": (before["seconds"] + after["seconds"]) / 2,
+                 "before": before["seconds"], "after": after["seconds"]}
         loader = measure_per_record_loader(objects, args.sample_records)
         loader_day = loader["seconds"] / loader["records"] * dagster["records"]
         rounds.append({"floor": floor, "dagster": dagster, "loader_day": loader_day,
                        "floor_ratio": dagster["run_seconds"] / floor["seconds"],
                        "speedup": loader_day / dagster["run_seconds"]})
-        print(f"round {number}: (a) {floor['seconds']:.2f} s, (b) {dagster['run_seconds']:.2f} s, "
+        print(f"round {number}: (a) {floor['seconds']:.2f} s (before (b) {before['seconds']:.2f} s, after "
+              f"{after['seconds']:.2f} s), (b) {dagster['run_seconds']:.2f} s, "
               f"(c) {loader_day:.1f} s extrapolated from {loader['records']} records in {loader['seconds']:.2f} s", flush=True)
 
     print()
