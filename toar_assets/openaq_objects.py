@@ -152,6 +152,10 @@ def parse_object(data: bytes, *, key: str, etag: str) -> pa.Table:
     if stream_error is not None:
         message = stream_error if not tail.strip() else f"{stream_error}; last line cut off"
         tables.append(_bad_rows([(len(lines) + 1, tail, message)]))
+    if len(tables) > 2:
+        # Everything after the parsed block as one chunk, not a row each: a day's thousand
+        # one-row chunks would slow every later pass over its columns.
+        tables = [tables[0], pa.concat_tables(tables[1:]).combine_chunks()]
     table = pa.concat_tables(tables) if tables else RAW_SCHEMA.empty_table()
     when = published_at(key) if object_name_error(key) is None else None
     n = table.num_rows
@@ -270,10 +274,9 @@ def _parse_lines(lines: pa.LargeBinaryArray) -> list[pa.Table]:
                 salvaged.append(_salvage_line(int(index) + 1, line))
             text[start : start + length] = b" " * length
     parsed = _parse_block(pa.py_buffer(text)[offsets[0] : offsets[-1]], keep + 1)
-    tables = [parsed] if isinstance(parsed, pa.Table) else _bisect(lines.take(pa.array(keep)), keep + 1)
-    # The salvaged rows as one chunk, not one each: a day's thousand one-row chunks would slow
-    # every later pass over its columns.
-    return tables + ([pa.concat_tables(salvaged).combine_chunks()] if salvaged else [])
+    if isinstance(parsed, pa.Table):
+        return [parsed] + salvaged
+    return _bisect(lines.take(pa.array(keep)), keep + 1) + salvaged
 
 
 def _offsets(lines: pa.LargeBinaryArray) -> np.ndarray:
