@@ -76,8 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         before = measure_floor(objects, floor_texts)
         dagster = measure_dagster(args)
         after = measure_floor(objects, floor_texts)
-        floor = {**before, "seconds": (before["seconds"] + after["seconds"]) / 2,
-                 "before": before["seconds"], "after": after["seconds"]}
+        floor = {**before, "seconds": (before["seconds"] + after["seconds"]) / 2}
         loader = measure_per_record_loader(objects, args.sample_records)
         loader_day = loader["seconds"] / loader["records"] * dagster["records"]
         rounds.append({"floor": floor, "dagster": dagster, "loader_day": loader_day,
