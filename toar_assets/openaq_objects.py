@@ -139,8 +139,9 @@ def decompress(data: bytes) -> tuple[bytes, str | None]:
 
 def parse_object(data: bytes, *, key: str, etag: str) -> pa.Table:
     """Parse one object into rows of RAW_SCHEMA, one per non-empty line: first the lines
-    pyarrow parsed, in line order, then the few it could not (salvaged one by one, the cut
-    line of a broken stream last). Each row carries its line number; putting the salvaged rows
+    pyarrow parsed (in line order within each block it parsed: one, unless a rejected line
+    hid from the screen), then the few it could not (salvaged one by one, the cut line of a
+    broken stream last). Each row carries its line number; putting the salvaged rows
     in line order would copy every column of the object (an eighth of the read's CPU)."""
     text, stream_error = decompress(data)
     lines = _split_lines(text)
