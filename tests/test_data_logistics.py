@@ -1,6 +1,9 @@
 """Dagster integration: the data-logistics assets on a generated bucket, on SQLite and PostgreSQL."""
 
+import subprocess
+import sys
 from datetime import date
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -19,6 +22,7 @@ from toar_assets.sample_bucket import generate_bucket
 pytestmark = pytest.mark.slow
 
 ASSETS = [raw_openaq_measurements, harmonized_toar_series]
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +109,31 @@ def test_a_day_harmonized_and_written_in_parts_is_the_day_written_whole(database
     run(resources, instance, "2014-01-01")
     assert snapshot(engine) == in_parts
     engine.dispose()
+
+
+WRITER_DURING_FIRST_CHECKS = """
+import sqlalchemy as sa
+from checks.core import _batch_definition
+from checks.gates import QualityGates
+from resources.toar_database import ToarDatabase
+from tests.openaq_fixtures import raw_table, record
+from toar_assets import assets
+
+def busy_writer(engine, day, parts, confirm):
+    list(parts)
+    while not _batch_definition.cache_info().currsize:  # until the checks have imported GX
+        sa.select(1).compile()  # as the pool's ping: a plain value goes through the inspection registry
+    return confirm()
+
+assets.write_partition = busy_writer
+database = ToarDatabase(url="sqlite:///" + {path!r})
+assets._harmonize_while_writing(database, "2014-01-01", raw_table([record()]), QualityGates())
+"""
+
+
+def test_the_writer_can_work_while_the_checks_first_import_great_expectations(tmp_path):
+    """The harmonized step's writer thread runs SQLAlchemy while the main thread's checks import
+    great_expectations (which imports sqlalchemy.orm) for the first time in the step's process."""
+    script = WRITER_DURING_FIRST_CHECKS.format(path=str(tmp_path / "toar.sqlite"))
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]

@@ -222,6 +222,11 @@ def _harmonize_while_writing(database: ToarDatabase, day: str, raw, gates: Quali
     connects, and creates the schema if needed, while the first is). The blocking checks then
     run on the whole day while the writer finishes, and it commits only if they pass.
     Returns the harmonized day, the two outcomes and the write's figures (None if withheld)."""
+    # The checks below import great_expectations, and with it sqlalchemy.orm, in this thread. While
+    # that import runs, SQLAlchemy's inspection registry already holds half-initialized orm code,
+    # and the writer's first statement would hit it (a sporadic AttributeError). Import it first.
+    import sqlalchemy.orm  # noqa: F401
+
     parts: queue.Queue = queue.Queue()
     verdict: Future = Future()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="toar-writer") as pool:
