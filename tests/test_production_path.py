@@ -127,9 +127,16 @@ def test_parallel_partitions_share_the_database_safely(tmp_path, monkeypatch):
         with DagsterInstance.get() as instance:
             instance.event_log_storage.set_concurrency_slots("toar_database", 1)
             runs = [subprocess.Popen([sys.executable, "-m", "tests.parallel_jobs", day], cwd=REPO,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for day in days]
-            errors = [run.communicate(timeout=600)[1].decode()[-2000:] for run in runs]
-            assert [run.returncode for run in runs] == [0] * len(days), errors
+                                     stdout=subprocess.DEVNULL, stderr=(tmp_path / f"{day}.log").open("wb")) for day in days]
+            for run in runs:
+                run.wait(timeout=600)
+            # A failed run's reason is in the event log, not in the tail of its stderr.
+            failures = [(e.step_key, e.dagster_event.event_specific_data.error.to_string())
+                        for record in instance.get_run_records() for e in instance.all_logs(record.dagster_run.run_id)
+                        if e.dagster_event and e.dagster_event.event_type_value in ("STEP_FAILURE", "RUN_FAILURE")
+                        and getattr(e.dagster_event.event_specific_data, "error", None)]
+            print(*(f"{step}: {error}" for step, error in failures), sep="\n")  # whole, where pytest shortens
+            assert [run.returncode for run in runs] == [0] * len(days), failures
 
             # The pool held the database writers to one at a time.
             spans = []
