@@ -126,10 +126,12 @@ def test_parallel_partitions_share_the_database_safely(tmp_path, monkeypatch):
             monkeypatch.setenv(name, value)
         with DagsterInstance.get() as instance:
             instance.event_log_storage.set_concurrency_slots("toar_database", 1)
+            logs = [(tmp_path / f"{day}.log").open("wb") for day in days]
             runs = [subprocess.Popen([sys.executable, "-m", "tests.parallel_jobs", day], cwd=REPO,
-                                     stdout=subprocess.DEVNULL, stderr=(tmp_path / f"{day}.log").open("wb")) for day in days]
-            for run in runs:
+                                     stdout=subprocess.DEVNULL, stderr=log) for day, log in zip(days, logs)]
+            for run, log in zip(runs, logs):
                 run.wait(timeout=600)
+                log.close()
             # A failed run's reason is in the event log, not in the tail of its stderr.
             failures = [(e.step_key, e.dagster_event.event_specific_data.error.to_string())
                         for record in instance.get_run_records() for e in instance.all_logs(record.dagster_run.run_id)
