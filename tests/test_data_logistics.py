@@ -3,7 +3,6 @@
 import subprocess
 import sys
 from datetime import date
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -11,6 +10,7 @@ import sqlalchemy as sa
 from dagster import DagsterInstance, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from resources.environment import PROJECT_ROOT
 from resources.openaq_bucket import OpenAQBucket
 from tests.conftest import project_resources
 from tests.toar_assets.test_toar_db import count, snapshot
@@ -22,7 +22,6 @@ from toar_assets.sample_bucket import generate_bucket
 pytestmark = pytest.mark.slow
 
 ASSETS = [raw_openaq_measurements, harmonized_toar_series]
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -135,5 +134,5 @@ def test_the_writer_can_work_while_the_checks_first_import_great_expectations(tm
     """The harmonized step's writer thread runs SQLAlchemy while the main thread's checks import
     great_expectations (which imports sqlalchemy.orm) for the first time in the step's process."""
     script = WRITER_DURING_FIRST_CHECKS.format(path=str(tmp_path / "toar.sqlite"))
-    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -9,19 +9,17 @@ import shutil
 import subprocess
 import sys
 from datetime import date
-from pathlib import Path
 
 import boto3
 import pytest
 import sqlalchemy as sa
 
+from resources.environment import PROJECT_ROOT
 from tests.servers import throwaway_postgres
 from toar_assets import toar_db
 from toar_assets.sample_bucket import generate_bucket
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def s3(endpoint):
@@ -42,7 +40,7 @@ def upload_sample_bucket(endpoint, tmp_path, days):
 def production_home(tmp_path, dagster_url) -> str:
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(PROJECT_ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
     return str(home)
 
 
@@ -69,7 +67,7 @@ def test_backfill_and_training_on_postgres_and_s3(s3_endpoint, tmp_path):
             "MLFLOW_S3_ENDPOINT_URL": s3_endpoint,
         }
         result = subprocess.run([sys.executable, "-m", "main_job", "--start", "2014-01-01", "--end", "2014-01-06"],
-                                env=env, cwd=REPO, capture_output=True, text=True, timeout=900)
+                                env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         assert "Model ozone-forecast version 1" in result.stdout
 
@@ -127,7 +125,7 @@ def test_parallel_partitions_share_the_database_safely(tmp_path, monkeypatch):
         with DagsterInstance.get() as instance:
             instance.event_log_storage.set_concurrency_slots("toar_database", 1)
             logs = [(tmp_path / f"{day}.log").open("wb") for day in days]
-            runs = [subprocess.Popen([sys.executable, "-m", "tests.parallel_jobs", day], cwd=REPO,
+            runs = [subprocess.Popen([sys.executable, "-m", "tests.parallel_jobs", day], cwd=PROJECT_ROOT,
                                      stdout=subprocess.DEVNULL, stderr=log) for day, log in zip(days, logs)]
             for run, log in zip(runs, logs):
                 run.wait(timeout=600)

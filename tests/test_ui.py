@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from resources.environment import PROJECT_ROOT
 from tests.servers import free_port, wait_until_serving
 from toar_assets.sample_bucket import generate_bucket
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
-REPO = Path(__file__).resolve().parents[1]
-ARTIFACTS = REPO / "test-artifacts" / "ui"
+ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "ui"
 ASSETS = ["raw_openaq_measurements", "harmonized_toar_series", "ozone_features", "ozone_forecast_model",
           "ozone_forecasts"]
 LAUNCHED_DAY = "2014-01-06"  # in the mirror, not materialized by the main job
@@ -38,11 +38,11 @@ def ui(tmp_path_factory):
     (root / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     generate_bucket(root / "mirror", date(2014, 1, 1), days=6, stations=20, seed=7, objects_per_day=24)
     filled = subprocess.run([sys.executable, "-m", "main_job", "--start", "2014-01-01", "--end", "2014-01-05"],
-                            env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
+                            env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
     assert filled.returncode == 0, filled.stdout[-2000:] + filled.stderr[-2000:]
     port = free_port()
     server = subprocess.Popen([str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml",
-                               "-h", "127.0.0.1", "-p", str(port)], env=env, cwd=REPO,
+                               "-h", "127.0.0.1", "-p", str(port)], env=env, cwd=PROJECT_ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
