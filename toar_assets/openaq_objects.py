@@ -149,10 +149,12 @@ def parse_object(data: bytes, *, key: str, etag: str) -> pa.Table:
         # The bytes after the last newline are a cut line (possibly empty): it carries the error.
         tail = lines[len(lines) - 1].as_py()
         lines = lines.slice(0, len(lines) - 1)
-    tables = _parse_lines(lines)
+    tables, salvaged = _parse_lines(lines)
     if stream_error is not None:
         message = stream_error if not tail.strip() else f"{stream_error}; last line cut off"
-        tables.append(_bad_rows([(len(lines) + 1, tail, message)]))
+        salvaged.append(_bad_row(len(lines) + 1, tail, message))
+    if salvaged:  # one table for all of them: a table per row would cost a tenth of the read's CPU
+        tables.append(pa.Table.from_pylist(salvaged, schema=RAW_SCHEMA))
     if len(tables) > 2:
         # Everything after the parsed block as one chunk, not a row each: a day's thousand
         # one-row chunks would slow every later pass over its columns.
@@ -244,8 +246,9 @@ def _split_lines(text: bytes) -> pa.LargeBinaryArray:
 _STRING_VALUE = r'"value"\s*:\s*"'
 
 
-def _parse_lines(lines: pa.LargeBinaryArray) -> list[pa.Table]:
-    """Parse the non-empty lines with one pyarrow call, isolating the lines it would reject.
+def _parse_lines(lines: pa.LargeBinaryArray) -> tuple[list[pa.Table], list[dict]]:
+    """Parse the non-empty lines with one pyarrow call, isolating the lines it would reject:
+    the parsed blocks as tables, and the rejected lines as rows (see _salvage_line).
 
     A vectorized screen sets the usual breakage aside first (a line that is not a ``{...}``
     object, a value given as a string); those few lines are salvaged one by one. The rest
@@ -254,7 +257,7 @@ def _parse_lines(lines: pa.LargeBinaryArray) -> list[pa.Table]:
     """
     offsets = _offsets(lines)
     if offsets[-1] == offsets[0]:
-        return []  # no bytes at all
+        return [], []  # no bytes at all
     buffer = np.frombuffer(lines.buffers()[2], np.uint8)
     lengths = np.diff(offsets)
     lengths -= (lengths > 0) & (buffer[np.maximum(offsets[1:] - 1, 0)] == ord("\n"))  # without the newline
@@ -276,8 +279,8 @@ def _parse_lines(lines: pa.LargeBinaryArray) -> list[pa.Table]:
             text[start : start + length] = b" " * length
     parsed = _parse_block(pa.py_buffer(text)[offsets[0] : offsets[-1]], keep + 1)
     if isinstance(parsed, pa.Table):
-        return [parsed] + salvaged
-    return _bisect(lines.take(pa.array(keep)), keep + 1) + salvaged
+        return [parsed], salvaged
+    return _bisect(lines.take(pa.array(keep)), keep + 1, salvaged), salvaged
 
 
 def _offsets(lines: pa.LargeBinaryArray) -> np.ndarray:
@@ -285,10 +288,11 @@ def _offsets(lines: pa.LargeBinaryArray) -> np.ndarray:
     return np.frombuffer(lines.buffers()[1], np.int64)[lines.offset : lines.offset + len(lines) + 1]
 
 
-def _bisect(lines: pa.LargeBinaryArray, numbers: np.ndarray) -> list[pa.Table]:
+def _bisect(lines: pa.LargeBinaryArray, numbers: np.ndarray, salvaged: list[dict]) -> list[pa.Table]:
     """Parse lines (numbered ``numbers``) in one call; if pyarrow rejects the block, split it at
     the row pyarrow names (or in halves) until each part parses; single rejected lines are
-    salvaged. Every part is parsed again, so a misleading row hint costs time, not rows."""
+    salvaged (added to ``salvaged``). Every part is parsed again, so a misleading row hint
+    costs time, not rows."""
     if len(lines) == 0:
         return []
     start, stop = _offsets(lines)[[0, -1]]
@@ -296,12 +300,13 @@ def _bisect(lines: pa.LargeBinaryArray, numbers: np.ndarray) -> list[pa.Table]:
     if isinstance(parsed, pa.Table):
         return [parsed]
     if len(lines) == 1:
-        return [_salvage_line(int(numbers[0]), lines[0].as_py().rstrip(b"\n"))]
+        salvaged.append(_salvage_line(int(numbers[0]), lines[0].as_py().rstrip(b"\n")))
+        return []
     row = _rejected_row(parsed)
     cuts = [row, row + 1] if row is not None and 0 <= row < len(lines) else [len(lines) // 2]
     tables = []
     for start, stop in zip([0, *cuts], [*cuts, len(lines)]):
-        tables += _bisect(lines.slice(start, stop - start), numbers[start:stop])
+        tables += _bisect(lines.slice(start, stop - start), numbers[start:stop], salvaged)
     return tables
 
 
@@ -367,15 +372,16 @@ def _flatten(parsed: pa.Table, line_numbers: np.ndarray) -> pa.Table:
 _NUMBER = (int, float)
 
 
-def _salvage_line(number: int, line: bytes) -> pa.Table:
-    """Turn a line pyarrow rejected into a row: keep what is readable, say what is wrong."""
+def _salvage_line(number: int, line: bytes) -> dict:
+    """Turn a line pyarrow rejected into a row (of RAW_SCHEMA's fields): keep what is readable,
+    say what is wrong."""
     try:
         record = json.loads(line)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         reason = "invalid UTF-8" if isinstance(exc, UnicodeDecodeError) else f"invalid JSON: {exc.msg} at column {exc.colno}"
-        return _bad_rows([(number, line, reason)])
+        return _bad_row(number, line, reason)
     if not isinstance(record, dict):
-        return _bad_rows([(number, line, f"a JSON {type(record).__name__}, not an object")])
+        return _bad_row(number, line, f"a JSON {type(record).__name__}, not an object")
 
     problems: list[str] = []
 
@@ -419,14 +425,11 @@ def _salvage_line(number: int, line: bytes) -> pa.Table:
     # it with the precise reason. The line text is kept either way for traceability.
     row["parse_error"] = f"wrong types: {'; '.join(problems)}" if problems else None
     row["raw_line"] = _line_text(line)
-    return pa.Table.from_pylist([row], schema=RAW_SCHEMA)
+    return row
 
 
-def _bad_rows(rows: list[tuple[int, bytes, str]]) -> pa.Table:
-    return pa.Table.from_pylist(
-        [{"line_number": number, "parse_error": reason, "raw_line": _line_text(line)} for number, line, reason in rows],
-        schema=RAW_SCHEMA,
-    )
+def _bad_row(number: int, line: bytes, reason: str) -> dict:
+    return {"line_number": number, "parse_error": reason, "raw_line": _line_text(line)}
 
 
 def _line_text(line: bytes) -> str:
