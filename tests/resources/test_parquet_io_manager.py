@@ -97,3 +97,19 @@ def test_a_later_run_reads_the_stored_file_not_a_table_kept_from_an_earlier_run(
     pq.write_table(table(3), tmp_path / "raw" / "2014-01-01.parquet")  # written since, by another process
     context = build_input_context(asset_key=AssetKey(["raw"]), partition_key="2014-01-01", upstream_output=upstream)
     assert manager.load_input(context)["2014-01-01"].num_rows == 3
+
+
+def test_numbers_and_times_carry_min_max_statistics_so_readers_can_skip_files(tmp_path):
+    manager = ParquetIOManager(base_url=str(tmp_path))
+    frame = pa.table({
+        "datetime": pa.array([0, 3_600_000_000], pa.timestamp("us")),
+        "value": [1.5, 2.5],
+        "station": ["a", "b"],  # a day's strings span their vocabulary: min/max would prune nothing
+    })
+    manager.handle_output(build_output_context(asset_key=AssetKey(["features"])), frame)
+    stored = pq.ParquetFile(tmp_path / "features.parquet")
+    columns = {c.path_in_schema: c for c in (stored.metadata.row_group(0).column(i) for i in range(3))}
+    assert columns["value"].statistics.min == 1.5 and columns["value"].statistics.max == 2.5
+    assert columns["datetime"].is_stats_set
+    assert not columns["station"].is_stats_set
+    assert stored.read().equals(frame)
