@@ -114,6 +114,29 @@ def test_truncated_gzip_keeps_the_records_before_the_cut_and_reports_the_cut():
     assert len(rows) == len(good) + 1  # the cut line is one row, not lost and not two
 
 
+def test_every_kind_of_broken_line_in_one_truncated_object_is_one_row_each():
+    items = [record(value=float(i)) for i in range(300)]
+    items[10] = record(value="n/a")  # screened out before the parse
+    items[50] = '{"parameter":"o3","val'  # screened out: not a {...} object
+    items[90] = "[1, 2]"  # screened out
+    items[150] = record(coordinates="somewhere")  # passes the screen; pyarrow rejects it: the block is split
+    items[220] = record(value="12.5")
+    compressed = gzip.compress(ndjson(items))
+    table = parse_object(compressed[: len(compressed) * 9 // 10], key="2014-01-01/1388577600.ndjson.gz", etag="e")
+    rows = table.to_pylist()
+    numbers = [r["line_number"] for r in rows]
+    assert sorted(numbers) == list(range(1, len(rows) + 1))  # every line once, none lost
+    bad = {r["line_number"]: r["parse_error"] for r in rows if r["parse_error"]}
+    assert set(bad) == {11, 51, 91, 151, 221, len(rows)}
+    assert "value is str 'n/a'" in bad[11] and bad[51].startswith("invalid JSON")
+    assert bad[91] == "a JSON list, not an object" and "coordinates is not an object" in bad[151]
+    assert rows[-1]["parse_error"].startswith("truncated gzip stream")  # the cut line comes last
+    good = [r for r in rows if not r["parse_error"]]
+    assert [r["line_number"] for r in good] == sorted(r["line_number"] for r in good)  # parsed lines in order
+    assert all(r["value"] == r["line_number"] - 1 for r in good)
+    assert table.column("line_number").num_chunks <= 2  # the first block, then everything else as one chunk
+
+
 def test_corrupt_gzip_reports_an_error_row():
     compressed = bytearray(gzip.compress(ndjson([record()] * 50)))
     compressed[20:40] = b"\xff" * 20
