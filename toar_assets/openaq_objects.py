@@ -156,8 +156,8 @@ def parse_object(data: bytes, *, key: str, etag: str) -> pa.Table:
     if salvaged:  # one table for all of them: a table per row would cost a tenth of the read's CPU
         tables.append(pa.Table.from_pylist(salvaged, schema=RAW_SCHEMA))
     if len(tables) > 2:
-        # Everything after the parsed block as one chunk, not a row each: a day's thousand
-        # one-row chunks would slow every later pass over its columns.
+        # Everything after the first parsed block (blocks split around a rejected line, and the
+        # salvaged rows) as one chunk: many small chunks would slow every later pass over the day.
         tables = [tables[0], pa.concat_tables(tables[1:]).combine_chunks()]
     table = pa.concat_tables(tables) if tables else RAW_SCHEMA.empty_table()
     when = published_at(key) if object_name_error(key) is None else None
