@@ -20,7 +20,7 @@ import argparse
 import sys
 from datetime import date
 
-from resources.environment import SAMPLE_MIRROR, apply_defaults, uses_sample_mirror
+from resources.environment import SAMPLE_MIRROR, prepare_process, uses_sample_mirror
 
 DEFAULT_START = date(2014, 1, 1)
 DEFAULT_END = date(2014, 1, 10)
@@ -51,7 +51,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def ensure_sample_mirror() -> None:
     """Generate the default local bucket if this run reads it and it is not there yet."""
     if uses_sample_mirror() and not SAMPLE_MIRROR.path.exists():
-        from toar_assets.sample_bucket import generate_bucket
+        from sample_data.generator import generate_bucket
 
         print(f"Generating the sample OpenAQ mirror in {SAMPLE_MIRROR.path} ...", flush=True)
         generate_bucket(
@@ -65,11 +65,11 @@ def run_job(job_name: str, keys: list[str], batch: int, instance=None) -> list:
     import contextlib
 
     from dagster import DagsterInstance
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+    from asset_base.partitions import partition_range_tags
 
     from definitions import defs
 
-    job = defs.resolve_job_def(job_name)
+    job = defs().resolve_job_def(job_name)
     results = []
     with DagsterInstance.get() if instance is None else contextlib.nullcontext(instance) as instance:
         for first in range(0, len(keys), batch):
@@ -78,7 +78,7 @@ def run_job(job_name: str, keys: list[str], batch: int, instance=None) -> list:
             result = job.execute_in_process(
                 instance=instance,
                 run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-                tags={ASSET_PARTITION_RANGE_START_TAG: chunk[0], ASSET_PARTITION_RANGE_END_TAG: chunk[-1]},
+                tags=partition_range_tags(chunk[0], chunk[-1]),
                 raise_on_error=False,
             )
             results.append(result)
@@ -92,7 +92,7 @@ def run_window(start: date, end: date) -> list:
     """The three steps of the main job; returns every run's result (the last failed if any did)."""
     from dagster import PartitionKeyRange
 
-    from toar_assets.partitions import DAYS_PER_RUN, daily_partitions
+    from asset_base.partitions import DAYS_PER_RUN, daily_partitions
 
     keys = daily_partitions.get_partition_keys_in_range(PartitionKeyRange(start.isoformat(), end.isoformat()))
     results = []
@@ -126,7 +126,7 @@ def print_summary(results: list) -> None:
     import sqlalchemy as sa
 
     from resources.toar_database import ToarDatabase
-    from toar_assets import toar_db
+    import toar.schema
 
     raw, harmonized = materializations(results, "raw_openaq_measurements"), materializations(results, "harmonized_toar_series")
     features = materializations(results, "ozone_features")
@@ -141,10 +141,10 @@ def print_summary(results: list) -> None:
         )
     database = ToarDatabase(url=os.environ["TOAR_DATABASE_URL"])
     with database.engine().connect() as conn:
-        count = {t: conn.execute(sa.select(sa.func.count()).select_from(getattr(toar_db, t))).scalar_one()
+        count = {t: conn.execute(sa.select(sa.func.count()).select_from(getattr(toar.schema, t))).scalar_one()
                  for t in ("stationmeta_core", "timeseries", "data", "quarantine")}
         reasons = conn.execute(
-            sa.select(toar_db.quarantine.c.reason, sa.func.count()).group_by(toar_db.quarantine.c.reason)
+            sa.select(toar.schema.quarantine.c.reason, sa.func.count()).group_by(toar.schema.quarantine.c.reason)
         ).all()
     print(
         f"\nTOAR database {database.display_url()}: {count['stationmeta_core']} stations, "
@@ -186,7 +186,7 @@ def print_quality(results: list) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    apply_defaults()
+    prepare_process()
     ensure_sample_mirror()
     results = run_window(args.start, args.end)
     print_summary(results)  # also after a failure: what did run, and its numbers, help most then

@@ -67,7 +67,7 @@ class Run:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    from toar_assets.partitions import DAYS_PER_RUN
+    from asset_base.partitions import DAYS_PER_RUN
 
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.backfill",
@@ -137,7 +137,7 @@ def toar_database(kind: str):
     if kind == "sqlite":
         yield None
         return
-    from tests.servers import throwaway_postgres
+    from local_services.postgres import throwaway_postgres
 
     with throwaway_postgres("bench_backfill") as url:
         yield url

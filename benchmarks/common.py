@@ -59,7 +59,7 @@ def generate_bucket(path: Path, start: str, days: int, stations: int, seed: int)
     """A sample mirror made by the product's generator, reused when its arguments match."""
     from datetime import date
 
-    from toar_assets.sample_bucket import generate_bucket as generate
+    from sample_data.generator import generate_bucket as generate
 
     stamp = path / ".arguments"
     arguments = f"{start} {days} {stations} {seed}"

@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _texts(objects: list[tuple[str, bytes]]) -> list[bytes]:
-    from toar_assets.openaq_objects import decompress
+    from sources.openaq_v1.parse import decompress
 
     return [decompress(data)[0] for _, data in objects]
 
@@ -125,7 +125,7 @@ def valid_texts(objects: list[tuple[str, bytes]], texts: list[bytes]) -> list[by
     also find and keep the others, which is part of what the floor leaves out)."""
     import pyarrow as pa
 
-    from toar_assets.openaq_objects import parse_object
+    from sources.openaq_v1.parse import parse_object
 
     valid = []
     for (key, data), text in zip(objects, texts):
@@ -139,7 +139,7 @@ def measure_floor(objects: list[tuple[str, bytes]], valid: list[bytes]) -> dict:
     """gunzip every object, and parse its valid lines with one pyarrow call per object."""
     import pyarrow.json as pa_json
 
-    from toar_assets.openaq_objects import SOURCE_SCHEMA, decompress
+    from sources.openaq_v1.parse import SOURCE_SCHEMA, decompress
 
     options = pa_json.ParseOptions(explicit_schema=SOURCE_SCHEMA, unexpected_field_behavior="ignore")
     with stopwatch() as gunzip:
@@ -178,7 +178,7 @@ def dagster_run(bucket: Path, warmup_bucket: Path, day: str) -> dict:
     from dagster import DagsterInstance
 
     from main_job import materializations
-    from tests.servers import throwaway_postgres
+    from local_services.postgres import throwaway_postgres
 
     home = RESULTS / "ingest-dagster-home"
     shutil.rmtree(home, ignore_errors=True)
@@ -217,13 +217,13 @@ def measure_per_record_loader(objects: list[tuple[str, bytes]], sample_records: 
     import psycopg2
     import sqlalchemy as sa
 
-    from tests.servers import throwaway_postgres
-    from toar_assets import toar_db
-    from toar_assets.openaq_objects import decompress
+    from local_services.postgres import throwaway_postgres
+    import toar.database
+    from sources.openaq_v1.parse import decompress
 
     with throwaway_postgres("ingest_per_record") as url:
-        engine = toar_db.create_engine(url)
-        toar_db.ensure_schema(engine)
+        engine = toar.database.create_engine(url)
+        toar.database.ensure_schema(engine)
         engine.dispose()
         connection = psycopg2.connect(sa.engine.make_url(url).render_as_string(hide_password=False).replace("+psycopg2", ""))
         loaded = 0
@@ -249,7 +249,8 @@ def measure_per_record_loader(objects: list[tuple[str, bytes]], sample_records: 
 
 def _load_record(cursor, line: bytes, object_id: int) -> None:
     """One record, the per-record way; records that cannot be loaded are skipped (as counted work)."""
-    from toar_assets.harmonize import COORDINATE_DECIMALS, GASES, TOAR_VARIABLES, UG_M3_PER_PPB
+    from domain.stations import COORDINATE_DECIMALS
+    from domain.vocabulary import GASES, TOAR_VARIABLES, UG_M3_PER_PPB
 
     try:
         record = json.loads(line)

@@ -100,7 +100,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def operate(history: list[str], days: list[str]) -> None:
     """Backfill the history days, then run each day's three jobs, one day after the other."""
-    from toar_assets.partitions import DAYS_PER_RUN
+    from asset_base.partitions import DAYS_PER_RUN
 
     run_partitions("data_logistics", history, DAYS_PER_RUN)
     # A day's features need the day before as history, so the first history day has none.

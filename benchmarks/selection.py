@@ -3,7 +3,7 @@
     python -m benchmarks.selection            # 1x, 10x, 100x on PostgreSQL and SQLite
     python -m benchmarks.selection --help
 
-Fills the TOAR schema (toar_assets/toar_db.py) directly with synthetic hourly and 15-minute
+Fills the TOAR schema (toar_assets/toar.writer.py) directly with synthetic hourly and 15-minute
 series for growing numbers of stations and days, then times ``features_for_window`` for one
 station over the training window, the way training reads it. The measured station and window
 hold the same values at every size (values are a function of station, series and absolute
@@ -99,7 +99,8 @@ class SyntheticToar:
     and the values of one measurement day at a time."""
 
     def __init__(self, size: Size):
-        from toar_assets.harmonize import FLAG_OK, HARMONIZATION_VERSION
+        from domain.quality import FLAG_OK
+        from toar.harmonize import HARMONIZATION_VERSION
 
         self.size, self.flag, self.version = size, FLAG_OK, HARMONIZATION_VERSION
         index = np.arange(size.stations)
@@ -166,22 +167,25 @@ class SyntheticToar:
 
 def fill(url: str, size: Size) -> int:
     """Create the TOAR schema and load ``size``'s rows; returns the rows in ``data``."""
-    from toar_assets import toar_db
+    import toar.bulk_load
+    import toar.database
+    import toar.schema
+    import toar.writer
 
     # An engine of its own: the loading connection's settings must not reach the measured ones.
-    engine = toar_db.create_engine(url)
-    toar_db.ensure_schema(engine)
+    engine = toar.database.create_engine(url)
+    toar.database.ensure_schema(engine)
     synthetic = SyntheticToar(size)
     rows = 0
     with engine.begin() as conn:
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("PRAGMA cache_size = -262144")  # 256 MB: index inserts stay in memory
-        for table, frame in ((toar_db.stationmeta_core, synthetic.stations), (toar_db.timeseries, synthetic.series),
-                             (toar_db.raw_object, synthetic.objects)):
-            toar_db.bulk_insert(conn, table, frame[[c.name for c in table.columns]])
+        for table, frame in ((toar.schema.stationmeta_core, synthetic.stations), (toar.schema.timeseries, synthetic.series),
+                             (toar.schema.raw_object, synthetic.objects)):
+            toar.bulk_load.bulk_insert(conn, table, frame[[c.name for c in table.columns]])
         for day in range(size.days):
             values = synthetic.day_values(day)
-            toar_db.bulk_insert(conn, toar_db.data, values)
+            toar.bulk_load.bulk_insert(conn, toar.schema.data, values)
             rows += len(values)
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -192,7 +196,7 @@ def fill(url: str, size: Size) -> int:
 
 def query_plan(engine, start: datetime, end: datetime, station_ids: list[int]) -> str:
     """The database's plan for the measurement query, indented."""
-    from ml_assets.features import measurement_query, series_query
+    from forecasting.features import measurement_query, series_query
 
     with engine.connect() as conn:
         series_ids = [row.id for row in conn.execute(series_query(station_ids))]
@@ -215,8 +219,11 @@ class Measured:
 
 def measure(backend: str, databases: dict[Size, str], args) -> list[Measured]:
     """Build every size, then time the sizes round-robin so background load hits them alike."""
-    from ml_assets.features import features_for_window, select_measurements
-    from toar_assets import toar_db
+    from forecasting.features import features_for_window, select_measurements
+    import toar.bulk_load
+    import toar.database
+    import toar.schema
+    import toar.writer
 
     issue_start = WINDOW_START
     issue_end = WINDOW_START + timedelta(days=args.window_days)
@@ -226,7 +233,7 @@ def measure(backend: str, databases: dict[Size, str], args) -> list[Measured]:
         print(f"{backend}: loading {size.label} (stations x days) ...", flush=True)
         with stopwatch() as built:
             rows = fill(url, size)
-        measured.append(Measured(size, rows, built["seconds"], toar_db.create_engine(url), [], []))
+        measured.append(Measured(size, rows, built["seconds"], toar.database.create_engine(url), [], []))
         print(f"{backend}: {size.label}: {rows} rows in data, {built['seconds']:.1f} s", flush=True)
 
     reference = None
@@ -270,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.selection",
         description=(
-            "Time the feature selection (ml_assets.features.features_for_window) for one station over "
+            "Time the feature selection (forecasting.features.features_for_window) for one station over "
             f"a fixed window on TOAR databases of growing size, on PostgreSQL (a throwaway database on "
             f"the local server) and SQLite (files under benchmarks/results/selection/). The first size is "
             f"the 1x reference. Target: median time at the largest size within {TARGET_RATIO}x of 1x, for "
@@ -294,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.window_days > 7:
         parser.error("the window must fit in the 1x span: at most 7 issue days")
 
-    from tests.servers import throwaway_postgres
+    from local_services.postgres import throwaway_postgres
 
     folder = RESULTS / "selection"
     results: dict[str, list[Measured]] = {}

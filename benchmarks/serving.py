@@ -53,7 +53,7 @@ def served_champion(tracking_uri: str, timeout: float) -> Iterator[int]:
     """`mlflow models serve` on a free loopback port; yields the port. The server is stopped
     whatever happens: it runs in a session of its own, and the whole session (mlflow's CLI and
     the uvicorn it starts) gets SIGTERM, then SIGKILL if it lingers."""
-    from tests.servers import free_port, wait_until_serving
+    from local_services.loopback import free_port, wait_until_serving
 
     port = free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
@@ -135,11 +135,11 @@ def main(argv: list[str] | None = None) -> int:
         import mlflow.pyfunc
         import numpy as np
 
-        from ml_assets.features import FEATURE_COLUMNS, features_for_window
+        from forecasting.features import FEATURE_COLUMNS, features_for_window
         from ml_assets.serving import invocation_payload
-        from toar_assets import toar_db
+        import toar.database
 
-        engine = toar_db.create_engine(os.environ["TOAR_DATABASE_URL"])
+        engine = toar.database.create_engine(os.environ["TOAR_DATABASE_URL"])
         day = datetime.combine(END, datetime.min.time())
         features, _ = features_for_window(engine, day, day + timedelta(days=1), 1)
         engine.dispose()

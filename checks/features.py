@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from checks.core import Outcome, SuiteOutcome, cost_spec, run_suite, spec
-from ml_assets.features import FEATURE_COLUMNS
+from forecasting.features import FEATURE_COLUMNS
 
 ASSET = "ozone_features"
 

@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 
 from checks.core import Expectation, Outcome, SuiteOutcome, cost_spec, run_suite, spec
-from toar_assets.harmonize import FLAGS, GASES, SERIES_KEY, UNIT_PPB, UNIT_UG_M3, VALUE_LIMITS, Harmonized
+from domain.quality import FLAGS, VALUE_LIMITS
+from domain.vocabulary import GASES, UNIT_PPB, UNIT_UG_M3
+from toar.harmonize import Harmonized, SERIES_KEY
 
 ASSET = "harmonized_toar_series"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from checks.core import Outcome, cost_spec, spec
-from ml_assets.training import Scores
+from forecasting.training import Scores
 
 ASSET = "ozone_forecast_model"
 

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from checks.core import Expectation, Outcome, cost_spec, run_suite, spec
-from toar_assets.harmonize import parse_utc_times, per_distinct
+from domain.times import parse_utc_times, per_distinct
 
 ASSET = "raw_openaq_measurements"
 

@@ -28,25 +28,18 @@ from pydantic import Field
 import checks.features
 import checks.model
 from checks.core import Outcome, check_result, cost_outcome, cost_spec
-from checks.gates import QualityGates
-from ml_assets.features import FEATURE_COLUMNS, KEY_COLUMNS, TARGET, features_for_window
+from resources.quality_gates import QualityGates
+from forecasting.features import FEATURE_COLUMNS, KEY_COLUMNS, TARGET, features_for_window
 from ml_assets.provenance import latest_materializations
-from ml_assets.training import (
-    PERSISTENCE_FEATURE,
-    Decision,
-    decide_promotion,
-    holdout_plot,
-    score,
-    time_ordered_split,
-    train_forest,
-)
+from forecasting.training import Decision, PERSISTENCE_FEATURE, decide_promotion, holdout_plot, score, time_ordered_split, train_forest
 from resources.mlflow_resources import ModelRegistry
 from resources.qoa import QoAMonitor
 from resources.toar_database import ToarDatabase
-from toar_assets.fingerprint import table_fingerprint
-from toar_assets.partitions import daily_backfill_policy, daily_partitions
-from toar_assets.table_metadata import features_metadata
-from toar_assets.toar_db import bulk_insert, ozone_forecast
+from domain.fingerprint import table_fingerprint
+from asset_base.partitions import daily_asset, daily_partitions
+from asset_base.table_metadata import features_metadata
+from forecasting.tables import ozone_forecast
+from toar.bulk_load import bulk_insert
 
 FEATURES_CODE_VERSION = "1"
 MODEL_CODE_VERSION = "1"
@@ -65,9 +58,7 @@ FRESH = AutomationCondition.eager().replace(
 )
 
 
-@asset(
-    partitions_def=daily_partitions,
-    backfill_policy=daily_backfill_policy,
+@daily_asset(
     group_name="ml",
     code_version=FEATURES_CODE_VERSION,
     io_manager_key="lake_io_manager",

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
 
 from resources.mlflow_resources import ModelRegistry
-from toar_assets.toar_db import data, raw_object, stationmeta_core, timeseries
+from toar.schema import data, raw_object, stationmeta_core, timeseries
 
 
 def latest_materializations(instance: DagsterInstance, asset: str, partitions: list[str]) -> dict[str, dict]:
@@ -176,10 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the chain as JSON")
     args = parser.parse_args(argv)
 
-    from resources.environment import apply_defaults
+    from resources.environment import prepare_process
     from resources.toar_database import ToarDatabase
 
-    apply_defaults()
+    prepare_process()
     registry = ModelRegistry(tracking_uri=os.environ["MLFLOW_TRACKING_URI"], model_name=args.model)
     version = args.version
     if version is None:

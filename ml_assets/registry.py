@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from resources.environment import apply_defaults
+from resources.environment import prepare_process
 from resources.mlflow_resources import ModelRegistry
 
 
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
                              "version the current champion replaced (its previous_champion tag)")
     parser.add_argument("--model", default="ozone-forecast", help="registered model name (default %(default)s)")
     args = parser.parse_args(argv)
-    apply_defaults()
+    prepare_process()
     registry = ModelRegistry(tracking_uri=os.environ["MLFLOW_TRACKING_URI"], model_name=args.model)
     if args.command == "rollback":
         try:

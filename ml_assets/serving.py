@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from ml_assets.features import FEATURE_COLUMNS, KEY_COLUMNS
+from forecasting.features import FEATURE_COLUMNS, KEY_COLUMNS
 
 
 def invocation_payload(features: pd.DataFrame) -> dict:
@@ -33,11 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from ml_assets.assets import FORECAST_HORIZON_HOURS
-    from ml_assets.features import features_for_window
-    from resources.environment import apply_defaults
+    from forecasting.features import features_for_window
+    from resources.environment import prepare_process
     from resources.toar_database import ToarDatabase
 
-    apply_defaults()
+    prepare_process()
     engine = ToarDatabase(url=os.environ["TOAR_DATABASE_URL"]).engine()
     features, _ = features_for_window(engine, args.at, args.at + timedelta(hours=1), args.horizon or FORECAST_HORIZON_HOURS)
     if features.empty:

@@ -7,8 +7,8 @@ import os
 from dagster import EnvVar
 
 from resources.mlflow_resources import ModelRegistry, mlflow_run
-from checks.gates import QualityGates
-from sensors.retraining import RetrainingPolicy
+from resources.quality_gates import QualityGates
+from resources.retraining_policy import RetrainingPolicy
 from resources.openaq_bucket import OpenAQBucket
 from resources.parquet_io_manager import ParquetIOManager
 from resources.qoa import QoAMonitor
@@ -16,7 +16,7 @@ from resources.toar_database import ToarDatabase
 
 
 def build_resources() -> dict:
-    """The resources of the code location, configured by the DESIGN.md environment variables."""
+    """The resources of the code location, configured by the environment variables of the README (Configuration)."""
     return {
         "openaq_bucket": OpenAQBucket(
             url=EnvVar("OPENAQ_BUCKET_URL"),

@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
-from toar_assets.openaq_objects import ObjectInfo
+from sources.objects import ObjectInfo
 
 
 class ObjectReadError(RuntimeError):

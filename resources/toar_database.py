@@ -8,7 +8,8 @@ from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 from sqlalchemy.engine import Engine, make_url
 
-from toar_assets import toar_db
+import toar.database
+from forecasting.tables import ozone_forecast
 
 
 class ToarDatabase(ConfigurableResource):
@@ -20,8 +21,8 @@ class ToarDatabase(ConfigurableResource):
 
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = toar_db.create_engine(self.url)
-            toar_db.ensure_schema(self._engine)
+            self._engine = toar.database.create_engine(self.url)
+            toar.database.ensure_schema(self._engine, extra_tables=[ozone_forecast])
         return self._engine
 
     def display_url(self) -> str:

@@ -4,19 +4,35 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import sqlalchemy as sa
 from dagster import DagsterEventType, DefaultSensorStatus, RunFailureSensorContext, run_failure_sensor
 
+from asset_base.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from resources.toar_database import ToarDatabase
-from toar_assets.toar_db import pipeline_failure
 
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+# Owned by this sensor, the only writer; created on its first failure (the TOAR schema does
+# not depend on the sensors).
+failure_metadata = sa.MetaData()
+pipeline_failure = sa.Table(
+    "pipeline_failure",
+    failure_metadata,
+    sa.Column("run_id", sa.Text, primary_key=True),
+    sa.Column("job_name", sa.Text, nullable=False),
+    sa.Column("assets", sa.Text, nullable=False),
+    sa.Column("partitions", sa.Text, nullable=False),
+    sa.Column("failed_steps", sa.Text, nullable=False),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("failed_at", sa.DateTime, nullable=False),
+    comment="Failed Dagster runs, recorded by the run-failure sensor.",
+)
+
 
 
 def failed_partitions(tags: dict) -> str:
     if "dagster/partition" in tags:
         return tags["dagster/partition"]
-    if RANGE_START in tags:
-        return f"{tags[RANGE_START]}..{tags[RANGE_END]}"
+    if PARTITION_RANGE_START_TAG in tags:
+        return f"{tags[PARTITION_RANGE_START_TAG]}..{tags[PARTITION_RANGE_END_TAG]}"
     return ""
 
 
@@ -42,6 +58,7 @@ def record_run_failures(context: RunFailureSensorContext, toar_database: ToarDat
         "failed_at": datetime.now(timezone.utc).replace(tzinfo=None),
     }
     with toar_database.engine().begin() as conn:
+        pipeline_failure.create(conn, checkfirst=True)
         conn.execute(pipeline_failure.delete().where(pipeline_failure.c.run_id == run.run_id))
         conn.execute(pipeline_failure.insert(), [row])
     context.log.warning(f"run {run.run_id} of {run.job_name} failed: {row['failed_steps']} {row['partitions']}")

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SkipReason, sensor
 
 from resources.openaq_bucket import OpenAQBucket
-from toar_assets.fingerprint import objects_fingerprint
-from toar_assets.openaq_objects import object_name_error
+from domain.fingerprint import objects_fingerprint
+from sources.openaq_v1.names import object_name_error
 
 WATCHED_DAYS = 2  # today and yesterday: late objects still land in yesterday's prefix
 

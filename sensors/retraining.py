@@ -8,32 +8,17 @@ from typing import Optional
 
 from dagster import (
     AssetKey,
-    ConfigurableResource,
     DefaultSensorStatus,
     RunRequest,
     SensorEvaluationContext,
     SkipReason,
     sensor,
 )
-from pydantic import Field
-
 from resources.mlflow_resources import ModelRegistry
+from resources.retraining_policy import RetrainingPolicy
 from resources.toar_database import ToarDatabase
 
 RETRAIN_ASSETS = [AssetKey("ozone_features"), AssetKey("ozone_forecast_model"), AssetKey("ozone_forecasts")]
-
-
-class RetrainingPolicy(ConfigurableResource):
-    """When the champion is due for a successor."""
-
-    min_new_partitions: int = Field(default=3, description="harmonized days after the champion's holdout day")
-    drift_factor: float = Field(
-        default=1.5, description="retrain when the RMSE on recent actuals exceeds the holdout RMSE by this factor"
-    )
-    drift_window_days: int = Field(default=2, description="days of recent forecasts scored for drift")
-    min_scored_forecasts: int = Field(default=20, description="fewest scored forecasts for a drift verdict")
-    max_age_days: int = Field(default=7, description="days of data after the champion's holdout day before it is old")
-    min_days_for_first_model: int = Field(default=7, description="harmonized days needed to train a first model")
 
 
 @dataclass(frozen=True)
@@ -99,7 +84,7 @@ def retraining(
     toar_database: ToarDatabase,
     retraining_policy: RetrainingPolicy,
 ):
-    from ml_assets.scoring import forecast_errors
+    from forecasting.scoring import forecast_errors
 
     harmonized = sorted(
         date.fromisoformat(day)

@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import throwaway_postgres
+from local_services.loopback import moto_s3_server
+from local_services.postgres import throwaway_postgres
 
 
 @pytest.fixture
@@ -48,17 +49,8 @@ def project_resources(root: Path, bucket: Path, database_url: str | None = None,
 @pytest.fixture
 def s3_endpoint(monkeypatch):
     """moto's S3 server on a loopback port, with dummy credentials in the environment."""
-    from moto.server import ThreadedMotoServer
-
-    from tests.servers import free_port
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
     for name, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
                         "AWS_DEFAULT_REGION": "us-east-1"}.items():
         monkeypatch.setenv(name, value)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with moto_s3_server() as endpoint:
+        yield endpoint

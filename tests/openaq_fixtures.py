@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from toar_assets.openaq_objects import parse_object
+from sources.openaq_v1.parse import parse_object
 
 ABSENT = object()  # pass as an override to drop the key, as OpenAQ does for missing values
 

@@ -9,7 +9,7 @@ import sys
 def data_logistics_job():
     from definitions import defs
 
-    return defs.resolve_job_def("data_logistics")
+    return defs().resolve_job_def("data_logistics")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ from dagster import AssetKey
 
 from definitions import defs
 
-GRAPH = defs.resolve_asset_graph()
+DEFS = defs()
+GRAPH = DEFS.resolve_asset_graph()
 MATERIALIZABLE = ["raw_openaq_measurements", "harmonized_toar_series", "ozone_features",
                   "ozone_forecast_model", "ozone_forecasts"]
 TABLES = ["raw_openaq_measurements", "harmonized_toar_series", "ozone_features"]
@@ -44,14 +45,14 @@ def test_column_lineage_points_at_real_columns(key):
 
 
 def test_raw_schema_matches_what_the_parser_writes():
-    from toar_assets.openaq_objects import RAW_SCHEMA
+    from domain.raw_schema import RAW_SCHEMA
 
     schema = spec("raw_openaq_measurements").metadata["dagster/column_schema"]
     assert [c.name for c in schema.columns] == RAW_SCHEMA.names
 
 
 def test_feature_schema_matches_the_feature_function():
-    from ml_assets.features import FEATURE_COLUMNS, KEY_COLUMNS, TARGET
+    from forecasting.features import FEATURE_COLUMNS, KEY_COLUMNS, TARGET
 
     schema = spec("ozone_features").metadata["dagster/column_schema"]
     assert [c.name for c in schema.columns] == KEY_COLUMNS + FEATURE_COLUMNS + [TARGET]
@@ -87,7 +88,7 @@ def graph_snapshot() -> dict:
             "automation": None if node.automation_condition is None else node.automation_condition.get_label() or
             type(node.automation_condition).__name__,
         }
-    return {"assets": assets, "jobs": sorted(j.name for j in defs.jobs), "sensors": sorted(s.name for s in defs.sensors)}
+    return {"assets": assets, "jobs": sorted(j.name for j in DEFS.jobs), "sensors": sorted(s.name for s in DEFS.sensors)}
 
 
 def _mapping(key, parent) -> str:

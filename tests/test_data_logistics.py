@@ -8,16 +8,17 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 from dagster import DagsterInstance, materialize
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from asset_base.partitions import partition_range_tags
 
 from resources.environment import PROJECT_ROOT
 from resources.openaq_bucket import OpenAQBucket
 from tests.conftest import project_resources
 from tests.toar_assets.test_toar_db import count, snapshot
-from toar_assets import toar_db
+import toar.database
+import toar.schema
 from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements
-from toar_assets.harmonize import REASONS
-from toar_assets.sample_bucket import generate_bucket
+from domain.quality import REASONS
+from sample_data.generator import generate_bucket
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +33,7 @@ def bucket(tmp_path_factory):
 
 
 def run(resources, instance, first, last=None):
-    tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last or first}
+    tags = partition_range_tags(first, last or first)
     result = materialize(ASSETS, resources=resources, instance=instance, tags=tags)
     assert result.success
     metadata = {}
@@ -52,7 +53,7 @@ def test_two_partitions_conserve_records_and_rerun_changes_nothing(bucket, datab
     instance = DagsterInstance.ephemeral()
     metadata = run(resources, instance, "2014-01-01", "2014-01-02")  # one batched run, two partitions
 
-    engine = toar_db.create_engine(database_url)
+    engine = toar.database.create_engine(database_url)
     for day in ("2014-01-01", "2014-01-02"):
         raw, harmonized = metadata[("raw_openaq_measurements", day)], metadata[("harmonized_toar_series", day)]
         # Conservation: every line read is a value, a counted duplicate or a quarantined row.
@@ -70,7 +71,7 @@ def test_two_partitions_conserve_records_and_rerun_changes_nothing(bucket, datab
         assert pq.read_table(tmp_path / "lake" / "raw_openaq_measurements" / f"{day}.parquet").num_rows == raw["records"]
         with engine.connect() as conn:
             quarantined = conn.execute(
-                sa.select(sa.func.count()).select_from(toar_db.quarantine).where(toar_db.quarantine.c.partition_date == day)
+                sa.select(sa.func.count()).select_from(toar.schema.quarantine).where(toar.schema.quarantine.c.partition_date == day)
             ).scalar_one()
         assert quarantined == harmonized["quarantined"]
     first = metadata[("harmonized_toar_series", "2014-01-01")]
@@ -98,7 +99,7 @@ def test_a_day_harmonized_and_written_in_parts_is_the_day_written_whole(database
     monkeypatch.setattr("toar_assets.assets.ROWS_PER_PART", 400)  # a few hundred records per part
     instance = DagsterInstance.ephemeral()
     harmonized = run(resources, instance, "2014-01-01")[("harmonized_toar_series", "2014-01-01")]
-    engine = toar_db.create_engine(database_url)
+    engine = toar.database.create_engine(database_url)
     assert harmonized["rows_in"] > 4 * 400  # it went in several parts
     assert count(engine, "data") == harmonized["rows_out"] and count(engine, "quarantine") == harmonized["quarantined"]
     assert harmonized["stations_created"] == harmonized["stations_seen"]
@@ -113,7 +114,7 @@ def test_a_day_harmonized_and_written_in_parts_is_the_day_written_whole(database
 WRITER_DURING_FIRST_CHECKS = """
 import sqlalchemy as sa
 from checks.core import _batch_definition
-from checks.gates import QualityGates
+from resources.quality_gates import QualityGates
 from resources.toar_database import ToarDatabase
 from tests.openaq_fixtures import raw_table, record
 from toar_assets import assets

@@ -11,12 +11,13 @@ from dagster import DagsterEventType, DagsterInstance, materialize
 
 from resources.openaq_bucket import OpenAQBucket
 from tests.conftest import project_resources
-from tests.servers import free_port
+from local_services.loopback import free_port
 from tests.toar_assets.test_toar_db import snapshot
-from toar_assets import toar_db
+import toar.database
+import toar.writer
 from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements
-from toar_assets.harmonize import harmonize_in_parts
-from toar_assets.sample_bucket import generate_bucket
+from toar.harmonize import harmonize_in_parts
+from sample_data.generator import generate_bucket
 
 pytestmark = pytest.mark.slow
 
@@ -135,13 +136,13 @@ def test_database_failure_mid_partition_leaves_nothing_and_a_rerun_repairs(postg
     with project_resources(tmp_path, tmp_path / "mirror", postgres_url) as resources:
         assets = [raw_openaq_measurements, harmonized_toar_series]
         instance = DagsterInstance.ephemeral()
-        engine = toar_db.create_engine(postgres_url)
-        toar_db.ensure_schema(engine)
+        engine = toar.database.create_engine(postgres_url)
+        toar.database.ensure_schema(engine)
         empty = snapshot(engine)
 
         # The fault strikes after stations, series and values were written, before quarantine.
         with monkeypatch.context() as patch:
-            patch.setattr(toar_db, "_WIDEN_SERIES_RANGES", "SELECT 1 FROM no_such_table")
+            patch.setattr(toar.writer, "_WIDEN_SERIES_RANGES", "SELECT 1 FROM no_such_table")
             broken = materialize(assets, resources=resources, instance=instance, partition_key=DAY, raise_on_error=False)
         assert not broken.success
         assert snapshot(engine) == empty  # no half partition
@@ -158,8 +159,8 @@ def test_database_failure_mid_partition_leaves_nothing_and_a_rerun_repairs(postg
 def test_a_failure_while_harmonizing_later_parts_rolls_back_the_parts_written(postgres_url, tmp_path, monkeypatch):
     generate_bucket(tmp_path / "mirror", date(2014, 1, 2), days=1, stations=8, seed=4, objects_per_day=12)
     with project_resources(tmp_path, tmp_path / "mirror", postgres_url) as resources:
-        engine = toar_db.create_engine(postgres_url)
-        toar_db.ensure_schema(engine)
+        engine = toar.database.create_engine(postgres_url)
+        toar.database.ensure_schema(engine)
         empty = snapshot(engine)
         monkeypatch.setattr("toar_assets.assets.ROWS_PER_PART", 100)
         harmonized_parts = []

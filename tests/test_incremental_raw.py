@@ -8,9 +8,10 @@ from dagster import DagsterInstance, materialize
 from tests.conftest import project_resources
 from tests.openaq_fixtures import record, write_object
 from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements
-from toar_assets.fingerprint import table_fingerprint
-from toar_assets.openaq_objects import ObjectInfo, read_objects
-from toar_assets.sample_bucket import generate_bucket
+from domain.fingerprint import table_fingerprint
+from sources.objects import ObjectInfo
+from sources.openaq_v1.reader import read_objects
+from sample_data.generator import generate_bucket
 
 pytestmark = pytest.mark.slow
 

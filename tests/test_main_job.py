@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def project_env(tmp_path, monkeypatch):
-    """Every location of DESIGN.md's configuration table pointed into tmp_path."""
+    """Every location of the README's configuration table pointed into tmp_path."""
     env = {
         "OPENAQ_BUCKET_URL": str(tmp_path / "mirror"),
         "TOAR_DATABASE_URL": f"sqlite:///{tmp_path / 'toar.sqlite'}",

@@ -12,19 +12,21 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 from dagster import DagsterInstance, materialize
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from asset_base.partitions import partition_range_tags
 
 from ml_assets.assets import ozone_features, ozone_forecast_model, ozone_forecasts
-from ml_assets.features import FEATURE_COLUMNS, features_for_window
+from forecasting.features import FEATURE_COLUMNS, features_for_window
 from ml_assets.provenance import gaps, provenance_chain, render
 from ml_assets.serving import invocation_payload
 from resources.openaq_bucket import OpenAQBucket
 from resources.mlflow_resources import ModelRegistry
 from tests.conftest import project_resources
-from tests.servers import free_port, wait_until_serving
-from toar_assets import toar_db
+from local_services.loopback import free_port, wait_until_serving
+import forecasting.tables
+import toar.bulk_load
+import toar.database
 from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements
-from toar_assets.sample_bucket import generate_bucket
+from sample_data.generator import generate_bucket
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +35,7 @@ LAST_DAY = "2014-01-08"
 
 
 def run(resources, instance, selection, first, last=None, run_config=None):
-    tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last or first}
+    tags = partition_range_tags(first, last or first)
     result = materialize(ALL_ASSETS, selection=selection, resources=resources, instance=instance, tags=tags,
                          run_config=run_config)
     assert result.success
@@ -61,7 +63,7 @@ def pipeline(tmp_path_factory):
         yield {"root": root, "resources": resources, "instance": instance, "trained": trained,
                "results": [logistics, features, trained],
                "registry": ModelRegistry(tracking_uri=tracking_uri),
-               "engine": toar_db.create_engine(os.environ["TOAR_DATABASE_URL"]), "tracking_uri": tracking_uri}
+               "engine": toar.database.create_engine(os.environ["TOAR_DATABASE_URL"]), "tracking_uri": tracking_uri}
 
 
 def test_first_model_beats_persistence_and_becomes_champion(pipeline):
@@ -112,7 +114,7 @@ def test_worse_candidate_is_registered_but_not_promoted(pipeline):
 def test_forecasts_come_from_the_champion_and_are_stored_for_scoring(pipeline):
     meta = metadata_of(pipeline["trained"], "ozone_forecasts")
     with pipeline["engine"].connect() as conn:
-        rows = conn.execute(sa.select(toar_db.ozone_forecast)).mappings().all()
+        rows = conn.execute(sa.select(forecasting.tables.ozone_forecast)).mappings().all()
     assert len(rows) == meta["dagster/row_count"] > 0
     assert {r["model_version"] for r in rows} == {"1"}
     assert {str(r["issue_time"]) for r in rows} == {"2014-01-08 23:00:00"}
@@ -223,8 +225,8 @@ def test_retraining_sensor_waits_then_fires_on_drift_and_the_model_records_why(p
         horizon_hours=1, value=scored["target_o3"] + 15.0, model_name="ozone-forecast",
         model_version=str(pipeline["registry"].version("champion").version), mlflow_run_id="r", dagster_run_id="d")
     with pipeline["engine"].begin() as conn:
-        conn.execute(toar_db.ozone_forecast.delete())
-        toar_db.bulk_insert(conn, toar_db.ozone_forecast, rows[[c.name for c in toar_db.ozone_forecast.columns]])
+        conn.execute(forecasting.tables.ozone_forecast.delete())
+        toar.bulk_load.bulk_insert(conn, forecasting.tables.ozone_forecast, rows[[c.name for c in forecasting.tables.ozone_forecast.columns]])
 
     request = retraining(build_sensor_context(instance=pipeline["instance"], resources=sensor_resources(pipeline)))
     assert isinstance(request, RunRequest)
@@ -247,9 +249,9 @@ def test_automation_refreshes_features_after_new_harmonized_data(pipeline):
     from definitions import defs
 
     now = datetime(2014, 1, 8, 18)
-    first = evaluate_automation_conditions(defs=defs, instance=pipeline["instance"], evaluation_time=now)
+    first = evaluate_automation_conditions(defs=defs(), instance=pipeline["instance"], evaluation_time=now)
     run(pipeline["resources"], pipeline["instance"], [raw_openaq_measurements, harmonized_toar_series], LAST_DAY)
-    second = evaluate_automation_conditions(defs=defs, instance=pipeline["instance"], evaluation_time=now,
+    second = evaluate_automation_conditions(defs=defs(), instance=pipeline["instance"], evaluation_time=now,
                                             cursor=first.cursor)
     assert LAST_DAY in set(second.get_requested_partitions(AssetKey("ozone_features")))
     assert second.get_num_requested(AssetKey("ozone_forecast_model")) == 0  # retraining is the sensor's decision

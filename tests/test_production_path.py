@@ -15,9 +15,10 @@ import pytest
 import sqlalchemy as sa
 
 from resources.environment import PROJECT_ROOT
-from tests.servers import throwaway_postgres
-from toar_assets import toar_db
-from toar_assets.sample_bucket import generate_bucket
+from local_services.postgres import throwaway_postgres
+import toar.database
+import toar.schema
+from sample_data.generator import generate_bucket
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -88,9 +89,9 @@ def test_backfill_and_training_on_postgres_and_s3(s3_endpoint, tmp_path):
         assert len(keys(s3_endpoint, "lake", "intermediates/ozone_features/")) == 5
 
         # The TOAR tables are in PostgreSQL.
-        engine = toar_db.create_engine(toar_url)
+        engine = toar.database.create_engine(toar_url)
         with engine.connect() as conn:
-            count = {t: conn.execute(sa.select(sa.func.count()).select_from(toar_db.metadata.tables[t])).scalar_one()
+            count = {t: conn.execute(sa.select(sa.func.count()).select_from(toar.schema.metadata.tables[t])).scalar_one()
                      for t in ("stationmeta_core", "timeseries", "data", "quarantine", "ozone_forecast")}
         engine.dispose()
         assert all(n > 0 for n in count.values()), count
@@ -111,8 +112,8 @@ def test_parallel_partitions_share_the_database_safely(tmp_path, monkeypatch):
     from dagster import DagsterInstance
 
     from resources.openaq_bucket import OpenAQBucket
-    from toar_assets.harmonize import SERIES_KEY, harmonize
-    from toar_assets.openaq_objects import read_objects
+    from toar.harmonize import SERIES_KEY, harmonize
+    from sources.openaq_v1.reader import read_objects
 
     generate_bucket(tmp_path / "mirror", date(2014, 1, 1), days=4, stations=15, seed=9, objects_per_day=24)
     days = [f"2014-01-0{d}" for d in range(1, 5)]
@@ -158,9 +159,9 @@ def test_parallel_partitions_share_the_database_safely(tmp_path, monkeypatch):
             "data": len(observations[SERIES_KEY + ["datetime"]].drop_duplicates()),
             "quarantine": sum(len(h.quarantine) for h in harmonized),
         }
-        engine = toar_db.create_engine(toar_url)
+        engine = toar.database.create_engine(toar_url)
         with engine.connect() as conn:
-            found = {t: conn.execute(sa.select(sa.func.count()).select_from(toar_db.metadata.tables[t])).scalar_one()
+            found = {t: conn.execute(sa.select(sa.func.count()).select_from(toar.schema.metadata.tables[t])).scalar_one()
                      for t in expected}
         engine.dispose()
         assert found == expected

@@ -5,15 +5,16 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 from dagster import DagsterInstance, materialize
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from asset_base.partitions import partition_range_tags
 
-from checks.gates import QualityGates
+from resources.quality_gates import QualityGates
 from ml_assets.assets import ozone_features
 from tests.conftest import project_resources
 from tests.openaq_fixtures import record, write_object
-from toar_assets import toar_db
+import toar.database
+import toar.schema
 from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements
-from toar_assets.sample_bucket import generate_bucket
+from sample_data.generator import generate_bucket
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +22,7 @@ ASSETS = [raw_openaq_measurements, harmonized_toar_series, ozone_features]
 
 
 def run(resources, first, last):
-    tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
+    tags = partition_range_tags(first, last)
     return materialize(ASSETS, resources=resources, instance=DagsterInstance.ephemeral(), tags=tags, raise_on_error=False)
 
 
@@ -55,7 +56,7 @@ def test_a_bad_source_partition_stops_harmonization_in_the_same_run(tmp_path):
     failure = check.metadata["details"].value["2014-01-01"]["failed_expectations"][0]
     assert failure["column"] == "unit" and failure["unexpected_count"] == 10 and failure["sample"][0] == "mg/m³"
     assert "harmonized_toar_series" not in materialized(result)
-    engine = toar_db.create_engine(f"sqlite:///{tmp_path / 'toar.sqlite'}")
+    engine = toar.database.create_engine(f"sqlite:///{tmp_path / 'toar.sqlite'}")
     assert not sa.inspect(engine).has_table("data")  # harmonization never ran
 
 
@@ -79,9 +80,9 @@ def test_too_much_quarantine_withholds_the_partition_and_stops_features(bucket, 
     assert not check.passed
     assert check.metadata["details"].value["2014-01-02"]["quarantined_share"] > 0.001
     assert "ozone_features" not in materialized(result)
-    engine = toar_db.create_engine(f"sqlite:///{tmp_path / 'toar.sqlite'}")
+    engine = toar.database.create_engine(f"sqlite:///{tmp_path / 'toar.sqlite'}")
     with engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(toar_db.data)).scalar_one() == 0  # withheld
+        assert conn.execute(sa.select(sa.func.count()).select_from(toar.schema.data)).scalar_one() == 0  # withheld
 
 
 def test_passing_gates_let_the_data_through(bucket, tmp_path):

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from resources.environment import PROJECT_ROOT
-from tests.servers import free_port, wait_until_serving
-from toar_assets.sample_bucket import generate_bucket
+from local_services.loopback import free_port, wait_until_serving
+from sample_data.generator import generate_bucket
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 

@@ -1,8 +1,5 @@
 """Data-logistics assets: OpenAQ objects -> raw Parquet partitions -> TOAR database."""
 
-import queue
-from concurrent.futures import Future, ThreadPoolExecutor
-
 from dagster import (
     AssetExecutionContext,
     AssetIn,
@@ -21,24 +18,20 @@ from pydantic import Field
 import checks.harmonized
 import checks.raw
 from checks.core import Outcome, check_result, cost_outcome
-from checks.gates import QualityGates
+from resources.quality_gates import QualityGates
 from resources.openaq_bucket import ObjectReadError, OpenAQBucket
 from resources.parquet_io_manager import EncodedTable, ParquetIOManager
 from resources.qoa import QoAMonitor
 from resources.toar_database import ToarDatabase
-from toar_assets.fingerprint import combined_fingerprint, objects_fingerprint
-from toar_assets.harmonize import (
-    CONVERSION_CONVENTION,
-    HARMONIZATION_VERSION,
-    RAW_COLUMNS,
-    REASONS,
-    Harmonized,
-    harmonize_in_parts,
-)
-from toar_assets.openaq_objects import read_objects
-from toar_assets.partitions import daily_backfill_policy, daily_partitions
-from toar_assets.table_metadata import HARMONIZED_METADATA, RAW_METADATA, SOURCE
-from toar_assets.toar_db import write_partition
+from domain.fingerprint import combined_fingerprint, objects_fingerprint
+from domain.quality import REASONS
+from domain.vocabulary import CONVERSION_CONVENTION
+from toar.harmonize import HARMONIZATION_VERSION, RAW_INPUT_COLUMNS, Harmonized, harmonize_in_parts
+from sources.openaq_v1.reader import read_objects
+from asset_base.partitions import daily_asset, daily_partitions
+from asset_base.table_metadata import HARMONIZED_METADATA, RAW_METADATA
+from domain.keys import OPENAQ_BUCKET
+from toar.writer import write_while_harmonizing
 
 RAW_CODE_VERSION = "1"
 
@@ -49,7 +42,7 @@ class RawReadConfig(Config):
     )
 
 openaq_realtime_bucket = AssetSpec(
-    SOURCE,
+    OPENAQ_BUCKET,
     group_name="openaq",
     kinds={"s3"},
     description="OpenAQ v1 real-time objects (s3://openaq-fetches/realtime-gzipped/YYYY-MM-DD/, or the local "
@@ -57,9 +50,7 @@ openaq_realtime_bucket = AssetSpec(
 )
 
 
-@asset(
-    partitions_def=daily_partitions,
-    backfill_policy=daily_backfill_policy,
+@daily_asset(
     group_name="openaq",
     code_version=RAW_CODE_VERSION,
     io_manager_key="lake_io_manager",
@@ -130,15 +121,13 @@ def raw_openaq_measurements(
     )
 
 
-@asset(
-    partitions_def=daily_partitions,
-    backfill_policy=daily_backfill_policy,
+@daily_asset(
     group_name="toar",
     code_version=HARMONIZATION_VERSION,
     kinds={"sqlalchemy", "postgres", "sqlite"},
     pool="toar_database",  # a database writer: the instance caps how many run at once
     # Only the raw columns harmonization reads (not the attribution lists, kept for provenance).
-    ins={"raw_openaq_measurements": AssetIn(metadata={"columns": RAW_COLUMNS})},
+    ins={"raw_openaq_measurements": AssetIn(metadata={"columns": RAW_INPUT_COLUMNS})},
     metadata=HARMONIZED_METADATA,
     check_specs=checks.harmonized.SPECS,
 )
@@ -217,32 +206,15 @@ ROWS_PER_PART = 125_000
 
 
 def _harmonize_while_writing(database: ToarDatabase, day: str, raw, gates: QualityGates):
-    """Harmonize the day in parts (by station), handing each to the database writer as soon as
-    it is ready: the database loads one part while the next is assembled (and the writer
-    connects, and creates the schema if needed, while the first is). The blocking checks then
-    run on the whole day while the writer finishes, and it commits only if they pass.
+    """Harmonize the day in parts (by station) while the database writer loads them; the
+    blocking checks judge the whole day before the writer commits (toar.writer).
     Returns the harmonized day, the two outcomes and the write's figures (None if withheld)."""
-    # The checks below import great_expectations, and with it sqlalchemy.orm, in this thread. While
-    # that import runs, SQLAlchemy's inspection registry already holds half-initialized orm code,
-    # and the writer's first statement would hit it (a sporadic AttributeError). Import it first.
-    import sqlalchemy.orm  # noqa: F401
+    outcomes = {}
 
-    parts: queue.Queue = queue.Queue()
-    verdict: Future = Future()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="toar-writer") as pool:
-        writing = pool.submit(lambda: write_partition(database.engine(), day, iter(parts.get, None), confirm=verdict.result))
-        try:
-            done = []
-            for part in harmonize_in_parts(raw, ROWS_PER_PART):
-                done.append(part)
-                parts.put(part)
-            parts.put(None)
-            harmonized = Harmonized.combine(done)
-            valid = checks.harmonized.validate(harmonized, gates.min_data_quality_score)
-            share = checks.harmonized.quarantine_share(harmonized, gates.max_quarantined_share)
-            verdict.set_result(share.passed and (valid.passed or not valid.severe))
-        finally:
-            if not verdict.done():  # harmonizing or the checks raised: roll back, then let the error through
-                parts.put(None)
-                verdict.set_result(False)
-        return harmonized, valid, share, writing.result()
+    def accept(harmonized: Harmonized) -> bool:
+        outcomes["valid"] = valid = checks.harmonized.validate(harmonized, gates.min_data_quality_score)
+        outcomes["share"] = share = checks.harmonized.quarantine_share(harmonized, gates.max_quarantined_share)
+        return share.passed and (valid.passed or not valid.severe)
+
+    harmonized, stats = write_while_harmonizing(database.engine(), day, harmonize_in_parts(raw, ROWS_PER_PART), accept)
+    return harmonized, outcomes["valid"], outcomes["share"], stats

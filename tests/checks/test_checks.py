@@ -9,10 +9,10 @@ import checks.harmonized
 import checks.model
 import checks.raw
 from checks.core import Outcome, check_result, cost_outcome, run_suite
-from ml_assets.features import FEATURE_COLUMNS, TARGET
-from ml_assets.training import Scores
+from forecasting.features import FEATURE_COLUMNS, TARGET
+from forecasting.training import Scores
 from tests.openaq_fixtures import raw_table, record
-from toar_assets.harmonize import harmonize
+from toar.harmonize import harmonize
 
 
 def failed(outcome: Outcome) -> dict[str, dict]:

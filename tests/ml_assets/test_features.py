@@ -5,19 +5,11 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from ml_assets.features import (
-    FEATURE_COLUMNS,
-    HISTORY,
-    TARGET,
-    build_features,
-    features_for_window,
-    hourly_means,
-    measurement_query,
-    series_query,
-)
+from forecasting.features import FEATURE_COLUMNS, HISTORY, TARGET, build_features, features_for_window, hourly_means, measurement_query, series_query
 from tests.openaq_fixtures import raw_table, record
-from toar_assets import toar_db
-from toar_assets.harmonize import harmonize
+import toar.database
+import toar.writer
+from toar.harmonize import harmonize
 
 DAY = datetime(2014, 1, 5)
 STATIONS = pd.DataFrame({"station_id": [1, 2], "latitude": [40.4, 4.6], "longitude": [-3.7, -74.1]})
@@ -121,14 +113,14 @@ def test_stations_without_ozone_get_no_rows():
 @pytest.fixture
 def filled_database(database_url):
     """Two days of hourly ozone at two stations, through harmonization and the writer."""
-    engine = toar_db.create_engine(database_url)
-    toar_db.ensure_schema(engine)
+    engine = toar.database.create_engine(database_url)
+    toar.database.ensure_schema(engine)
     hours = [DAY - timedelta(days=1, hours=6) + timedelta(hours=h) for h in range(60)]
     for lat in (40.4168, 4.5981):
         items = [record(value=0.030 + (h % 24) / 1000, utc=t.strftime("%Y-%m-%dT%H:00:00.000Z"),
                         coordinates={"latitude": lat, "longitude": -3.7})
                  for h, t in enumerate(hours)]
-        toar_db.write_partition(engine, "2014-01-05", harmonize(raw_table(items, key=f"2014-01-06/{1388966400 + int(lat)}.ndjson.gz")))
+        toar.writer.write_partition(engine, "2014-01-05", harmonize(raw_table(items, key=f"2014-01-06/{1388966400 + int(lat)}.ndjson.gz")))
     yield engine
     engine.dispose()
 
@@ -158,7 +150,7 @@ def test_selection_searches_each_series_on_the_primary_key(filled_database):
 
 def test_selection_in_chunks_of_series_reads_the_same_rows(filled_database, monkeypatch):
     whole, read = features_for_window(filled_database, DAY, DAY + timedelta(days=1), 1)
-    monkeypatch.setattr("ml_assets.features.SERIES_PER_QUERY", 1)  # one values query per series
+    monkeypatch.setattr("forecasting.features.SERIES_PER_QUERY", 1)  # one values query per series
     chunked, read_chunked = features_for_window(filled_database, DAY, DAY + timedelta(days=1), 1)
     assert len(read["timeseries_ids"]) > 1 and read_chunked == read
     pd.testing.assert_frame_equal(chunked, whole)

@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_assets.features import FEATURE_COLUMNS, TARGET
+from forecasting.features import FEATURE_COLUMNS, TARGET
 from ml_assets.registry import main as registry_main
-from ml_assets.training import Scores, decide_promotion, holdout_plot, score, time_ordered_split, train_forest
+from forecasting.training import Scores, decide_promotion, holdout_plot, score, time_ordered_split, train_forest
 from resources.mlflow_resources import ModelRegistry, ensure_experiment
 
 

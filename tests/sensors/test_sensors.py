@@ -13,9 +13,9 @@ from dagster import (
     build_sensor_context,
     materialize,
 )
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from asset_base.partitions import partition_range_tags
 
-from checks.gates import QualityGates
+from resources.quality_gates import QualityGates
 from resources.openaq_bucket import OpenAQBucket
 from resources.toar_database import ToarDatabase
 from sensors.failures import record_run_failures
@@ -23,7 +23,7 @@ from sensors.new_objects import new_openaq_objects, watched_days
 from sensors.retraining import Champion, RecentError, RetrainingPolicy, retraining_reasons
 from tests.conftest import project_resources
 from tests.openaq_fixtures import record, write_object
-from toar_assets import toar_db
+import sensors.failures
 from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements
 
 TODAY, YESTERDAY = "2014-01-05", "2014-01-04"
@@ -91,7 +91,7 @@ def test_tick_then_run_materializes_what_it_requested(bucket, tmp_path):
     requests, _, _ = tick(bucket)
     instance = DagsterInstance.ephemeral()
     with project_resources(tmp_path, bucket):
-        job = defs.resolve_job_def("data_logistics")
+        job = defs().resolve_job_def("data_logistics")
         for request in requests:
             result = job.execute_in_process(instance=instance, partition_key=request.partition_key, tags=request.tags)
             assert result.success
@@ -131,7 +131,7 @@ def test_failed_run_is_recorded_with_assets_and_partitions(tmp_path):
     write_object(tmp_path / "bucket", "2014-01-01", "1388577600.ndjson.gz", [record()])
     instance = DagsterInstance.ephemeral()
     with project_resources(tmp_path, tmp_path / "bucket", quality_gates=QualityGates(max_cost_usd_per_partition=0.0)) as resources:
-        tags = {ASSET_PARTITION_RANGE_START_TAG: "2014-01-01", ASSET_PARTITION_RANGE_END_TAG: "2014-01-01"}
+        tags = partition_range_tags("2014-01-01", "2014-01-01")
         result = materialize([raw_openaq_measurements, harmonized_toar_series], resources=resources,
                              instance=instance, tags=tags, raise_on_error=False)
         assert not result.success
@@ -143,7 +143,7 @@ def test_failed_run_is_recorded_with_assets_and_partitions(tmp_path):
         database = ToarDatabase(url=f"sqlite:///{tmp_path / 'toar.sqlite'}")
         record_run_failures(context, toar_database=database)
     with database.engine().connect() as conn:
-        rows = conn.execute(sa.select(toar_db.pipeline_failure)).mappings().all()
+        rows = conn.execute(sa.select(sensors.failures.pipeline_failure)).mappings().all()
     assert len(rows) == 1
     row = rows[0]
     assert row["run_id"] == result.run_id and row["partitions"] == "2014-01-01..2014-01-01"

@@ -7,19 +7,11 @@ import pytest
 
 from resources.openaq_bucket import OpenAQBucket
 from tests.openaq_fixtures import ABSENT, raw_table, record
-from toar_assets.harmonize import (
-    FLAG_HIGH,
-    FLAG_NEGATIVE,
-    FLAG_OK,
-    SERIES_KEY,
-    UNIT_PPB,
-    UNIT_UG_M3,
-    Harmonized,
-    harmonize,
-    harmonize_in_parts,
-)
-from toar_assets.openaq_objects import read_objects
-from toar_assets.sample_bucket import generate_bucket
+from domain.quality import FLAG_HIGH, FLAG_NEGATIVE, FLAG_OK
+from domain.vocabulary import UNIT_PPB, UNIT_UG_M3
+from toar.harmonize import Harmonized, SERIES_KEY, harmonize, harmonize_in_parts
+from sources.openaq_v1.reader import read_objects
+from sample_data.generator import generate_bucket
 
 
 def harmonized(items, **kwargs):

@@ -4,15 +4,11 @@ from datetime import datetime, timezone
 import pytest
 
 from tests.openaq_fixtures import ABSENT, ndjson, record, write_object
-from toar_assets.openaq_objects import (
-    RAW_SCHEMA,
-    ObjectInfo,
-    decompress,
-    object_name_error,
-    parse_object,
-    published_at,
-    read_objects,
-)
+from domain.raw_schema import RAW_SCHEMA
+from sources.objects import ObjectInfo
+from sources.openaq_v1.names import object_name_error, published_at
+from sources.openaq_v1.parse import decompress, parse_object
+from sources.openaq_v1.reader import read_objects
 
 
 @pytest.mark.parametrize(

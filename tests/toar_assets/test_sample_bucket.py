@@ -1,4 +1,4 @@
-"""Tests of the synthetic openaq-fetches mirror (toar_assets.sample_bucket)."""
+"""Tests of the synthetic openaq-fetches mirror (sample_data.generator)."""
 
 from __future__ import annotations
 
@@ -17,13 +17,8 @@ import numpy as np
 import pytest
 
 
-from toar_assets.openaq_objects import object_name_error
-from toar_assets.sample_bucket import (
-    PARAMETERS,
-    UG_PER_PPB,
-    UNITS,
-    generate_bucket,
-)
+from sources.openaq_v1.names import object_name_error
+from sample_data.generator import PARAMETERS, UG_PER_PPB, UNITS, generate_bucket
 
 START = date(2014, 1, 1)
 SMALL = dict(stations=12, seed=7, objects_per_day=24)  # hourly objects: fast, still realistic
@@ -361,7 +356,7 @@ def test_no2_anticorrelated_with_ozone(clean_bucket):
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "toar_assets.sample_bucket", *args],
+    return subprocess.run([sys.executable, "-m", "sample_data.generator", *args],
                           capture_output=True, text=True, timeout=60)
 
 

@@ -10,8 +10,11 @@ import pytest
 import sqlalchemy as sa
 
 from tests.openaq_fixtures import ABSENT, raw_table, record
-from toar_assets import toar_db
-from toar_assets.harmonize import HARMONIZATION_VERSION, harmonize
+import toar.bulk_load
+import toar.database
+import toar.schema
+import toar.writer
+from toar.harmonize import HARMONIZATION_VERSION, harmonize
 
 TABLES = ["stationmeta_core", "stationmeta_alias", "timeseries", "raw_object", "data", "quarantine", "data_flag"]
 
@@ -20,20 +23,20 @@ def snapshot(engine) -> dict:
     """Every row of every table, in a stable order: equal snapshots mean an unchanged database."""
     with engine.connect() as conn:
         return {
-            name: sorted(tuple(map(str, row)) for row in conn.execute(sa.select(toar_db.metadata.tables[name])))
+            name: sorted(tuple(map(str, row)) for row in conn.execute(sa.select(toar.schema.metadata.tables[name])))
             for name in TABLES
         }
 
 
 def count(engine, table: str) -> int:
     with engine.connect() as conn:
-        return conn.execute(sa.select(sa.func.count()).select_from(toar_db.metadata.tables[table])).scalar_one()
+        return conn.execute(sa.select(sa.func.count()).select_from(toar.schema.metadata.tables[table])).scalar_one()
 
 
 @pytest.fixture
 def engine(database_url):
-    engine = toar_db.create_engine(database_url)
-    toar_db.ensure_schema(engine)
+    engine = toar.database.create_engine(database_url)
+    toar.database.ensure_schema(engine)
     yield engine
     engine.dispose()
 
@@ -70,19 +73,19 @@ def day_two(value=0.045):
 
 
 def test_partition_lands_in_all_tables(engine):
-    stats = toar_db.write_partition(engine, "2014-01-01", day_one())
+    stats = toar.writer.write_partition(engine, "2014-01-01", day_one())
     assert (stats.stations_created, stats.series_created, stats.values_written, stats.quarantined) == (2, 3, 4, 2)
     with engine.connect() as conn:
-        aliases = conn.execute(sa.select(toar_db.stationmeta_alias.c.name)).scalars().all()
+        aliases = conn.execute(sa.select(toar.schema.stationmeta_alias.c.name)).scalars().all()
         series = conn.execute(
-            sa.select(toar_db.timeseries.c.variable, toar_db.timeseries.c.unit, toar_db.timeseries.c.data_start_date,
-                      toar_db.timeseries.c.data_end_date).order_by(toar_db.timeseries.c.id)
+            sa.select(toar.schema.timeseries.c.variable, toar.schema.timeseries.c.unit, toar.schema.timeseries.c.data_start_date,
+                      toar.schema.timeseries.c.data_end_date).order_by(toar.schema.timeseries.c.id)
         ).all()
-        values = conn.execute(sa.select(toar_db.data.c.value, toar_db.data.c.flags, toar_db.data.c.version)).all()
+        values = conn.execute(sa.select(toar.schema.data.c.value, toar.schema.data.c.flags, toar.schema.data.c.version)).all()
         quarantine = conn.execute(
-            sa.select(toar_db.quarantine.c.reason, toar_db.quarantine.c.line_number, toar_db.raw_object.c.key,
-                      toar_db.raw_object.c.etag)
-            .join(toar_db.raw_object, toar_db.quarantine.c.source_object_id == toar_db.raw_object.c.id)
+            sa.select(toar.schema.quarantine.c.reason, toar.schema.quarantine.c.line_number, toar.schema.raw_object.c.key,
+                      toar.schema.raw_object.c.etag)
+            .join(toar.schema.raw_object, toar.schema.quarantine.c.source_object_id == toar.schema.raw_object.c.id)
         ).all()
     assert sorted(aliases) == ["Centro", "Centro", "Renamed"]
     assert {(v, u) for v, u, _, _ in series} == {("o3", "nmol/mol"), ("no2", "nmol/mol")}
@@ -97,10 +100,10 @@ def test_partition_lands_in_all_tables(engine):
 
 
 def test_rewriting_a_partition_leaves_the_database_unchanged(engine):
-    toar_db.write_partition(engine, "2014-01-01", day_one())
-    toar_db.write_partition(engine, "2014-01-02", day_two())
+    toar.writer.write_partition(engine, "2014-01-01", day_one())
+    toar.writer.write_partition(engine, "2014-01-02", day_two())
     before = snapshot(engine)
-    stats = toar_db.write_partition(engine, "2014-01-01", day_one())
+    stats = toar.writer.write_partition(engine, "2014-01-01", day_one())
     assert (stats.stations_created, stats.series_created) == (0, 0)
     assert snapshot(engine) == before
 
@@ -108,10 +111,10 @@ def test_rewriting_a_partition_leaves_the_database_unchanged(engine):
 def o3_values(engine) -> dict:
     """(station latitude, hour) -> ozone value, independent of surrogate ids."""
     query = (
-        sa.select(toar_db.stationmeta_core.c.latitude, toar_db.data.c.datetime, toar_db.data.c.value)
-        .select_from(toar_db.data.join(toar_db.timeseries, toar_db.data.c.timeseries_id == toar_db.timeseries.c.id)
-                     .join(toar_db.stationmeta_core))
-        .where(toar_db.timeseries.c.variable == "o3")
+        sa.select(toar.schema.stationmeta_core.c.latitude, toar.schema.data.c.datetime, toar.schema.data.c.value)
+        .select_from(toar.schema.data.join(toar.schema.timeseries, toar.schema.data.c.timeseries_id == toar.schema.timeseries.c.id)
+                     .join(toar.schema.stationmeta_core))
+        .where(toar.schema.timeseries.c.variable == "o3")
     )
     with engine.connect() as conn:
         return {(lat, str(when)[11:13]): round(value, 6) for lat, when, value in conn.execute(query)}
@@ -119,9 +122,9 @@ def o3_values(engine) -> dict:
 
 def o3_range(engine, latitude: float) -> tuple[str, str]:
     query = (
-        sa.select(toar_db.timeseries.c.data_start_date, toar_db.timeseries.c.data_end_date)
-        .join(toar_db.stationmeta_core)
-        .where(toar_db.timeseries.c.variable == "o3", toar_db.stationmeta_core.c.latitude == latitude)
+        sa.select(toar.schema.timeseries.c.data_start_date, toar.schema.timeseries.c.data_end_date)
+        .join(toar.schema.stationmeta_core)
+        .where(toar.schema.timeseries.c.variable == "o3", toar.schema.stationmeta_core.c.latitude == latitude)
     )
     with engine.connect() as conn:
         start, end = conn.execute(query).one()
@@ -131,11 +134,11 @@ def o3_range(engine, latitude: float) -> tuple[str, str]:
 def test_republished_value_upserts_and_order_of_partitions_does_not_matter(engine):
     final_states = []
     for order in (["2014-01-01", "2014-01-02"], ["2014-01-02", "2014-01-01"]):
-        toar_db.metadata.drop_all(engine)
-        toar_db.ensure_schema(engine)
+        toar.schema.metadata.drop_all(engine)
+        toar.database.ensure_schema(engine)
         partitions = {"2014-01-01": day_one(), "2014-01-02": day_two()}
         for day in order:
-            toar_db.write_partition(engine, day, partitions[day])
+            toar.writer.write_partition(engine, day, partitions[day])
         assert count(engine, "data") == 5  # 4 from day one; 11:00 replaced, 12:00 added by day two
         final_states.append(o3_values(engine))
         # The series' date range spans both days' values, whichever day came first.
@@ -147,12 +150,12 @@ def test_republished_value_upserts_and_order_of_partitions_does_not_matter(engin
 def test_values_that_collide_unseen_are_merged_not_duplicated(engine, monkeypatch):
     # As when a concurrent writer commits the same values after this one read the series'
     # ranges: the direct insert collides, rolls back to its savepoint, and the values are merged.
-    toar_db.write_partition(engine, "2014-01-01", day_one())
-    toar_db.write_partition(engine, "2014-01-02", day_two())
+    toar.writer.write_partition(engine, "2014-01-01", day_one())
+    toar.writer.write_partition(engine, "2014-01-02", day_two())
     expected = snapshot(engine)
-    monkeypatch.setattr(toar_db, "_may_collide", lambda stored, series, when: np.zeros(len(when), bool))
-    toar_db.write_partition(engine, "2014-01-02", day_two())
-    toar_db.write_partition(engine, "2014-01-01", day_one())  # the older publication must not win
+    monkeypatch.setattr(toar.writer, "_may_collide", lambda stored, series, when: np.zeros(len(when), bool))
+    toar.writer.write_partition(engine, "2014-01-02", day_two())
+    toar.writer.write_partition(engine, "2014-01-01", day_one())  # the older publication must not win
     assert snapshot(engine) == expected
     assert o3_values(engine)[(40.4168, "11")] == 45.0
 
@@ -160,51 +163,51 @@ def test_values_that_collide_unseen_are_merged_not_duplicated(engine, monkeypatc
 def test_only_values_within_a_series_stored_range_are_merged():
     # Series 0 holds 10:00..11:00; series 1 is new; series 2 was stored without a range.
     hour = lambda h: np.datetime64(f"2014-01-01T{h:02d}:00", "ns")  # noqa: E731
-    stored = toar_db._StoredSeries.of([(0, 7, hour(10), hour(11)), (1, 8, hour(12), hour(13)), (2, 9, None, None)],
+    stored = toar.writer._StoredSeries.of([(0, 7, hour(10), hour(11)), (1, 8, hour(12), hour(13)), (2, 9, None, None)],
                                       3, created={8})
     series = np.array([0, 0, 0, 1, 2])
     when = np.array([hour(9), hour(11), hour(12), hour(12), hour(23)])
-    assert toar_db._may_collide(stored, series, when).tolist() == [False, True, False, False, True]
+    assert toar.writer._may_collide(stored, series, when).tolist() == [False, True, False, False, True]
     assert stored.ids.tolist() == [7, 8, 9]
 
 
 def test_series_stored_without_a_range_are_merged_not_duplicated(engine):
     # Earlier versions left data_start_date and data_end_date empty.
-    toar_db.write_partition(engine, "2014-01-01", day_one())
+    toar.writer.write_partition(engine, "2014-01-01", day_one())
     expected = snapshot(engine)
     with engine.begin() as conn:
-        conn.execute(toar_db.timeseries.update().values(data_start_date=None, data_end_date=None))
-    toar_db.write_partition(engine, "2014-01-01", day_one())
+        conn.execute(toar.schema.timeseries.update().values(data_start_date=None, data_end_date=None))
+    toar.writer.write_partition(engine, "2014-01-01", day_one())
     assert snapshot(engine) == expected
 
 
 def test_failure_mid_partition_leaves_nothing(engine, monkeypatch):
-    toar_db.write_partition(engine, "2014-01-01", day_one())
+    toar.writer.write_partition(engine, "2014-01-01", day_one())
     before = snapshot(engine)
     # The fault strikes after the values were inserted, before the quarantine.
-    monkeypatch.setattr(toar_db, "_WIDEN_SERIES_RANGES", "UPDATE no_such_table SET x = 1")
+    monkeypatch.setattr(toar.writer, "_WIDEN_SERIES_RANGES", "UPDATE no_such_table SET x = 1")
     with pytest.raises(sa.exc.DBAPIError):
-        toar_db.write_partition(engine, "2014-01-02", day_two())
+        toar.writer.write_partition(engine, "2014-01-02", day_two())
     assert snapshot(engine) == before
 
 
 def test_partition_not_confirmed_before_commit_is_rolled_back(engine):
-    toar_db.write_partition(engine, "2014-01-01", day_one())
+    toar.writer.write_partition(engine, "2014-01-01", day_one())
     before = snapshot(engine)
     asked = []
-    stats = toar_db.write_partition(engine, "2014-01-02", day_two(), confirm=lambda: asked.append(True) or False)
+    stats = toar.writer.write_partition(engine, "2014-01-02", day_two(), confirm=lambda: asked.append(True) or False)
     assert asked == [True] and stats is None
     assert snapshot(engine) == before
-    assert toar_db.write_partition(engine, "2014-01-02", day_two(), confirm=lambda: True).values_written > 0
+    assert toar.writer.write_partition(engine, "2014-01-02", day_two(), confirm=lambda: True).values_written > 0
     assert snapshot(engine) != before
 
 
 def test_an_open_read_does_not_block_a_partition_write(engine):
-    toar_db.write_partition(engine, "2014-01-01", day_one())
+    toar.writer.write_partition(engine, "2014-01-01", day_one())
     with engine.connect() as reader, reader.begin():
-        assert reader.execute(sa.select(sa.func.count()).select_from(toar_db.data)).scalar_one() > 0
+        assert reader.execute(sa.select(sa.func.count()).select_from(toar.schema.data)).scalar_one() > 0
         with ThreadPoolExecutor(1) as pool:  # the writer runs while the read transaction is open
-            stats = pool.submit(toar_db.write_partition, engine, "2014-01-02", day_two()).result(timeout=30)
+            stats = pool.submit(toar.writer.write_partition, engine, "2014-01-02", day_two()).result(timeout=30)
     assert stats.values_written > 0
 
 
@@ -223,7 +226,7 @@ def test_concurrent_partitions_do_not_duplicate_stations_or_series(engine):
 
     def write(day):
         try:
-            toar_db.write_partition(engine, day, work[day])
+            toar.writer.write_partition(engine, day, work[day])
         except Exception as exc:  # surfaced below
             errors.append(exc)
 
@@ -239,28 +242,28 @@ def test_concurrent_partitions_do_not_duplicate_stations_or_series(engine):
 
 
 def test_schema_creation_is_repeatable(engine):
-    toar_db.ensure_schema(engine)
+    toar.database.ensure_schema(engine)
     assert count(engine, "data_flag") == 3
 
 
 @pytest.mark.postgres
 def test_schema_drops_the_quarantine_key_check_of_earlier_versions(postgres_url):
     # Earlier versions checked quarantine.source_object_id against raw_object row by row.
-    engine = toar_db.create_engine(postgres_url)
-    toar_db.ensure_schema(engine)
+    engine = toar.database.create_engine(postgres_url)
+    toar.database.ensure_schema(engine)
     with engine.begin() as conn:
         conn.execute(sa.text("ALTER TABLE quarantine ADD CONSTRAINT quarantine_source_object_id_fkey "
                              "FOREIGN KEY (source_object_id) REFERENCES raw_object (id)"))
-    toar_db.ensure_schema(engine)
+    toar.database.ensure_schema(engine)
     with engine.connect() as conn:
-        assert conn.execute(sa.text(toar_db._OLD_QUARANTINE_KEY)).first() is None
-    toar_db.write_partition(engine, "2014-01-01", day_one())
+        assert conn.execute(sa.text(toar.writer._OLD_QUARANTINE_KEY)).first() is None
+    toar.writer.write_partition(engine, "2014-01-01", day_one())
     assert count(engine, "quarantine") == 2
     engine.dispose()
 
 
 def test_empty_partition_writes_nothing_and_fails_nothing(engine):
-    stats = toar_db.write_partition(engine, "2014-01-05", harmonize(raw_table([])))
+    stats = toar.writer.write_partition(engine, "2014-01-05", harmonize(raw_table([])))
     assert stats.values_written == 0 and count(engine, "data") == 0
 
 
@@ -270,12 +273,12 @@ def test_bulk_insert_never_wraps_an_integer_too_large_for_its_column(engine):
     with engine.begin() as conn:
         probe.create(conn)
         try:
-            toar_db.bulk_insert(conn, probe, pd.DataFrame({"n": [2**31]}))
+            toar.bulk_load.bulk_insert(conn, probe, pd.DataFrame({"n": [2**31]}))
         except ValueError as exc:
             assert engine.dialect.name == "postgresql" and "out of range" in str(exc)
         else:
             assert conn.execute(sa.select(probe.c.n)).scalar_one() == 2**31
-        toar_db._drop_if_exists(conn, probe)
+        toar.writer._drop_if_exists(conn, probe)
 
 
 def test_bulk_insert_round_trips_every_column_type_and_keeps_nulls_and_empty_strings_apart(engine):
@@ -297,9 +300,9 @@ def test_bulk_insert_round_trips_every_column_type_and_keeps_nulls_and_empty_str
     )
     with engine.begin() as conn:
         probe.create(conn)
-        toar_db.bulk_insert(conn, probe, frame)
+        toar.bulk_load.bulk_insert(conn, probe, frame)
         rows = [tuple(row) for row in conn.execute(sa.select(probe).order_by(probe.c.n))]
-        toar_db._drop_if_exists(conn, probe)
+        toar.writer._drop_if_exists(conn, probe)
     assert rows == [
         (1, 7, 2**40, 1.5, datetime(1999, 12, 31, 23, 59, 59, 123456), "µg/m³", 'a "quoted",\nline'),
         (2, None, -5, None, None, None, None),

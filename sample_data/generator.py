@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toar_assets.harmonize import UG_M3_PER_PPB
+from domain.vocabulary import UG_M3_PER_PPB
 
 __all__ = [
     "BucketSummary",
@@ -732,7 +732,7 @@ def _parse_date(text: str) -> date:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m toar_assets.sample_bucket", description=_DESCRIPTION,
+    ap = argparse.ArgumentParser(prog="python -m sample_data.generator", description=_DESCRIPTION,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True, help="output directory (bucket root); created if missing")
     ap.add_argument("--start", type=_parse_date, default=date(2014, 1, 1),

@@ -30,89 +30,25 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from domain.quality import FLAGS, PUBLICATION_SKEW, REASONS, VALUE_LIMITS
+from domain.raw_schema import PROVENANCE_ONLY_COLUMNS, RAW_SCHEMA
+from domain.stations import COORDINATE_DECIMALS, coordinate_key, station_key
+from domain.times import parse_utc_times, per_distinct
+from domain.vocabulary import (
+    GASES,
+    MINUTES_PER_UNIT,
+    SAMPLING_FREQUENCIES,
+    TOAR_VARIABLES,
+    UG_M3_PER_PPB,
+    UNIT_PPB,
+    UNIT_UG_M3,
+    canonical_unit,
+    toar_variable,
+)
+from toar.quarantine import quarantine_rows
+
 # Version of these rules; stored with every value and used as the asset's code version.
 HARMONIZATION_VERSION = "1"
-
-COORDINATE_DECIMALS = 4
-
-# OpenAQ parameter -> TOAR variable.
-TOAR_VARIABLES = {
-    "o3": "o3",
-    "no2": "no2",
-    "no": "no",
-    "so2": "so2",
-    "co": "co",
-    "pm10": "pm10",
-    "pm25": "pm2p5",
-    "bc": "bc",
-}
-GASES = {"o3", "no2", "no", "so2", "co"}
-
-# µg/m³ per nmol/mol (ppb) at 20 °C and 1013.25 hPa, the EU reporting convention.
-UG_M3_PER_PPB = {"o3": 1.995, "no2": 1.913, "no": 1.247, "so2": 2.663, "co": 1.164}
-CONVERSION_CONVENTION = "gases in nmol/mol (ppb) converted from µg/m³ at 20 °C, 1013.25 hPa"
-
-UNIT_PPB = "nmol/mol"
-UNIT_UG_M3 = "µg/m³"
-
-# Spellings of units seen in the feed, folded to one canonical name.
-_UNIT_SPELLINGS = {
-    "µg/m³": "ug/m3",
-    "μg/m³": "ug/m3",  # Greek mu instead of the micro sign
-    "ug/m3": "ug/m3",
-    "µg/m3": "ug/m3",
-    "ug/m³": "ug/m3",
-    "ppm": "ppm",
-    "ppb": "ppb",
-}
-
-# Flags: near-real-time values are preliminary and not checked by a human. The automatic
-# plausibility tests can only make a value doubtful; values that cannot be physical are
-# quarantined instead of flagged.
-FLAG_OK = "OKPreliminaryNotChecked"
-FLAG_NEGATIVE = "DoubtfulPreliminaryNegative"
-FLAG_HIGH = "DoubtfulPreliminaryHigh"
-FLAGS = {
-    FLAG_OK: "preliminary near-real-time value that passed the automatic plausibility tests",
-    FLAG_NEGATIVE: "preliminary value below zero but above the quarantine floor (instrument noise near zero)",
-    FLAG_HIGH: "preliminary value above the doubtful ceiling of its variable but physically possible",
-}
-
-# Per variable, in the target unit: (quarantine floor, doubtful ceiling, quarantine ceiling).
-# Floors allow the small negatives instruments report near zero; ceilings sit well above the
-# highest surface concentrations on record (e.g. dust storms for PM, street canyons for NO).
-VALUE_LIMITS = {
-    "o3": (-10.0, 250.0, 1000.0),
-    "no2": (-10.0, 500.0, 2000.0),
-    "no": (-10.0, 1000.0, 5000.0),
-    "so2": (-10.0, 500.0, 5000.0),
-    "co": (-100.0, 20000.0, 100000.0),
-    "pm2p5": (-10.0, 1000.0, 5000.0),
-    "pm10": (-10.0, 2000.0, 10000.0),
-    "bc": (-5.0, 100.0, 1000.0),
-}
-
-# Averaging period in minutes -> TOAR sampling frequency name.
-SAMPLING_FREQUENCIES = {15.0: "15min", 60.0: "hourly", 1440.0: "daily"}
-_MINUTES_PER_UNIT = {"hours": 60.0, "hour": 60.0, "minutes": 1.0, "minute": 1.0, "days": 1440.0, "day": 1440.0}
-
-# Tolerated clock skew between a measurement's end time and its object's publish time.
-PUBLICATION_SKEW = pd.Timedelta(hours=1)
-
-REASONS = (
-    "unparseable_line",
-    "unsupported_parameter",
-    "unknown_unit",
-    "incompatible_unit",
-    "missing_value",
-    "value_not_finite",
-    "invalid_timestamp",
-    "timestamp_after_publication",
-    "missing_coordinates",
-    "invalid_coordinates",
-    "mobile_platform",
-    "value_out_of_range",
-)
 
 SERIES_KEY = ["lat_key", "lon_key", "variable", "provider", "sampling_frequency"]
 
@@ -140,12 +76,7 @@ _LIMITS = np.array([VALUE_LIMITS[v] for v in _VARIABLES] + [(np.nan, np.nan, np.
 
 
 # Raw columns harmonization reads (attribution is provenance only, left in the raw layer).
-RAW_COLUMNS = [
-    "source_key", "source_etag", "published_at", "line_number", "date_utc", "parameter",
-    "value", "unit", "averaging_period_value", "averaging_period_unit", "location", "city",
-    "country", "latitude", "longitude", "source_name", "source_type", "mobile", "parse_error",
-    "raw_line",
-]
+RAW_INPUT_COLUMNS = [name for name in RAW_SCHEMA.names if name not in PROVENANCE_ONLY_COLUMNS]
 
 
 @dataclass
@@ -223,7 +154,7 @@ class _RowFacts:
         # Arrow tells an absent value (null) from a NaN literal; pandas would fold them together.
         value_missing = raw.column("value").is_null().to_numpy(zero_copy_only=False)
         # Strings as categoricals: a day repeats a few thousand names, keys and times in 500k rows.
-        self.frame = frame = raw.select(RAW_COLUMNS).to_pandas(strings_to_categorical=True)
+        self.frame = frame = raw.select(RAW_INPUT_COLUMNS).to_pandas(strings_to_categorical=True)
         # Vocabularies as small integer codes (-1: not in it); per-row facts are table lookups.
         self.variable_code = per_distinct(frame["parameter"], lambda s: s.map(_variable_code), -1).astype(np.intp)
         unit_code = per_distinct(frame["unit"], lambda s: s.map(_unit_code), -1).astype(np.intp)
@@ -268,7 +199,7 @@ class _RowFacts:
         part = np.zeros(len(self.frame), np.int64)
         # Each station's place in [0, 1), hashed: coordinates published with few decimals
         # spread over the parts too. Part 0 takes a quarter of the others' share.
-        place = pd.util.hash_array(_station_key(self.lat[usable], self.lon[usable])) % 2**20 / 2**20
+        place = pd.util.hash_array(station_key(self.lat[usable], self.lon[usable])) % 2**20 / 2**20
         first = 1 / (4 * parts - 3)
         part[usable] = np.searchsorted(np.linspace(first, 1, parts), place, side="right")
         part[~usable] = 1 + np.arange((~usable).sum()) % (parts - 1)
@@ -282,9 +213,9 @@ class _RowFacts:
         frame = self.frame
         failed_rule = self.failed_rule[rows]
         bad, keep = rows[failed_rule > 0], rows[failed_rule == 0]
-        quarantine = _quarantine_rows(frame.iloc[bad], np.asarray(REASONS, dtype=object)[failed_rule[failed_rule > 0] - 1])
+        quarantine = quarantine_rows(frame.iloc[bad], np.asarray(REASONS, dtype=object)[failed_rule[failed_rule > 0] - 1])
 
-        lat_key, lon_key = _coordinate_key(self.lat[keep]), _coordinate_key(self.lon[keep])
+        lat_key, lon_key = coordinate_key(self.lat[keep]), coordinate_key(self.lon[keep])
         series_key = (lat_key, lon_key, self.variable_code[keep], self.provider.ranks(keep),
                       self.sampling_frequency.ranks(keep))
         when, published = self.when[keep].view(np.int64), self.published[keep].view(np.int64)  # NaT first
@@ -415,103 +346,20 @@ class _Strings:
         return self.names[self.codes[rows]]
 
 
-def _coordinate_key(degrees: np.ndarray) -> np.ndarray:
-    """Coordinates rounded to COORDINATE_DECIMALS, as integers: a station's identity."""
-    return (degrees * 10**COORDINATE_DECIMALS).round().astype("int64")
-
-
-def _station_key(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-    """One integer per coordinate key pair (|lon_key| < 2e6)."""
-    return _coordinate_key(lat) * 4_000_000 + _coordinate_key(lon)
-
-
-def per_distinct(column: pa.ChunkedArray | pd.Series, convert, missing) -> np.ndarray:
-    """``convert`` (a function of a pandas Series) applied to a column's distinct values only,
-    spread back to every row; nulls become ``missing``. Vocabularies, names and times repeat
-    a lot in a day of records. The column is an Arrow column, or a pandas categorical (whose
-    distinct values are known already)."""
-    if isinstance(column, pd.Series):
-        distinct, codes = column.cat.categories.to_series(index=None), column.cat.codes.to_numpy()
-    else:
-        encoded = column.combine_chunks().dictionary_encode()
-        distinct, codes = encoded.dictionary.to_pandas(), encoded.indices.fill_null(-1).to_numpy()
-    return np.append(np.asarray(convert(distinct)), missing)[codes]  # code -1 reads ``missing``
-
-
-def parse_utc_times(column: pa.ChunkedArray | pd.Series) -> np.ndarray:
-    """ISO 8601 strings as naive UTC ``datetime64[ns]``; NaT where missing or unparseable."""
-    return per_distinct(
-        column,
-        lambda s: pd.to_datetime(s, utc=True, format="ISO8601", errors="coerce").dt.tz_convert(None),
-        np.datetime64("NaT", "ns"),
-    )
-
-
 def _variable_code(parameter: str) -> int:
-    variable = TOAR_VARIABLES.get(parameter.strip().lower())
+    variable = toar_variable(parameter)
     return -1 if variable is None else _VARIABLE_CODES[variable]
 
 
 def _unit_code(unit: str) -> int:
-    return _UNIT_CODES.get(_UNIT_SPELLINGS.get(unit.strip()), -1)
+    return _UNIT_CODES.get(canonical_unit(unit), -1)
 
 
 def _sampling_frequency(frame: pd.DataFrame) -> "_Strings":
     """TOAR sampling frequency names from the averaging period (value x unit, in minutes)."""
     per_unit = per_distinct(frame["averaging_period_unit"],
-                            lambda s: s.str.strip().str.lower().map(_MINUTES_PER_UNIT).astype(float), np.nan)
+                            lambda s: s.str.strip().str.lower().map(MINUTES_PER_UNIT).astype(float), np.nan)
     minutes = frame["averaging_period_value"].to_numpy(dtype=float) * per_unit
     codes, distinct = pd.factorize(minutes)
     names = [SAMPLING_FREQUENCIES.get(m, f"{m:g}min") if np.isfinite(m) else "unknown" for m in distinct]
     return _Strings.from_codes(np.array(names + ["unknown"], dtype=object), codes)  # code -1: no averaging period
-
-
-# Why each reason quarantined a row, from the row's fields (only rows with that reason are described).
-def _text(rows: pd.DataFrame, column: str) -> pd.Series:
-    return rows[column].astype(str)
-
-
-_DETAILS = {
-    "unparseable_line": lambda r: r["parse_error"],
-    "unsupported_parameter": lambda r: "parameter '" + _text(r, "parameter") + "' has no TOAR variable",
-    "unknown_unit": lambda r: "unit '" + _text(r, "unit") + "' is not one of " + ", ".join(sorted(_UNIT_SPELLINGS)),
-    "incompatible_unit": lambda r: "unit '" + _text(r, "unit") + "' cannot express " + _text(r, "parameter"),
-    "missing_value": lambda r: "the record has no value",
-    "value_not_finite": lambda r: "value " + _text(r, "value") + " is not a finite number",
-    "invalid_timestamp": lambda r: "date.utc '" + _text(r, "date_utc") + "' is not an ISO 8601 time",
-    "timestamp_after_publication": lambda r: (
-        "date.utc " + _text(r, "date_utc") + " is after the object's publish time " + _text(r, "published_at")
-    ),
-    "missing_coordinates": lambda r: "no coordinates: the record cannot be attributed to a station",
-    "invalid_coordinates": lambda r: (
-        "coordinates (" + _text(r, "latitude") + ", " + _text(r, "longitude") + ") are not a place on Earth"
-    ),
-    "mobile_platform": lambda r: "mobile platforms are not fixed TOAR stations",
-    "value_out_of_range": lambda r: (
-        _text(r, "value") + " " + _text(r, "unit") + " of " + _text(r, "parameter") + " is outside the physical range"
-    ),
-}
-
-
-def _quarantine_rows(bad: pd.DataFrame, reason: np.ndarray) -> pd.DataFrame:
-    """Quarantine rows keep the whole record (its raw line, or its fields as JSON) and why."""
-    strings = [c for c in bad.columns if isinstance(bad[c].dtype, pd.CategoricalDtype)]
-    bad = bad.astype({c: object for c in strings})
-    bad[strings] = bad[strings].where(bad[strings].notna(), None)  # missing strings read as None, as in the record
-    detail = pd.Series("", index=bad.index, dtype=object)
-    for name, describe in _DETAILS.items():
-        mask = reason == name
-        if mask.any():
-            detail[mask] = describe(bad[mask])
-    record_columns = [c for c in RAW_COLUMNS if c not in ("parse_error", "raw_line", "source_key", "source_etag", "published_at", "line_number")]
-    as_json = bad[record_columns].to_json(orient="records", lines=True, force_ascii=False).rstrip("\n").split("\n") if len(bad) else []
-    record = bad["raw_line"].where(bad["raw_line"].notna(), pd.Series(as_json, index=bad.index, dtype=object))
-    return pd.DataFrame(
-        {
-            "source_key": bad["source_key"].to_numpy(),
-            "line_number": bad["line_number"].astype("int64").to_numpy(),
-            "reason": reason,
-            "detail": detail.to_numpy(),
-            "record": record.to_numpy(),
-        }
-    )

@@ -1,11 +1,7 @@
-"""Helpers for tests and benchmarks that start servers on loopback or use the local PostgreSQL."""
+"""Throwaway databases on the local PostgreSQL server (127.0.0.1:5432, trust auth)."""
 
 import contextlib
 import os
-import socket
-import subprocess
-import time
-import urllib.request
 import uuid
 
 import sqlalchemy as sa
@@ -28,23 +24,3 @@ def throwaway_postgres(label: str = "toar"):
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until_serving(url: str, process: subprocess.Popen, timeout: float) -> None:
-    """Poll ``url`` until it answers; fail early if the server process died."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                detail = process.stderr.read().decode()[-2000:] if process.stderr else ""
-                raise AssertionError(f"{url} did not come up (exit code {process.poll()}): {detail}")
-            time.sleep(0.5)

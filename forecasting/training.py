@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ml_assets.features import FEATURE_COLUMNS, TARGET
+from forecasting.features import FEATURE_COLUMNS, TARGET
 
 # The persistence baseline: ozone at the target time equals ozone now.
 PERSISTENCE_FEATURE = "o3_lag_0h"

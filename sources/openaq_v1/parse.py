@@ -1,4 +1,4 @@
-"""Read OpenAQ v1 real-time objects into Arrow tables (pure functions, no Dagster).
+"""Parse one OpenAQ v1 real-time object (NDJSON, gzipped or not) into raw rows.
 
 Every non-empty line of an object becomes exactly one row. Lines that are not a valid
 OpenAQ record keep their text in ``raw_line`` and say why in ``parse_error``; harmonization
@@ -10,15 +10,14 @@ from __future__ import annotations
 import json
 import re
 import zlib
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Callable, Iterable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
+
+from domain.raw_schema import ATTRIBUTION_TYPE, RAW_SCHEMA
+from sources.openaq_v1.names import object_name_error, published_at
 
 # How OpenAQ spells the fields of one record (nested, as published).
 SOURCE_SCHEMA = pa.schema(
@@ -32,44 +31,12 @@ SOURCE_SCHEMA = pa.schema(
         ("city", pa.string()),
         ("country", pa.string()),
         ("coordinates", pa.struct([("latitude", pa.float64()), ("longitude", pa.float64())])),
-        ("attribution", pa.list_(pa.struct([("name", pa.string()), ("url", pa.string())]))),
+        ("attribution", ATTRIBUTION_TYPE),
         ("sourceName", pa.string()),
         ("sourceType", pa.string()),
         ("mobile", pa.bool_()),
     ]
 )
-
-# The flat raw layer: the source fields, plus where each row came from.
-RAW_SCHEMA = pa.schema(
-    [
-        ("source_key", pa.string()),
-        ("source_etag", pa.string()),
-        ("published_at", pa.timestamp("s", tz="UTC")),
-        ("line_number", pa.int32()),
-        ("date_utc", pa.string()),
-        ("date_local", pa.string()),
-        ("parameter", pa.string()),
-        ("value", pa.float64()),
-        ("unit", pa.string()),
-        ("averaging_period_value", pa.float64()),
-        ("averaging_period_unit", pa.string()),
-        ("location", pa.string()),
-        ("city", pa.string()),
-        ("country", pa.string()),
-        ("latitude", pa.float64()),
-        ("longitude", pa.float64()),
-        ("attribution", SOURCE_SCHEMA.field("attribution").type),
-        ("source_name", pa.string()),
-        ("source_type", pa.string()),
-        ("mobile", pa.bool_()),
-        ("parse_error", pa.string()),
-        ("raw_line", pa.string()),
-    ]
-)
-
-# Objects fetched and parsed at once by read_objects: some are fetched, gunzipped and screened
-# while pyarrow parses others, so no core waits on a thread holding the GIL (or on S3).
-READ_THREADS = 4
 
 # Longest raw line kept for a bad record; longer ones are cut (and say so).
 MAX_RAW_LINE_CHARS = 4000
@@ -79,37 +46,6 @@ MAX_RAW_LINE_CHARS = 4000
 # holds a whole object (they are a few MB), so its parsed lines come back as one chunk.
 _READ_OPTIONS = pa_json.ReadOptions(use_threads=False, block_size=64 << 20)
 _PARSE_OPTIONS = pa_json.ParseOptions(explicit_schema=SOURCE_SCHEMA, unexpected_field_behavior="ignore")
-
-_OBJECT_NAME = re.compile(r"^(?P<seconds>\d{9,11})(?:_(?P<suffix>[A-Za-z0-9-]+))?\.ndjson(?:\.gz)?$")
-
-
-@dataclass(frozen=True)
-class ObjectInfo:
-    """One object in a day prefix of the bucket."""
-
-    key: str
-    size: int
-    etag: str
-
-
-def object_name_error(key: str) -> str | None:
-    """Why a key is not an OpenAQ real-time object name, or None if it is one.
-
-    Names are ``<unix-seconds>.ndjson[.gz]`` (up to 2021) or ``<unix-seconds>_<suffix>.ndjson[.gz]``.
-    """
-    name = key.rsplit("/", 1)[-1]
-    if _OBJECT_NAME.match(name):
-        return None
-    return f"object name {name!r} is not <unix-seconds>[_<suffix>].ndjson[.gz]"
-
-
-def published_at(key: str) -> datetime:
-    """Publish time encoded in a valid object name (UTC)."""
-    name = key.rsplit("/", 1)[-1]
-    match = _OBJECT_NAME.match(name)
-    if match is None:
-        raise ValueError(object_name_error(key))
-    return datetime.fromtimestamp(int(match["seconds"]), tz=timezone.utc)
 
 
 def decompress(data: bytes) -> tuple[bytes, str | None]:
@@ -165,73 +101,6 @@ def parse_object(data: bytes, *, key: str, etag: str) -> pa.Table:
     table = table.set_column(0, "source_key", pa.repeat(pa.scalar(key, pa.string()), n))
     table = table.set_column(1, "source_etag", pa.repeat(pa.scalar(etag, pa.string()), n))
     return table.set_column(2, "published_at", pa.repeat(pa.scalar(when, RAW_SCHEMA.field("published_at").type), n))
-
-
-def read_objects(
-    objects: Iterable[ObjectInfo], read: Callable[[str], bytes], previous: pa.Table | None = None
-) -> tuple[pa.Table, "DayReport"]:
-    """Read and parse the objects of one day, READ_THREADS objects in memory at a time.
-
-    ``previous`` is the day's table from an earlier read: the rows of objects still listed with
-    the same ETag are reused, so only new or changed objects are fetched again.
-    """
-    report = DayReport()
-    tables = []
-    known: set[tuple[str, str]] = set()
-    if previous is not None and previous.schema.names == RAW_SCHEMA.names:
-        previous = previous.cast(RAW_SCHEMA)  # Parquet keeps second timestamps as milliseconds
-        known = set(zip(previous.column("source_key").to_pylist(), previous.column("source_etag").to_pylist()))
-    reused: list[str] = []
-    to_read: list[ObjectInfo] = []
-    for info in objects:
-        problem = object_name_error(info.key)
-        if problem is not None:
-            report.skipped.append({"key": info.key, "reason": problem})
-            continue
-        report.objects.append({"key": info.key, "etag": info.etag, "size": info.size})
-        if (info.key, info.etag) in known:
-            reused.append(info.key)
-        else:
-            to_read.append(info)
-
-    def fetch_and_parse(info: ObjectInfo) -> tuple[int, pa.Table]:
-        data = read(info.key)
-        return len(data), parse_object(data, key=info.key, etag=info.etag)
-
-    # Several objects at a time: some are fetched and gunzipped while pyarrow parses others
-    # (both release the GIL). Results keep the listing's order.
-    with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
-        for size, table in pool.map(fetch_and_parse, to_read):
-            report.bytes += size
-            tables.append(table)
-    if reused:
-        tables.append(previous.filter(pc.is_in(previous.column("source_key"), value_set=pa.array(reused))))
-    table = pa.concat_tables(tables) if tables else RAW_SCHEMA.empty_table()
-    if reused:  # objects in key order, as listed; a stable sort keeps each one's rows in their order
-        table = table.sort_by("source_key")
-    report.objects_reused = len(reused)
-    report.records = table.num_rows
-    errors = table.filter(pc.is_valid(table.column("parse_error"))).select(["source_key", "parse_error"]).to_pylist()
-    report.unparseable_lines = len(errors)
-    broken = {}
-    for row in errors:
-        if "gzip stream" in row["parse_error"]:
-            broken.setdefault(row["source_key"], row["parse_error"])
-    report.broken_objects = [{"key": key, "error": error} for key, error in sorted(broken.items())]
-    return table, report
-
-
-@dataclass
-class DayReport:
-    """What reading a day found: the provenance list and the counts for asset metadata."""
-
-    objects: list[dict] = field(default_factory=list)  # every object of the day, read or reused
-    skipped: list[dict] = field(default_factory=list)
-    broken_objects: list[dict] = field(default_factory=list)
-    bytes: int = 0  # bytes fetched from the bucket by this read
-    objects_reused: int = 0  # objects whose rows came from the previous read
-    records: int = 0
-    unparseable_lines: int = 0
 
 
 def _split_lines(text: bytes) -> pa.LargeBinaryArray:

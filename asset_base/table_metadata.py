@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dagster import AssetKey, TableColumn, TableColumnDep, TableColumnLineage, TableSchema
 
-SOURCE = "openaq_realtime_bucket"  # the external asset standing for the S3 bucket
-RAW = "raw_openaq_measurements"
-HARMONIZED = "harmonized_toar_series"
-
+from domain.keys import HARMONIZED_SERIES as HARMONIZED
+from domain.keys import OPENAQ_BUCKET as SOURCE
+from domain.keys import RAW_MEASUREMENTS as RAW
+from domain.raw_schema import ERROR_COLUMNS, ORIGIN_COLUMNS, RAW_COLUMNS, type_label
 
 def column_schema(columns: list[tuple[str, str, str]]) -> TableSchema:
     return TableSchema(columns=[TableColumn(name, kind, description) for name, kind, description in columns])
@@ -31,41 +31,17 @@ def table_metadata(columns: list[tuple[str, str, str]], sources: dict[str, list[
     return {"dagster/column_schema": column_schema(columns), "dagster/column_lineage": column_lineage(sources)}
 
 
-RAW_COLUMNS = [
-    ("source_key", "string", "key of the S3 object the line was read from"),
-    ("source_etag", "string", "ETag of that object (content MD5 for a local mirror)"),
-    ("published_at", "timestamp", "publish time from the object name (UTC)"),
-    ("line_number", "int32", "line of the record in the object, from 1"),
-    ("date_utc", "string", "date.utc: end of the averaging period"),
-    ("date_local", "string", "date.local"),
-    ("parameter", "string", "OpenAQ parameter (pm25, o3, ...)"),
-    ("value", "float64", "measured value in `unit`"),
-    ("unit", "string", "µg/m³, ppm or ppb"),
-    ("averaging_period_value", "float64", "averagingPeriod.value"),
-    ("averaging_period_unit", "string", "averagingPeriod.unit"),
-    ("location", "string", "station name as published (not unique)"),
-    ("city", "string", "city"),
-    ("country", "string", "ISO country code"),
-    ("latitude", "float64", "coordinates.latitude"),
-    ("longitude", "float64", "coordinates.longitude"),
-    ("attribution", "list<struct<name, url>>", "data providers"),
-    ("source_name", "string", "sourceName: the provider"),
-    ("source_type", "string", "sourceType"),
-    ("mobile", "bool", "mobile platform"),
-    ("parse_error", "string", "why the line is not a valid record (null if it is)"),
-    ("raw_line", "string", "the line's text, kept for lines that needed salvaging"),
-]
 _RAW_FIELDS = {
     "date_utc": "date.utc", "date_local": "date.local", "averaging_period_value": "averagingPeriod.value",
     "averaging_period_unit": "averagingPeriod.unit", "latitude": "coordinates.latitude",
     "longitude": "coordinates.longitude", "source_name": "sourceName", "source_type": "sourceType",
 }
 RAW_METADATA = table_metadata(
-    RAW_COLUMNS,
+    [(name, type_label(kind), description) for name, kind, description in RAW_COLUMNS],
     {
         name: [(SOURCE, _RAW_FIELDS.get(name, name))]
         for name, _, _ in RAW_COLUMNS
-        if name not in ("source_key", "source_etag", "published_at", "line_number", "parse_error", "raw_line")
+        if name not in (*ORIGIN_COLUMNS, *ERROR_COLUMNS)
     }
     | {"source_key": [(SOURCE, "key")], "source_etag": [(SOURCE, "etag")], "published_at": [(SOURCE, "key")]},
 )

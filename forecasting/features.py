@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from toar_assets.toar_db import data, stationmeta_core, timeseries
+from toar.schema import data, stationmeta_core, timeseries
 
 LAG_HOURS = 24
 MAX_FILL_HOURS = 2

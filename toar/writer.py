@@ -1,4 +1,4 @@
-"""The TOAR-style database: schema and the partition writer (SQLAlchemy Core, no Dagster).
+"""The partition writer: one partition of harmonized rows into the TOAR database.
 
 One partition is written in one transaction, set-based. Stations, aliases and series are
 bulk loaded into temporary staging tables (PostgreSQL ``COPY``; batched executemany on SQLite)
@@ -12,142 +12,21 @@ series twice. All datetimes are naive UTC.
 
 from __future__ import annotations
 
-import io
+import queue
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from toar_assets.harmonize import FLAGS, HARMONIZATION_VERSION, Harmonized
-
-metadata = sa.MetaData()
-
-stationmeta_core = sa.Table(
-    "stationmeta_core",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    # Identity: coordinates rounded to harmonize.COORDINATE_DECIMALS, as integers.
-    sa.Column("lat_key", sa.BigInteger, nullable=False),
-    sa.Column("lon_key", sa.BigInteger, nullable=False),
-    sa.Column("name", sa.Text, nullable=False),
-    sa.Column("city", sa.Text, nullable=False),
-    sa.Column("country", sa.Text, nullable=False),
-    sa.Column("latitude", sa.Float, nullable=False),
-    sa.Column("longitude", sa.Float, nullable=False),
-    sa.UniqueConstraint("lat_key", "lon_key", name="uq_stationmeta_core_coordinates"),
-    comment="One row per physical station, identified by its rounded coordinates.",
-)
-
-stationmeta_alias = sa.Table(
-    "stationmeta_alias",
-    metadata,
-    sa.Column("station_id", sa.Integer, sa.ForeignKey("stationmeta_core.id"), primary_key=True),
-    sa.Column("name", sa.Text, primary_key=True),
-    sa.Column("city", sa.Text, primary_key=True),
-    sa.Column("first_seen", sa.DateTime, nullable=False),
-    sa.Column("last_seen", sa.DateTime, nullable=False),
-    comment="Every (name, city) a station was published under, with the measurement times seen.",
-)
-
-timeseries = sa.Table(
-    "timeseries",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("station_id", sa.Integer, sa.ForeignKey("stationmeta_core.id"), nullable=False),
-    sa.Column("variable", sa.Text, nullable=False),
-    sa.Column("unit", sa.Text, nullable=False),
-    sa.Column("sampling_frequency", sa.Text, nullable=False),
-    sa.Column("provider", sa.Text, nullable=False),
-    sa.Column("data_start_date", sa.DateTime),
-    sa.Column("data_end_date", sa.DateTime),
-    sa.UniqueConstraint("station_id", "variable", "provider", "sampling_frequency", name="uq_timeseries_identity"),
-    comment="One series per (station, variable, provider, sampling frequency).",
-)
-
-raw_object = sa.Table(
-    "raw_object",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("key", sa.Text, nullable=False, unique=True),
-    sa.Column("etag", sa.Text, nullable=False),
-    sa.Column("partition_date", sa.Text, nullable=False, index=True),
-    sa.Column("published_at", sa.DateTime),
-    comment="The OpenAQ objects harmonized values and quarantined rows came from (provenance).",
-)
-
-data = sa.Table(
-    "data",
-    metadata,
-    # No foreign keys on this table: the writer inserts values only joined to their series and
-    # object, and a key check per value would take half of a day's write time.
-    # The primary key is the only index: selections name their series and search each one's
-    # time range on it (ml_assets.features), and a second index costs every write.
-    sa.Column("timeseries_id", sa.Integer, primary_key=True),
-    sa.Column("datetime", sa.DateTime, primary_key=True),
-    sa.Column("value", sa.Float, nullable=False),
-    sa.Column("flags", sa.Text, nullable=False),
-    sa.Column("version", sa.Text, nullable=False),
-    sa.Column("source_object_id", sa.Integer, nullable=False),  # raw_object.id
-    sa.Column("published_at", sa.DateTime),
-    comment="Values; datetime is the end of the averaging period, as OpenAQ publishes it.",
-)
-
-quarantine = sa.Table(
-    "quarantine",
-    metadata,
-    # Keyed by where the record came from, so re-running a partition reproduces the same rows.
-    # No foreign key, as on data: the writer inserts rows only with the ids of objects it just
-    # upserted, and a key check per row took half of the quarantine's write time.
-    sa.Column("source_object_id", sa.Integer, primary_key=True),  # raw_object.id
-    sa.Column("line_number", sa.Integer, primary_key=True),
-    sa.Column("partition_date", sa.Text, nullable=False, index=True),
-    sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("detail", sa.Text, nullable=False),
-    sa.Column("record", sa.Text),
-    comment="Raw records that could not be harmonized, with why and where they came from.",
-)
-
-ozone_forecast = sa.Table(
-    "ozone_forecast",
-    metadata,
-    sa.Column("station_id", sa.Integer, sa.ForeignKey("stationmeta_core.id"), primary_key=True),
-    sa.Column("target_time", sa.DateTime, primary_key=True),
-    sa.Column("model_name", sa.Text, primary_key=True),
-    sa.Column("model_version", sa.Text, primary_key=True),
-    sa.Column("issue_time", sa.DateTime, nullable=False),
-    sa.Column("horizon_hours", sa.Integer, nullable=False),
-    sa.Column("value", sa.Float, nullable=False),
-    sa.Column("mlflow_run_id", sa.Text, nullable=False),
-    sa.Column("dagster_run_id", sa.Text, nullable=False),
-    comment="Ozone forecasts (nmol/mol) with the model version that made them; scored later against data.",
-)
-
-pipeline_failure = sa.Table(
-    "pipeline_failure",
-    metadata,
-    sa.Column("run_id", sa.Text, primary_key=True),
-    sa.Column("job_name", sa.Text, nullable=False),
-    sa.Column("assets", sa.Text, nullable=False),
-    sa.Column("partitions", sa.Text, nullable=False),
-    sa.Column("failed_steps", sa.Text, nullable=False),
-    sa.Column("error", sa.Text, nullable=False),
-    sa.Column("failed_at", sa.DateTime, nullable=False),
-    comment="Failed Dagster runs, recorded by the run-failure sensor.",
-)
-
-data_flag = sa.Table(
-    "data_flag",
-    metadata,
-    sa.Column("name", sa.Text, primary_key=True),
-    sa.Column("description", sa.Text, nullable=False),
-    comment="The flag vocabulary used in data.flags.",
-)
+from toar.bulk_load import bulk_insert
+from toar.database import WRITE_LOCK_OPTION
+from toar.harmonize import HARMONIZATION_VERSION, Harmonized
+from toar.schema import data, quarantine, raw_object
 
 # Staging tables live in the writing transaction only.
 _staging = sa.MetaData()
@@ -264,57 +143,6 @@ class WriteStats:
     quarantined: int
 
 
-# Connection execution option: on SQLite, begin transactions holding the write lock.
-WRITE_LOCK_OPTION = "toar_write_lock"
-
-
-def create_engine(url: str) -> Engine:
-    """An engine set up for this writer's transactions on PostgreSQL or SQLite."""
-    if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 120})
-
-        @sa.event.listens_for(engine, "connect")
-        def _sqlite_connect(dbapi_connection, _record):
-            dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
-
-        @sa.event.listens_for(engine, "begin")
-        def _sqlite_begin(connection):
-            # Writers that read before they write take the write lock up front, so two of them
-            # cannot deadlock upgrading read locks; everything else reads beside the writer (WAL).
-            immediate = connection.get_execution_options().get(WRITE_LOCK_OPTION, False)
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-        return engine
-    return sa.create_engine(url, pool_pre_ping=True)
-
-
-_OLD_QUARANTINE_KEY = (
-    "SELECT 1 FROM pg_constraint WHERE conname = 'quarantine_source_object_id_fkey' "
-    "AND conrelid = 'quarantine'::regclass"
-)
-
-
-def ensure_schema(engine: Engine) -> None:
-    """Create the tables if missing, safely when several processes start at once."""
-    with engine.connect().execution_options(**{WRITE_LOCK_OPTION: True}) as conn, conn.begin():
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(7201404)"))  # serialize DDL
-        metadata.create_all(conn)
-        # Left by earlier versions. The constraint is looked up first, as ALTER TABLE would wait
-        # for every open writer of the table; SQLite cannot drop one (its check is cheap there).
-        conn.execute(sa.text("DROP INDEX IF EXISTS ix_data_datetime"))
-        if conn.dialect.name == "postgresql" and conn.execute(sa.text(_OLD_QUARANTINE_KEY)).first():
-            conn.execute(sa.text("ALTER TABLE quarantine DROP CONSTRAINT quarantine_source_object_id_fkey"))
-        existing = set(conn.execute(sa.select(data_flag.c.name)).scalars())
-        missing = [{"name": n, "description": d} for n, d in FLAGS.items() if n not in existing]
-        if missing:
-            conn.execute(data_flag.insert(), missing)
-
-
 def write_partition(engine: Engine, partition: str, harmonized: Harmonized | Iterable[Harmonized],
                     confirm: Callable[[], bool] | None = None) -> WriteStats | None:
     """Write one partition's harmonized rows and quarantine in one transaction.
@@ -355,6 +183,37 @@ def write_partition(engine: Engine, partition: str, harmonized: Harmonized | Ite
             transaction.rollback()
             return None
     return WriteStats(**totals)
+
+
+def write_while_harmonizing(engine: Engine, partition: str, parts: Iterable[Harmonized],
+                            accept: Callable[[Harmonized], bool]) -> tuple[Harmonized, WriteStats | None]:
+    """Write a partition whose parts are still being harmonized: a writer thread loads each part
+    as it arrives (and connects, and creates the schema if needed, while the first is made),
+    while this thread makes the next. Once all are made, ``accept`` judges the whole partition
+    (say, blocking checks) while the writer finishes; it commits only if ``accept`` said yes.
+    Returns the harmonized partition and the write's figures (None if it was withheld)."""
+    # ``accept`` may import great_expectations, and with it sqlalchemy.orm, in this thread. While
+    # that import runs, SQLAlchemy's inspection registry already holds half-initialized orm code,
+    # and the writer's first statement would hit it (a sporadic AttributeError). Import it first.
+    import sqlalchemy.orm  # noqa: F401
+
+    handed_over: queue.Queue = queue.Queue()
+    verdict: Future = Future()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="toar-writer") as pool:
+        writing = pool.submit(write_partition, engine, partition, iter(handed_over.get, None), verdict.result)
+        try:
+            done = []
+            for part in parts:
+                done.append(part)
+                handed_over.put(part)
+            handed_over.put(None)
+            harmonized = Harmonized.combine(done)
+            verdict.set_result(accept(harmonized))
+        finally:
+            if not verdict.done():  # harmonizing or judging raised: roll back, then let the error through
+                handed_over.put(None)
+                verdict.set_result(False)
+        return harmonized, writing.result()
 
 
 def _write_part(conn: Connection, partition: str, h: Harmonized, params: dict,
@@ -464,100 +323,6 @@ def _ids_of(keys: pd.Series, ids: pd.Series, what: str) -> np.ndarray:
     if missing.any():
         raise RuntimeError(f"{int(missing.sum())} rows have no {what} id, such as {keys[missing].iloc[0]!r}")
     return ids.to_numpy()[positions]
-
-
-# Bytes per message of a COPY (psycopg2 sends 8 kB by default: a round trip each).
-COPY_CHUNK_BYTES = 1 << 20
-
-
-def bulk_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame) -> None:
-    """Load a frame into a table: binary COPY on PostgreSQL, batched executemany elsewhere.
-    Missing values (None, NaN, NaT) become NULL; empty strings stay empty strings."""
-    if frame.empty:
-        return
-    if conn.dialect.name == "postgresql":
-        cursor = conn.connection.dbapi_connection.cursor()
-        columns = ", ".join(f'"{c}"' for c in frame.columns)
-        cursor.copy_expert(f"COPY {table.name} ({columns}) FROM STDIN WITH (FORMAT binary)",
-                           binary_copy(table, frame), size=COPY_CHUNK_BYTES)
-        cursor.close()
-        return
-    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
-    conn.execute(table.insert(), records)
-
-
-# PostgreSQL's binary COPY stream: a signature, flags and extension length, then per row its
-# field count and each field as a 4-byte length (-1: NULL) and the value in network byte
-# order, then -1 as the end. The server parses no text: a day's values load in about two
-# thirds of the time CSV takes.
-_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
-_COPY_END = b"\xff\xff"
-_PG_EPOCH_US = np.datetime64("2000-01-01", "us").astype(np.int64)  # PostgreSQL counts from 2000
-
-
-def binary_copy(table: sa.Table, frame: pd.DataFrame) -> io.BytesIO:
-    """The frame's rows in PostgreSQL's binary COPY format, typed by ``table``'s columns.
-
-    Each column becomes one Arrow array holding every row's field bytes, and Arrow joins
-    them row by row; Python never loops over rows."""
-    fields = [pa.scalar(len(frame.columns).to_bytes(2, "big"), pa.large_binary())]
-    for name in frame.columns:
-        fields += _binary_fields(table.c[name].type, frame[name])
-    rows = pc.binary_join_element_wise(*fields, pa.scalar(b"", pa.large_binary()))
-    end = np.frombuffer(rows.buffers()[1], np.int64)[len(rows)]
-    stream = io.BytesIO()
-    stream.write(_COPY_SIGNATURE)
-    stream.write(memoryview(rows.buffers()[2])[:end])
-    stream.write(_COPY_END)
-    stream.seek(0)
-    return stream
-
-
-def _binary_fields(kind: sa.types.TypeEngine, column: pd.Series) -> list[pa.Array]:
-    """A column's fields (length and value) as binary arrays, by its SQL type."""
-    if isinstance(kind, sa.DateTime):
-        times = column if pd.api.types.is_datetime64_dtype(column) else pd.to_datetime(column)
-        times = times.to_numpy(dtype="datetime64[us]")
-        return [_fixed_width(times.view(np.int64) - _PG_EPOCH_US, np.isnat(times), ">i8")]
-    if isinstance(kind, sa.Float):
-        values = column.to_numpy(dtype=float, na_value=np.nan)
-        return [_fixed_width(values, np.isnan(values), ">f8")]
-    if isinstance(kind, sa.Integer):
-        missing = column.isna().to_numpy()
-        values = column.to_numpy(dtype=np.int64, na_value=0) if missing.any() else column.to_numpy(dtype=np.int64)
-        dtype = ">i8" if isinstance(kind, sa.BigInteger) else ">i4"
-        limits = np.iinfo(dtype)
-        if len(values) and (values.min() < limits.min or values.max() > limits.max):
-            # The server would refuse such text; binary bytes would silently wrap around.
-            raise ValueError(f"{column.name}: {values[(values < limits.min) | (values > limits.max)][0]} "
-                             f"is out of range for {kind} ({limits.min}..{limits.max})")
-        return [_fixed_width(values, missing, dtype)]
-    text = pa.array(column, from_pandas=True)
-    if pa.types.is_dictionary(text.type):
-        text = text.dictionary_decode()
-    text = text.cast(pa.large_string())
-    missing = text.is_null().to_numpy(zero_copy_only=False)
-    lengths = np.where(missing, -1, pc.binary_length(text).fill_null(0).to_numpy()).astype(">i4")
-    prefix = _binary_array(lengths.view(np.uint8).reshape(len(text), 4), np.full(len(text), 4))
-    return [prefix, text.cast(pa.large_binary()).fill_null(b"")]
-
-
-def _fixed_width(values: np.ndarray, missing: np.ndarray, dtype: str) -> pa.Array:
-    """Fields of a fixed-width type: the 4-byte length, then the value (nothing for NULL)."""
-    width = np.dtype(dtype).itemsize
-    fields = np.empty(len(values), [("length", ">i4"), ("value", dtype)])
-    fields["length"] = np.where(missing, -1, width)
-    fields["value"] = values
-    return _binary_array(fields.view(np.uint8).reshape(len(values), 4 + width), np.where(missing, 4, 4 + width))
-
-
-def _binary_array(rows: np.ndarray, sizes: np.ndarray) -> pa.Array:
-    """Each row of a byte matrix, cut to its size, as one binary value."""
-    whole = bool((sizes == rows.shape[1]).all())
-    data = rows.reshape(-1) if whole else rows[np.arange(rows.shape[1]) < sizes[:, None]]
-    offsets = np.zeros(len(rows) + 1, np.int64)
-    np.cumsum(sizes, out=offsets[1:])
-    return pa.Array.from_buffers(pa.large_binary(), len(rows), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
 
 
 def _upsert_objects(conn: Connection, partition: str, objects: pd.DataFrame) -> None:

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from ml_assets.features import hourly_means, select_measurements
-from toar_assets.toar_db import ozone_forecast
+from forecasting.features import hourly_means, select_measurements
+from forecasting.tables import ozone_forecast
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""What every asset stands on: daily partitions, table metadata (column schemas and lineage)."""

@@ -1,0 +1,50 @@
+"""Flags, value limits and quarantine reasons: what the automatic quality control may say."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+# Flags: near-real-time values are preliminary and not checked by a human. The automatic
+# plausibility tests can only make a value doubtful; values that cannot be physical are
+# quarantined instead of flagged.
+FLAG_OK = "OKPreliminaryNotChecked"
+FLAG_NEGATIVE = "DoubtfulPreliminaryNegative"
+FLAG_HIGH = "DoubtfulPreliminaryHigh"
+FLAGS = {
+    FLAG_OK: "preliminary near-real-time value that passed the automatic plausibility tests",
+    FLAG_NEGATIVE: "preliminary value below zero but above the quarantine floor (instrument noise near zero)",
+    FLAG_HIGH: "preliminary value above the doubtful ceiling of its variable but physically possible",
+}
+
+# Per variable, in the target unit: (quarantine floor, doubtful ceiling, quarantine ceiling).
+# Floors allow the small negatives instruments report near zero; ceilings sit well above the
+# highest surface concentrations on record (e.g. dust storms for PM, street canyons for NO).
+VALUE_LIMITS = {
+    "o3": (-10.0, 250.0, 1000.0),
+    "no2": (-10.0, 500.0, 2000.0),
+    "no": (-10.0, 1000.0, 5000.0),
+    "so2": (-10.0, 500.0, 5000.0),
+    "co": (-100.0, 20000.0, 100000.0),
+    "pm2p5": (-10.0, 1000.0, 5000.0),
+    "pm10": (-10.0, 2000.0, 10000.0),
+    "bc": (-5.0, 100.0, 1000.0),
+}
+
+# Tolerated clock skew between a measurement's end time and its object's publish time.
+PUBLICATION_SKEW = pd.Timedelta(hours=1)
+
+# Why a raw record was quarantined, in the order the harmonization rules test them.
+REASONS = (
+    "unparseable_line",
+    "unsupported_parameter",
+    "unknown_unit",
+    "incompatible_unit",
+    "missing_value",
+    "value_not_finite",
+    "invalid_timestamp",
+    "timestamp_after_publication",
+    "missing_coordinates",
+    "invalid_coordinates",
+    "mobile_platform",
+    "value_out_of_range",
+)

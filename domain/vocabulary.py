@@ -1,0 +1,52 @@
+"""Parameters, units and sampling frequencies: OpenAQ's spellings and their TOAR names.
+
+Harmonization and the data checks both read this one vocabulary, so a spelling that
+harmonization accepts is never bad in a check's eyes.
+"""
+
+from __future__ import annotations
+
+# OpenAQ parameter -> TOAR variable.
+TOAR_VARIABLES = {
+    "o3": "o3",
+    "no2": "no2",
+    "no": "no",
+    "so2": "so2",
+    "co": "co",
+    "pm10": "pm10",
+    "pm25": "pm2p5",
+    "bc": "bc",
+}
+GASES = {"o3", "no2", "no", "so2", "co"}
+
+# µg/m³ per nmol/mol (ppb) at 20 °C and 1013.25 hPa, the EU reporting convention.
+UG_M3_PER_PPB = {"o3": 1.995, "no2": 1.913, "no": 1.247, "so2": 2.663, "co": 1.164}
+CONVERSION_CONVENTION = "gases in nmol/mol (ppb) converted from µg/m³ at 20 °C, 1013.25 hPa"
+
+UNIT_PPB = "nmol/mol"
+UNIT_UG_M3 = "µg/m³"
+
+# Spellings of units seen in the feed, folded to one canonical name.
+UNIT_SPELLINGS = {
+    "µg/m³": "ug/m3",
+    "μg/m³": "ug/m3",  # Greek mu instead of the micro sign
+    "ug/m3": "ug/m3",
+    "µg/m3": "ug/m3",
+    "ug/m³": "ug/m3",
+    "ppm": "ppm",
+    "ppb": "ppb",
+}
+
+# Averaging period in minutes -> TOAR sampling frequency name.
+SAMPLING_FREQUENCIES = {15.0: "15min", 60.0: "hourly", 1440.0: "daily"}
+MINUTES_PER_UNIT = {"hours": 60.0, "hour": 60.0, "minutes": 1.0, "minute": 1.0, "days": 1440.0, "day": 1440.0}
+
+
+def toar_variable(parameter: str) -> str | None:
+    """The TOAR variable an OpenAQ parameter spelling stands for, or None."""
+    return TOAR_VARIABLES.get(parameter.strip().lower())
+
+
+def canonical_unit(unit: str) -> str | None:
+    """The canonical name (ppb, ppm, ug/m3) of a unit spelling, or None."""
+    return UNIT_SPELLINGS.get(unit.strip())

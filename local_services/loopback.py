@@ -1,0 +1,43 @@
+"""Servers on loopback: free ports, waiting for a server to answer, moto's S3 server."""
+
+import contextlib
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_serving(url: str, process: subprocess.Popen, timeout: float) -> None:
+    """Poll ``url`` until it answers; fail early if the server process died."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                detail = process.stderr.read().decode()[-2000:] if process.stderr else ""
+                raise AssertionError(f"{url} did not come up (exit code {process.poll()}): {detail}")
+            time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def moto_s3_server() -> Iterator[str]:
+    """moto's S3 server on a loopback port; yields its endpoint URL. Clients need credentials
+    in the environment (any values do)."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()

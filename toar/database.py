@@ -1,0 +1,63 @@
+"""Engines for the TOAR database and its schema, on PostgreSQL or SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from domain.quality import FLAGS
+from toar.schema import TOAR_TABLES, data_flag
+
+# Connection execution option: on SQLite, begin transactions holding the write lock.
+WRITE_LOCK_OPTION = "toar_write_lock"
+
+
+def create_engine(url: str) -> Engine:
+    """An engine set up for this writer's transactions on PostgreSQL or SQLite."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 120})
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_connection, _record):
+            dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _sqlite_begin(connection):
+            # Writers that read before they write take the write lock up front, so two of them
+            # cannot deadlock upgrading read locks; everything else reads beside the writer (WAL).
+            immediate = connection.get_execution_options().get(WRITE_LOCK_OPTION, False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+_OLD_QUARANTINE_KEY = (
+    "SELECT 1 FROM pg_constraint WHERE conname = 'quarantine_source_object_id_fkey' "
+    "AND conrelid = 'quarantine'::regclass"
+)
+
+
+def ensure_schema(engine: Engine, extra_tables: Iterable[sa.Table] = ()) -> None:
+    """Create the TOAR tables, and ``extra_tables`` of the layers above (forecasts, failures), if
+    missing, safely when several processes start at once."""
+    with engine.connect().execution_options(**{WRITE_LOCK_OPTION: True}) as conn, conn.begin():
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(7201404)"))  # serialize DDL
+        for table in (*TOAR_TABLES, *extra_tables):
+            table.create(conn, checkfirst=True)
+        # Left by earlier versions. The constraint is looked up first, as ALTER TABLE would wait
+        # for every open writer of the table; SQLite cannot drop one (its check is cheap there).
+        conn.execute(sa.text("DROP INDEX IF EXISTS ix_data_datetime"))
+        if conn.dialect.name == "postgresql" and conn.execute(sa.text(_OLD_QUARANTINE_KEY)).first():
+            conn.execute(sa.text("ALTER TABLE quarantine DROP CONSTRAINT quarantine_source_object_id_fkey"))
+        existing = set(conn.execute(sa.select(data_flag.c.name)).scalars())
+        missing = [{"name": n, "description": d} for n, d in FLAGS.items() if n not in existing]
+        if missing:
+            conn.execute(data_flag.insert(), missing)
