@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Same locations as the code (resources/environment.py), exported for the dagster CLI.
 ENVIRONMENT = eval "$$($(BIN)/python -m resources.environment)"
 
-.PHONY: install demo test ui bench clean
+.PHONY: install demo lint test test-fast ui bench clean
 
 install: $(STAMP)
 
@@ -19,10 +19,21 @@ $(STAMP): pyproject.toml constraints.txt
 demo: install
 	$(BIN)/python -m main_job
 
-test: install
+# Lint, format, types and the layer contracts (pyproject.toml); `make test` runs them first.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
+
+test: lint
 	bash scripts/ensure_postgres.sh
 	bash scripts/ensure_browser.sh
 	$(BIN)/python -m pytest
+
+# The quick loop: no PostgreSQL, no browser, nothing marked slow; under a minute on 2 cores.
+test-fast: install
+	$(BIN)/python -m pytest -n 2 -m "not postgres and not slow and not e2e"
 
 ui: install
 	$(ENVIRONMENT) && $(BIN)/dagster dev -w workspace.yaml

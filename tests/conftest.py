@@ -5,6 +5,7 @@ import pytest
 
 from local_services.loopback import moto_s3_server
 from local_services.postgres import throwaway_postgres
+from tests.helpers import project_locations
 
 
 @pytest.fixture
@@ -33,12 +34,8 @@ def project_resources(root: Path, bucket: Path, database_url: str | None = None,
     """
     from resources import build_resources
 
-    env = {
-        "OPENAQ_BUCKET_URL": str(bucket),
-        "TOAR_DATABASE_URL": database_url or f"sqlite:///{root / 'toar.sqlite'}",
-        "DATA_LAKE_URL": str(root / "lake"),
-        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.sqlite'}",
-    }
+    env = project_locations(root, bucket, database_url)
+    env.pop("DAGSTER_HOME")  # the caller's instance is used
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
             patch.setenv(name, value)

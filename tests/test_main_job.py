@@ -10,6 +10,7 @@ from dagster import DagsterInstance
 
 import main_job
 import resources.environment as environment
+from tests.helpers import project_locations
 
 pytestmark = pytest.mark.slow
 
@@ -17,13 +18,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def project_env(tmp_path, monkeypatch):
     """Every location of the README's configuration table pointed into tmp_path."""
-    env = {
-        "OPENAQ_BUCKET_URL": str(tmp_path / "mirror"),
-        "TOAR_DATABASE_URL": f"sqlite:///{tmp_path / 'toar.sqlite'}",
-        "DATA_LAKE_URL": str(tmp_path / "lake"),
-        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.sqlite'}",
-    }
+    env = project_locations(tmp_path)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     os.makedirs(env["DAGSTER_HOME"])

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from resources.environment import PROJECT_ROOT
 from local_services.postgres import throwaway_postgres
 import toar.database
-import toar.schema
+from tests.helpers import project_locations
 from sample_data.generator import generate_bucket
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -91,7 +91,7 @@ def test_backfill_and_training_on_postgres_and_s3(s3_endpoint, tmp_path):
         # The TOAR tables are in PostgreSQL.
         engine = toar.database.create_engine(toar_url)
         with engine.connect() as conn:
-            count = {t: conn.execute(sa.select(sa.func.count()).select_from(toar.schema.metadata.tables[t])).scalar_one()
+            count = {t: conn.execute(sa.select(sa.func.count()).select_from(sa.table(t))).scalar_one()
                      for t in ("stationmeta_core", "timeseries", "data", "quarantine", "ozone_forecast")}
         engine.dispose()
         assert all(n > 0 for n in count.values()), count
@@ -118,10 +118,9 @@ def test_parallel_partitions_share_the_database_safely(tmp_path, monkeypatch):
     generate_bucket(tmp_path / "mirror", date(2014, 1, 1), days=4, stations=15, seed=9, objects_per_day=24)
     days = [f"2014-01-0{d}" for d in range(1, 5)]
     with throwaway_postgres("dagster") as dagster_url, throwaway_postgres("toar") as toar_url:
-        for name, value in {"DAGSTER_HOME": production_home(tmp_path, dagster_url), "DAGSTER_POSTGRES_URL": dagster_url,
-                            "OPENAQ_BUCKET_URL": str(tmp_path / "mirror"), "TOAR_DATABASE_URL": toar_url,
-                            "DATA_LAKE_URL": str(tmp_path / "lake"),
-                            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.sqlite'}"}.items():
+        locations = project_locations(tmp_path, database_url=toar_url)
+        for name, value in {**locations, "DAGSTER_HOME": production_home(tmp_path, dagster_url),
+                            "DAGSTER_POSTGRES_URL": dagster_url}.items():
             monkeypatch.setenv(name, value)
         with DagsterInstance.get() as instance:
             instance.event_log_storage.set_concurrency_slots("toar_database", 1)
@@ -161,7 +160,7 @@ def test_parallel_partitions_share_the_database_safely(tmp_path, monkeypatch):
         }
         engine = toar.database.create_engine(toar_url)
         with engine.connect() as conn:
-            found = {t: conn.execute(sa.select(sa.func.count()).select_from(toar.schema.metadata.tables[t])).scalar_one()
+            found = {t: conn.execute(sa.select(sa.func.count()).select_from(sa.table(t))).scalar_one()
                      for t in expected}
         engine.dispose()
         assert found == expected

@@ -18,6 +18,7 @@ import pytest
 from resources.environment import PROJECT_ROOT
 from local_services.loopback import free_port, wait_until_serving
 from sample_data.generator import generate_bucket
+from tests.helpers import project_locations
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -31,9 +32,7 @@ LAUNCHED_DAY = "2014-01-06"  # in the mirror, not materialized by the main job
 def ui(tmp_path_factory):
     """A demo instance, filled by the main job, served by ``dagster dev`` on a loopback port."""
     root = tmp_path_factory.mktemp("ui")
-    env = {**os.environ, "OPENAQ_BUCKET_URL": str(root / "mirror"), "TOAR_DATABASE_URL": f"sqlite:///{root / 'toar.sqlite'}",
-           "DATA_LAKE_URL": str(root / "lake"), "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.sqlite'}",
-           "DAGSTER_HOME": str(root / "dagster_home")}
+    env = {**os.environ, **project_locations(root)}
     (root / "dagster_home").mkdir()
     (root / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     generate_bucket(root / "mirror", date(2014, 1, 1), days=6, stations=20, seed=7, objects_per_day=24)

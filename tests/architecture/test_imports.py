@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from resources.environment import PROJECT_ROOT
+from tests.helpers import LOCATION_VARIABLES
 
 PRODUCT_PACKAGES = ["domain", "sources", "toar", "forecasting", "resources", "checks", "asset_base",
                     "toar_assets", "ml_assets", "sensors", "sample_data", "local_services"]
@@ -29,9 +30,7 @@ def probed(tmp_path_factory) -> dict[str, dict]:
     """What importing each module alone did, from a process in an empty folder with none of the
     project's variables set (a fresh clone, before any setup)."""
     cwd = tmp_path_factory.mktemp("fresh")
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"OPENAQ_BUCKET_URL", "TOAR_DATABASE_URL", "MLFLOW_TRACKING_URI", "DATA_LAKE_URL",
-                        "DAGSTER_HOME", "ARROW_DEFAULT_MEMORY_POOL"}}
+    env = {k: v for k, v in os.environ.items() if k not in {*LOCATION_VARIABLES, "ARROW_DEFAULT_MEMORY_POOL"}}
     env |= {"PYTHONPATH": str(PROJECT_ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
     done = subprocess.run([sys.executable, "-m", "tests.architecture.import_probe", *product_modules()],
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=300)

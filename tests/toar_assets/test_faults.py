@@ -12,7 +12,7 @@ from dagster import DagsterEventType, DagsterInstance, materialize
 from resources.openaq_bucket import OpenAQBucket
 from tests.conftest import project_resources
 from local_services.loopback import free_port
-from tests.toar_assets.test_toar_db import snapshot
+from tests.helpers import snapshot
 import toar.database
 import toar.writer
 from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements

@@ -5,11 +5,12 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 from dagster import DagsterInstance, materialize
-from asset_base.partitions import partition_range_tags
 
 from resources.quality_gates import QualityGates
 from ml_assets.assets import ozone_features
 from tests.conftest import project_resources
+from tests.helpers import check_evaluation as evaluation
+from tests.helpers import materialize_days, materialized
 from tests.openaq_fixtures import record, write_object
 import toar.database
 import toar.schema
@@ -22,19 +23,7 @@ ASSETS = [raw_openaq_measurements, harmonized_toar_series, ozone_features]
 
 
 def run(resources, first, last):
-    tags = partition_range_tags(first, last)
-    return materialize(ASSETS, resources=resources, instance=DagsterInstance.ephemeral(), tags=tags, raise_on_error=False)
-
-
-def materialized(result) -> set[str]:
-    return {e.materialization.asset_key.path[-1] for e in result.get_asset_materialization_events()}
-
-
-def evaluation(result, check_name):
-    for e in result.all_events:
-        if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.check_name == check_name:
-            return e.event_specific_data
-    raise AssertionError(f"{check_name} was not evaluated")
+    return materialize_days(ASSETS, resources, first, last, raise_on_error=False)
 
 
 @pytest.fixture(scope="module")

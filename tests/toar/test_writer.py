@@ -14,24 +14,8 @@ import toar.bulk_load
 import toar.database
 import toar.schema
 import toar.writer
+from tests.helpers import count, snapshot
 from toar.harmonize import HARMONIZATION_VERSION, harmonize
-
-TABLES = ["stationmeta_core", "stationmeta_alias", "timeseries", "raw_object", "data", "quarantine", "data_flag"]
-
-
-def snapshot(engine) -> dict:
-    """Every row of every table, in a stable order: equal snapshots mean an unchanged database."""
-    with engine.connect() as conn:
-        return {
-            name: sorted(tuple(map(str, row)) for row in conn.execute(sa.select(toar.schema.metadata.tables[name])))
-            for name in TABLES
-        }
-
-
-def count(engine, table: str) -> int:
-    with engine.connect() as conn:
-        return conn.execute(sa.select(sa.func.count()).select_from(toar.schema.metadata.tables[table])).scalar_one()
-
 
 @pytest.fixture
 def engine(database_url):

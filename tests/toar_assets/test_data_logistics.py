@@ -8,12 +8,11 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 from dagster import DagsterInstance, materialize
-from asset_base.partitions import partition_range_tags
 
 from resources.environment import PROJECT_ROOT
 from resources.openaq_bucket import OpenAQBucket
 from tests.conftest import project_resources
-from tests.toar_assets.test_toar_db import count, snapshot
+from tests.helpers import count, materialize_days, metadata_by_partition, snapshot
 import toar.database
 import toar.schema
 from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements
@@ -33,14 +32,7 @@ def bucket(tmp_path_factory):
 
 
 def run(resources, instance, first, last=None):
-    tags = partition_range_tags(first, last or first)
-    result = materialize(ASSETS, resources=resources, instance=instance, tags=tags)
-    assert result.success
-    metadata = {}
-    for event in result.get_asset_materialization_events():
-        m = event.materialization
-        metadata[(m.asset_key.path[-1], m.partition)] = {k: v.value for k, v in m.metadata.items()}
-    return metadata
+    return metadata_by_partition(materialize_days(ASSETS, resources, first, last, instance=instance))
 
 
 @pytest.fixture

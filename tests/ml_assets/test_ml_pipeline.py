@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 from dagster import DagsterInstance, materialize
-from asset_base.partitions import partition_range_tags
 
 from ml_assets.assets import ozone_features, ozone_forecast_model, ozone_forecasts
 from forecasting.features import FEATURE_COLUMNS, features_for_window
@@ -21,6 +20,7 @@ from ml_assets.serving import invocation_payload
 from resources.openaq_bucket import OpenAQBucket
 from resources.mlflow_resources import ModelRegistry
 from tests.conftest import project_resources
+from tests.helpers import materialize_days, metadata_of
 from local_services.loopback import free_port, wait_until_serving
 import forecasting.tables
 import toar.bulk_load
@@ -35,18 +35,8 @@ LAST_DAY = "2014-01-08"
 
 
 def run(resources, instance, selection, first, last=None, run_config=None):
-    tags = partition_range_tags(first, last or first)
-    result = materialize(ALL_ASSETS, selection=selection, resources=resources, instance=instance, tags=tags,
-                         run_config=run_config)
-    assert result.success
-    return result
-
-
-def metadata_of(result, asset):
-    for event in result.get_asset_materialization_events():
-        if event.materialization.asset_key.path[-1] == asset:
-            return {k: v.value for k, v in event.materialization.metadata.items()}
-    raise AssertionError(f"{asset} was not materialized")
+    return materialize_days(ALL_ASSETS, resources, first, last, instance=instance, selection=selection,
+                            run_config=run_config)
 
 
 @pytest.fixture(scope="module")

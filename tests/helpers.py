@@ -1,0 +1,81 @@
+"""Helpers the test modules share: project locations, materializing days, reading results back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from dagster import DagsterInstance, materialize
+
+import toar.schema
+from asset_base.partitions import partition_range_tags
+
+LOCATION_VARIABLES = ("OPENAQ_BUCKET_URL", "TOAR_DATABASE_URL", "DATA_LAKE_URL", "MLFLOW_TRACKING_URI", "DAGSTER_HOME")
+
+
+def project_locations(root: Path, bucket: Path | str | None = None, database_url: str | None = None) -> dict[str, str]:
+    """Every location variable of the README's configuration table, pointed under ``root``."""
+    return {
+        "OPENAQ_BUCKET_URL": str(bucket if bucket is not None else root / "mirror"),
+        "TOAR_DATABASE_URL": database_url or f"sqlite:///{root / 'toar.sqlite'}",
+        "DATA_LAKE_URL": str(root / "lake"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.sqlite'}",
+        "DAGSTER_HOME": str(root / "dagster_home"),
+    }
+
+
+def materialize_days(assets, resources, first: str, last: str | None = None, *, instance=None, selection=None,
+                     run_config=None, raise_on_error: bool = True):
+    """One run over the days ``first``..``last`` (one day if ``last`` is None), as a backfill
+    batch runs them; with ``raise_on_error`` the run must succeed."""
+    result = materialize(assets, selection=selection, resources=resources,
+                         instance=instance if instance is not None else DagsterInstance.ephemeral(),
+                         tags=partition_range_tags(first, last), run_config=run_config, raise_on_error=raise_on_error)
+    if raise_on_error:
+        assert result.success
+    return result
+
+
+def metadata_by_partition(result) -> dict[tuple[str, str], dict]:
+    """Metadata values of every materialization of a run, by (asset name, partition)."""
+    return {
+        (e.materialization.asset_key.path[-1], e.materialization.partition):
+            {k: v.value for k, v in e.materialization.metadata.items()}
+        for e in result.get_asset_materialization_events()
+    }
+
+
+def metadata_of(result, asset: str) -> dict:
+    """Metadata values of the (first) materialization of ``asset`` in a run."""
+    for (name, _), metadata in metadata_by_partition(result).items():
+        if name == asset:
+            return metadata
+    raise AssertionError(f"{asset} was not materialized")
+
+
+def materialized(result) -> set[str]:
+    return {e.materialization.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+
+
+def check_evaluation(result, check_name: str):
+    for e in result.all_events:
+        if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.check_name == check_name:
+            return e.event_specific_data
+    raise AssertionError(f"{check_name} was not evaluated")
+
+
+TOAR_TABLES = ["stationmeta_core", "stationmeta_alias", "timeseries", "raw_object", "data", "quarantine", "data_flag"]
+
+
+def snapshot(engine) -> dict:
+    """Every row of every TOAR table, in a stable order: equal snapshots mean an unchanged database."""
+    with engine.connect() as conn:
+        return {
+            name: sorted(tuple(map(str, row)) for row in conn.execute(sa.select(toar.schema.metadata.tables[name])))
+            for name in TOAR_TABLES
+        }
+
+
+def count(engine, table: str) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(toar.schema.metadata.tables[table])).scalar_one()
