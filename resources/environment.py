@@ -60,9 +60,8 @@ def prepare_process() -> None:
     or the code location's load): fill in the embedded defaults, and pick Arrow's allocator.
 
     Arrow's default allocator, mimalloc, backs its memory with transparent huge pages, which the
-    kernel zeroes 2 MB at a time when first touched; the system allocator makes a realistic day's
-    step about 0.35 s faster (benchmarks/README.md, section 1). ARROW_DEFAULT_MEMORY_POOL still
-    picks another one.
+    kernel zeroes when first touched; a fresh step process is faster with the system allocator
+    (measured in benchmarks/README.md, section 1). ARROW_DEFAULT_MEMORY_POOL still picks another.
     """
     apply_defaults()
     if not os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):

@@ -59,8 +59,9 @@ def freeze_long_lived_objects() -> None:
     """Collect garbage once, then leave every object alive now out of later full collections.
 
     Called when the code location has loaded and when great-expectations or mlflow is first
-    set up: those objects (about 470k) live as long as the process, and each full collection
-    walked them all again, a 0.25-0.45 s pause in whichever partition's work it fell.
+    set up: those objects (hundreds of thousands) live as long as the process, and each full
+    collection walked them all again, a pause in whichever partition's work it fell (measured
+    in the README, Performance).
     Reference counting still frees any of them that goes.
     """
     gc.collect()
