@@ -1,2 +1,12 @@
 """A deterministic generator of OpenAQ-like source objects, for the demo, tests and benchmarks.
-Not part of the code location: nothing the product runs at a user's site imports it."""
+Not part of the code location: nothing the product runs at a user's site imports it.
+
+The simulated world, independent of any output format:
+    ``network``         countries, cities, stations and the series (station, parameter) they measure
+    ``weather``         regional weather anomalies of absolute time
+    ``concentrations``  the values of every series in a UTC day (diurnal cycles, weather, noise)
+    ``randomness``, ``clock``  seeded random streams; UTC days as unix seconds
+Output formats, one subpackage each:
+    ``openaq_v1``       the v1 realtime bucket: objects per fetch day, ndjson lines, faults
+``generator`` is the public API and command line (``python -m sample_data.generator``).
+"""

@@ -10,20 +10,32 @@ import subprocess
 import sys
 import zlib
 from collections import defaultdict
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-
-from sources.openaq_v1.names import object_name_error
 from sample_data.generator import PARAMETERS, UG_PER_PPB, UNITS, generate_bucket
+from sources.openaq_v1.names import object_name_error
 
 START = date(2014, 1, 1)
 SMALL = dict(stations=12, seed=7, objects_per_day=24)  # hourly objects: fast, still realistic
-KEY_ORDER = ["date", "parameter", "location", "value", "unit", "city", "attribution",
-             "averagingPeriod", "coordinates", "country", "sourceName", "sourceType", "mobile"]
+KEY_ORDER = [
+    "date",
+    "parameter",
+    "location",
+    "value",
+    "unit",
+    "city",
+    "attribution",
+    "averagingPeriod",
+    "coordinates",
+    "country",
+    "sourceName",
+    "sourceType",
+    "mobile",
+]
 OPTIONAL = {"averagingPeriod", "coordinates"}
 NAME_RE = re.compile(r"^\d+(_[0-9a-zA-Z-]+)?\.ndjson(\.gz)?$")
 UTC_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$")
@@ -33,9 +45,21 @@ LOCAL_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$")
 # ----------------------------------------------------------------------------- helpers
 
 
+def bucket_files(root: Path) -> list[tuple[str, bytes]]:
+    """(relative path, bytes) of every file below ``root``, in sorted order."""
+    return [(p.relative_to(root).as_posix(), p.read_bytes()) for p in sorted(root.rglob("*")) if p.is_file()]
+
+
 def file_hashes(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {key: hashlib.sha256(data).hexdigest() for key, data in bucket_files(root)}
+
+
+def bucket_digest(root: Path) -> str:
+    """One SHA-256 over every file's relative path and bytes."""
+    digest = hashlib.sha256()
+    for key, data in bucket_files(root):
+        digest.update(key.encode() + b"\0" + data)
+    return digest.hexdigest()
 
 
 def _reject_constant(name):
@@ -135,13 +159,37 @@ def test_same_arguments_give_identical_bytes(bucket, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["again", "other"]
 
 
+# Digests of buckets written by the generator before it was split into modules: the output
+# must not change, byte for byte, while the code is reorganised.
+@pytest.mark.parametrize(
+    "arguments, expected",
+    [
+        (
+            dict(start=date(2014, 1, 1), days=2, stations=40, seed=2014),
+            "44c79949f98556b6b8a5eba84424a80e18973df3e76a316f1bea1c277a67a25e",
+        ),
+        (
+            dict(start=date(2014, 1, 5), days=1, stations=8, seed=4, objects_per_day=12),
+            "bdca2b8c9587ff99e1c53a2ce8cc6ff058dc4224ca04ac90e7d02ea4e2bddd79",
+        ),
+        (
+            dict(start=date(2021, 3, 1), days=1, stations=6, seed=7, naming="suffixed", republish=0.5, faults=False),
+            "ba1d25120ab92f6f810940ff0e80acbee3db2774fd827f33db8c453675103710",
+        ),
+    ],
+    ids=["faults-40-stations", "12-objects-per-day", "suffixed-clean"],
+)
+def test_output_is_unchanged(tmp_path, arguments, expected):
+    generate_bucket(tmp_path / "bucket", **arguments)
+    assert bucket_digest(tmp_path / "bucket") == expected
+
+
 @pytest.mark.parametrize("days", [1, 2])
 def test_days_do_not_depend_on_run_length(bucket, tmp_path, days):
     full = file_hashes(bucket[0])
     generate_bucket(tmp_path, START, days, **SMALL)
     short = file_hashes(tmp_path)
-    prefix = {k: v for k, v in full.items()
-              if k[:10] < (START.fromordinal(START.toordinal() + days)).isoformat()}
+    prefix = {k: v for k, v in full.items() if k[:10] < (START.fromordinal(START.toordinal() + days)).isoformat()}
     assert short == prefix and len(short) > 0
 
 
@@ -167,7 +215,7 @@ def test_key_layout(bucket):
         m = NAME_RE.match(name)
         assert m and object_name_error(key) is None  # the reader accepts every name it writes
         day = date.fromisoformat(folder)
-        t0 = int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp())
+        t0 = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
         unix = int(name.split("_")[0].split(".")[0])
         assert t0 <= unix < t0 + 86400
         per_day[folder].append(name)
@@ -207,8 +255,10 @@ def test_good_lines_have_openaq_keys_and_types(bucket):
         assert rec["unit"] in UNITS
         if rec["parameter"].startswith("pm") or rec["parameter"] == "bc":
             assert rec["unit"] == "µg/m³"
-        assert all(isinstance(v, str) for v in (rec["location"], rec["city"], rec["country"],
-                                                rec["sourceName"], rec["sourceType"]))
+        assert all(
+            isinstance(v, str)
+            for v in (rec["location"], rec["city"], rec["country"], rec["sourceName"], rec["sourceType"])
+        )
         assert rec["attribution"] and all(set(a) == {"name", "url"} for a in rec["attribution"])
         assert isinstance(rec["mobile"], bool)
         if "coordinates" in rec:
@@ -261,8 +311,7 @@ def test_renamed_station(bucket):
 def test_republished_duplicates(bucket):
     seen = defaultdict(set)
     for key, r in bucket[5]:
-        seen[(r["location"], r["city"], r["parameter"], r["date"]["utc"])].add(
-            (key, json.dumps(r, ensure_ascii=False)))
+        seen[(r["location"], r["city"], r["parameter"], r["date"]["utc"])].add((key, json.dumps(r, ensure_ascii=False)))
     dups = [v for v in seen.values() if len({k for k, _ in v}) > 1]
     assert len(dups) > 0.1 * len(seen)
     for copies in dups:  # every copy is the same record (same value, same date)
@@ -356,15 +405,26 @@ def test_no2_anticorrelated_with_ozone(clean_bucket):
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "sample_data.generator", *args],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "sample_data.generator", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_cli_help():
     res = run_cli("--help")
     assert res.returncode == 0
-    for option in ("--out", "--start", "--days", "--stations", "--seed", "--objects-per-day",
-                   "--naming", "--republish", "--broken-share", "--no-faults"):
+    for option in (
+        "--out",
+        "--start",
+        "--days",
+        "--stations",
+        "--seed",
+        "--objects-per-day",
+        "--naming",
+        "--republish",
+        "--broken-share",
+        "--no-faults",
+    ):
         assert option in res.stdout
     assert "ndjson.gz" in res.stdout
 
@@ -372,8 +432,21 @@ def test_cli_help():
 def test_cli_small_run(tmp_path):
     api = _api_run(tmp_path / "api")
     tmp_path = tmp_path / "cli"
-    res = run_cli("--out", str(tmp_path), "--start", "2014-01-05", "--days", "2", "--stations", "4",
-                  "--seed", "3", "--objects-per-day", "6", "--no-faults")
+    res = run_cli(
+        "--out",
+        str(tmp_path),
+        "--start",
+        "2014-01-05",
+        "--days",
+        "2",
+        "--stations",
+        "4",
+        "--seed",
+        "3",
+        "--objects-per-day",
+        "6",
+        "--no-faults",
+    )
     assert res.returncode == 0, res.stderr
     assert res.stdout.count("\n") == 1
     summary = dict(part.split("=") for part in res.stdout.split())

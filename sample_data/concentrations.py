@@ -1,0 +1,146 @@
+"""What the stations measure: concentrations from diurnal cycles, regional weather and noise.
+
+Ozone peaks in the afternoon, rises with photochemical weather and is titrated by local NO;
+NO2, NO and CO follow the rush hours; particles and SO2 accumulate in stagnant air. On top,
+each series carries AR(1) noise, and low gases read slightly negative at times.
+The values are independent of the output format: a format draws its own details (missing
+fields, publication times) from the group's random stream after the values.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+
+from sample_data.clock import SECONDS_PER_DAY, day_start
+from sample_data.network import COUNTRIES, PARAMETERS, Network
+from sample_data.randomness import Stream, random_stream
+from sample_data.weather import PHOTOCHEMISTRY, STAGNATION, RegionalWeather
+
+# Per parameter, AR(1) noise: standard deviation, autocorrelation at a lag of one hour, and the
+# station level the deviation is relative to (None: the deviation is in ppb).
+NOISE = {
+    "o3": (2.5, 0.8, None),
+    "no2": (0.15, 0.7, "no2"),
+    "no": (0.2, 0.6, "no"),
+    "nox": (0.15, 0.7, "no2"),
+    "so2": (0.25, 0.7, "so2"),
+    "co": (0.1, 0.7, "co"),
+    "pm25": (0.12, 0.8, "pm25"),
+    "pm10": (0.15, 0.8, "pm25"),
+    "pm1": (0.12, 0.8, "pm25"),
+    "bc": (0.15, 0.7, "pm25"),
+}
+PARTICLES = {"pm25": 1.0, "pm10": 1.6, "pm1": 0.65, "bc": 0.07}  # concentration relative to pm25
+LOW_GASES = ("no2", "so2", "no", "nox")  # near zero at times: deliberate small negatives
+
+
+def diurnal_ozone(local_hour: np.ndarray) -> np.ndarray:
+    """Peak mid-afternoon, minimum in the early morning."""
+    x = 2 * np.pi * (local_hour - 15) / 24
+    return 0.8 * np.cos(x) + 0.25 * np.cos(2 * x)
+
+
+def rush_hours(local_hour: np.ndarray) -> np.ndarray:
+    """Traffic emissions: morning and evening rush hours around a night-time base."""
+    return 0.55 + 0.6 * np.exp(-(((local_hour - 8) / 1.6) ** 2)) + 0.5 * np.exp(-(((local_hour - 18.5) / 2.2) ** 2))
+
+
+def noise_free_concentration(
+    parameter: str,
+    levels: dict[str, np.ndarray],
+    local_hour: np.ndarray,
+    photochemistry: np.ndarray,
+    stagnation: np.ndarray,
+) -> np.ndarray:
+    """Concentration without noise, in ppb (gases) or µg/m³ (particles). ``levels``: the
+    stations' levels as columns, one row per series."""
+    rush = rush_hours(local_hour)
+    if parameter == "o3":  # photochemistry and regional weather, minus titration by local NO
+        return (
+            levels["o3"]
+            + levels["o3_diurnal_amplitude"] * diurnal_ozone(local_hour)
+            + 7 * photochemistry
+            - 0.3 * levels["no2"] * (rush - 1)
+        )
+    if parameter in PARTICLES:
+        pm25 = levels["pm25"] * np.exp(0.3 * stagnation) * (0.85 + 0.3 * np.exp(-(((local_hour - 20) / 3) ** 2)))
+        return PARTICLES[parameter] * pm25
+    no2 = levels["no2"] * rush * (1 - 0.2 * photochemistry) * (1 + 0.15 * stagnation)
+    no = levels["no"] * rush**2 * (1 + 0.2 * stagnation)
+    return {
+        "no2": no2,
+        "no": no,
+        "nox": no2 + no,
+        "so2": levels["so2"] * (1 + 0.25 * stagnation),
+        "co": levels["co"] * rush * (1 + 0.2 * stagnation),
+    }[parameter]
+
+
+def ar1_noise(
+    rng: np.random.Generator, shape: tuple[int, int], hourly_autocorrelation: float, period: int
+) -> np.ndarray:
+    """Unit-variance AR(1) noise along the rows' steps of ``period`` seconds, stationary from
+    the first step (each day starts afresh). Daily means are independent."""
+    phi = hourly_autocorrelation ** (period / 3600) if period < SECONDS_PER_DAY else 0.0
+    innovations = rng.standard_normal(shape)
+    noise = np.empty_like(innovations)
+    noise[:, 0] = innovations[:, 0]
+    innovation_scale = math.sqrt(1 - phi * phi)
+    for step in range(1, shape[1]):
+        noise[:, step] = phi * noise[:, step - 1] + innovation_scale * innovations[:, step]
+    return noise
+
+
+@dataclass
+class GroupDay:
+    """The values of one group of series (one parameter and averaging period) in one UTC day."""
+
+    series: np.ndarray  # series numbers, one row each
+    period_ends: np.ndarray  # unix seconds: the averaging periods that end inside the day
+    values: np.ndarray  # (series, period_ends), in each series' unit, rounded as reported
+    rng: np.random.Generator  # the group's stream, for the output format's own draws
+
+
+class ConcentrationModel:
+    def __init__(self, seed: int, station_count: int):
+        self.seed = seed
+        self.network = Network(seed, station_count)
+        self.weather = RegionalWeather(seed, len(COUNTRIES))
+
+    def measure_day(self, day: date) -> list[GroupDay]:
+        return [self._measure_group(day, series) for series in self.network.series_groups]
+
+    def _measure_group(self, day: date, series: np.ndarray) -> GroupDay:
+        network = self.network
+        parameter_number, period = int(network.series_parameter[series[0]]), int(network.series_period[series[0]])
+        parameter = PARAMETERS[parameter_number]
+        # One stream per (day, parameter, period): the same values whichever fetch day needs them.
+        rng = random_stream(self.seed, Stream.MEASUREMENTS, day.toordinal(), parameter_number, period)
+        stations = network.series_station[series]
+        steps = SECONDS_PER_DAY // period
+        period_ends = day_start(day) + np.arange(steps, dtype=np.int64) * period
+        mid_period = (period_ends - period / 2)[None, :] + np.zeros((len(series), 1))
+        local_hour = ((mid_period + network.utc_offset_hours[stations][:, None] * 3600) % SECONDS_PER_DAY) / 3600
+        regions = network.country_index[stations]
+        photochemistry = self.weather.anomaly(regions, mid_period, PHOTOCHEMISTRY)
+        stagnation = self.weather.anomaly(regions, mid_period, STAGNATION)
+        levels = {name: level[stations][:, None] for name, level in network.levels.items()}
+        clean = noise_free_concentration(parameter, levels, local_hour, photochemistry, stagnation)
+
+        deviation, hourly_autocorrelation, relative_to = NOISE[parameter]
+        if relative_to is not None:
+            deviation = deviation * levels[relative_to] * PARTICLES.get(parameter, 1.0)
+        noise = ar1_noise(rng, (len(series), steps), hourly_autocorrelation, period)
+        values = np.maximum(clean + deviation * noise, 0.0)
+
+        negative_draw, negative_size = rng.random(values.shape), rng.uniform(1, 3, values.shape)  # always drawn
+        if parameter in LOW_GASES:  # instrument noise around zero: small negative readings
+            values = np.where(negative_draw < 0.005, -negative_size, values)
+        scale = 10.0 ** network.series_decimals[series][:, None]
+        # + 0.0 turns -0.0 into 0.0, which would print as "-0.0".
+        values = np.round(values * network.series_unit_factor[series][:, None] * scale) / scale + 0.0
+        return GroupDay(series=series, period_ends=period_ends, values=values, rng=rng)
