@@ -1,0 +1,78 @@
+"""One mechanism for every asset's partitions: measure the work, record it, judge the checks.
+
+An asset hands ``materialize_partitions`` a function that does one partition's work (read,
+transform, validate, write) and returns a ``PartitionStep``. For each partition of the run the
+mechanism measures that function with the QoA monitor (an upstream partition the lake IO
+manager loads is read before the measurement starts: the IO manager's work is not the asset's), judges the budget rule on its cost,
+logs the step's line, and attaches the step's metadata plus the ``qoa/`` figures to the
+partition's materialization. After the last partition it turns each check's per-partition
+outcomes into one check result (``checks.core.check_result``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dagster import AssetCheckSpec, AssetExecutionContext, MaterializeResult
+
+from checks.core import COST_CHECK, Outcome, check_result, cost_outcome
+from resources.qoa import QoAMonitor
+from resources.quality_gates import QualityGates
+
+
+@dataclass
+class PartitionStep:
+    """What one partition's work hands back."""
+
+    outcomes: dict[str, Outcome]  # by check name: every check of the asset but the budget rule
+    metadata: dict  # the partition's materialization metadata, without the qoa/ figures
+    qoa: dict[str, float | int | None] = field(default_factory=dict)  # counts for qoa/: rows_in, rows_out, ...
+    value: Any = None  # what the IO manager stores for the partition; None: the asset stores nothing
+    log: str = ""  # a line for the run's log
+
+
+def materialize_partitions(
+    context: AssetExecutionContext,
+    specs: list[AssetCheckSpec],
+    qoa: QoAMonitor,
+    gates: QualityGates,
+    step: Callable[..., PartitionStep],
+    upstream: Mapping[str, Any] | None = None,
+) -> MaterializeResult:
+    """Run ``step(key)`` on each partition of the run, measured; one result per check in ``specs``.
+
+    With ``upstream`` (an input's ``{partition key: table}``), it is ``step(key, upstream[key])``.
+    The value is ``{partition key: step value}`` when the steps return values (for the IO
+    manager), none otherwise.
+    """
+    outcomes: dict[str, dict[str, Outcome]] = {spec.name: {} for spec in specs}
+    values = {}
+    for key in context.partition_keys:
+        inputs = () if upstream is None else (upstream[key],)
+        with qoa.measure() as measured:
+            done = step(key, *inputs)
+        judged = {**done.outcomes, COST_CHECK: cost_outcome(measured.cost_usd, gates.max_cost_usd_per_partition)}
+        if set(judged) != set(outcomes):
+            raise ValueError(f"{key}: outcomes for {sorted(judged)}, but the asset's checks are {sorted(outcomes)}")
+        for name, outcome in judged.items():
+            outcomes[name][key] = outcome
+        if done.log:
+            context.log.info(done.log)
+        context.add_asset_metadata(
+            {**done.metadata, **measured.metadata(**done.qoa, data_quality_score=_data_quality_score(done.outcomes))},
+            partition_key=key,
+        )
+        if done.value is not None:
+            values[key] = done.value
+    check_results = [check_result(spec, outcomes[spec.name]) for spec in specs]
+    if values:
+        return MaterializeResult(value=values, check_results=check_results)
+    return MaterializeResult(check_results=check_results)
+
+
+def _data_quality_score(outcomes: dict[str, Outcome]) -> float | None:
+    """The lowest score of the step's great-expectations suites (None if it ran none)."""
+    scores = [o.details["data_quality_score"] for o in outcomes.values() if "data_quality_score" in o.details]
+    return min(scores) if scores else None

@@ -1,0 +1,136 @@
+"""The per-partition mechanism every asset uses: measured work, metadata, one result per check."""
+
+import time
+
+import pytest
+from dagster import DagsterInstance, IOManager, IOManagerDefinition, materialize
+
+from asset_base.partition_step import PartitionStep, materialize_partitions
+from asset_base.partitions import daily_asset, partition_range_tags
+from checks.core import Outcome, cost_spec, spec
+from resources.qoa import QoAMonitor
+from resources.quality_gates import QualityGates
+
+DAYS = ["2014-01-01", "2014-01-02"]
+SPECS = [spec("toy", "rows_valid", "the toy's rows are valid"), cost_spec("toy")]
+
+
+class Recording(IOManager):
+    """Keeps what the asset hands to its IO manager."""
+
+    def __init__(self):
+        self.stored = []
+
+    def handle_output(self, context, obj):
+        self.stored.append(obj)
+
+    def load_input(self, context):
+        raise AssertionError("nothing reads the toy")
+
+
+def run(step, upstream=None, gates=QualityGates()):
+    @daily_asset(check_specs=SPECS)
+    def toy(context, qoa: QoAMonitor, quality_gates: QualityGates):
+        return materialize_partitions(context, SPECS, qoa, quality_gates, step, upstream)
+
+    recording = Recording()
+    instance = DagsterInstance.ephemeral()
+    result = materialize([toy], instance=instance, tags=partition_range_tags(DAYS[0], DAYS[-1]), raise_on_error=False,
+                         resources={"qoa": QoAMonitor(), "quality_gates": gates,
+                                    "io_manager": IOManagerDefinition.hardcoded_io_manager(recording)})
+    metadata = {e.materialization.partition: {k: v.value for k, v in e.materialization.metadata.items()}
+                for e in result.get_asset_materialization_events()}
+    checks = {e.event_specific_data.check_name: e.event_specific_data for e in result.all_events
+              if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    logs = [entry.user_message for entry in instance.all_logs(result.run_id) if entry.dagster_event is None]
+    return result, metadata, checks, recording.stored, logs
+
+
+def scored_rows(day: str) -> PartitionStep:
+    """Valid rows on the first day; on the second a mild failure (score 0.5, not severe)."""
+    valid = Outcome(True, {"data_quality_score": 1.0}) if day == DAYS[0] else \
+        Outcome(False, {"data_quality_score": 0.5}, severe=False)
+    return PartitionStep(outcomes={"rows_valid": valid}, metadata={"dagster/row_count": 3, "day": day},
+                         qoa={"rows_in": 4, "rows_out": 3}, value=f"table of {day}", log=f"{day}: 3 rows")
+
+
+def test_each_partition_gets_its_metadata_with_the_measured_qoa_figures():
+    result, metadata, _, _, logs = run(scored_rows)
+    assert result.success and sorted(metadata) == DAYS
+    for day in DAYS:
+        m = metadata[day]
+        assert m["dagster/row_count"] == 3 and m["day"] == day
+        assert m["qoa/rows_in"] == 4 and m["qoa/rows_out"] == 3
+        assert m["qoa/wall_seconds"] > 0 and m["qoa/peak_rss_bytes"] > 0 and m["qoa/cost_usd"] > 0
+    # The score of the step's suites is a QoA figure too.
+    assert [metadata[day]["qoa/data_quality_score"] for day in DAYS] == [1.0, 0.5]
+    assert [line for line in logs if line.endswith("3 rows")] == [f"{day}: 3 rows" for day in DAYS]
+
+
+def test_each_check_has_one_result_over_the_run_partitions():
+    _, _, checks, _, _ = run(scored_rows)
+    assert set(checks) == {"rows_valid", "cost_within_budget"}
+    rows = checks["rows_valid"]
+    assert not rows.passed and rows.metadata["failed_partitions"].value == [DAYS[1]]
+    assert rows.metadata["partitions_checked"].value == DAYS
+    assert rows.severity.value == "WARN"  # the failure was mild
+    assert rows.metadata["data_quality_score"].value == 0.5
+    assert checks["cost_within_budget"].passed
+
+
+def test_the_budget_rule_judges_every_partition_cost():
+    result, metadata, checks, _, _ = run(scored_rows, gates=QualityGates(max_cost_usd_per_partition=0.0))
+    cost = checks["cost_within_budget"]
+    assert not cost.passed and cost.metadata["failed_partitions"].value == DAYS
+    assert cost.severity.value == "ERROR" and cost.blocking
+    details = cost.metadata["details"].value
+    assert [details[day]["cost_usd"] for day in DAYS] == [metadata[day]["qoa/cost_usd"] for day in DAYS]
+
+
+def test_values_go_to_the_io_manager_by_partition_and_no_values_store_nothing():
+    _, _, _, stored, _ = run(scored_rows)
+    assert stored == [{day: f"table of {day}" for day in DAYS}]
+
+    def nothing_to_store(day):
+        return PartitionStep(outcomes={"rows_valid": Outcome(True)}, metadata={"day": day})
+
+    result, metadata, _, stored, _ = run(nothing_to_store)
+    assert result.success and sorted(metadata) == DAYS and stored == []
+
+
+def test_an_upstream_partition_is_read_before_the_measurement():
+    class SlowUpstream(dict):
+        def __getitem__(self, day):
+            time.sleep(0.3)  # as a Parquet read of the IO manager would take
+            return f"raw {day}"
+
+    seen = []
+
+    def step(day, raw):
+        seen.append(raw)
+        return PartitionStep(outcomes={"rows_valid": Outcome(True)}, metadata={})
+
+    _, metadata, _, _, _ = run(step, upstream=SlowUpstream())
+    assert seen == [f"raw {day}" for day in DAYS]
+    assert all(metadata[day]["qoa/wall_seconds"] < 0.3 for day in DAYS)
+
+
+def test_an_outcome_for_a_check_the_asset_does_not_have_fails_the_step():
+    def misnamed(day):
+        return PartitionStep(outcomes={"row_valid": Outcome(True)}, metadata={})
+
+    result, _, _, _, _ = run(misnamed)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "outcomes for ['cost_within_budget', 'row_valid']" in failure.event_specific_data.error.cause.message
+
+
+@pytest.mark.parametrize("score, expected", [(None, None), (0.8, 0.8)])
+def test_steps_without_a_suite_record_no_data_quality_score(score, expected):
+    details = {} if score is None else {"data_quality_score": score}
+
+    def step(day):
+        return PartitionStep(outcomes={"rows_valid": Outcome(True, details)}, metadata={})
+
+    _, metadata, _, _, _ = run(step)
+    assert all(metadata[day].get("qoa/data_quality_score") == expected for day in DAYS)
