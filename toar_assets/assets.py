@@ -11,13 +11,12 @@ from dagster import (
     MetadataValue,
     ResourceParam,
     RetryPolicy,
-    asset,
 )
 from pydantic import Field
 
 import checks.harmonized
 import checks.raw
-from checks.core import Outcome, check_result, cost_outcome
+from asset_base.partition_step import PartitionStep, materialize_partitions
 from resources.quality_gates import QualityGates
 from resources.openaq_bucket import ObjectReadError, OpenAQBucket
 from resources.parquet_io_manager import EncodedTable, ParquetIOManager
@@ -28,7 +27,7 @@ from domain.quality import REASONS
 from domain.vocabulary import CONVERSION_CONVENTION
 from toar.harmonize import HARMONIZATION_VERSION, RAW_INPUT_COLUMNS, Harmonized, harmonize_in_parts
 from sources.openaq_v1.reader import read_objects
-from asset_base.partitions import daily_asset, daily_partitions
+from asset_base.partitions import daily_asset
 from asset_base.table_metadata import HARMONIZED_METADATA, RAW_METADATA
 from domain.keys import OPENAQ_BUCKET
 from toar.writer import write_while_harmonizing
@@ -76,24 +75,18 @@ def raw_openaq_measurements(
     error, so harmonization can quarantine them; nothing read is dropped. Re-materializing a day
     fetches only objects that are new or changed (by ETag) since the day's stored partition.
     """
-    tables = {}
-    outcomes: dict[str, dict[str, Outcome]] = {spec.name: {} for spec in checks.raw.SPECS}
-    for day in context.partition_keys:
-        with qoa.measure() as measured:
-            previous = None if config.full_refresh else lake_io_manager.existing_partition(context.asset_key, day)
-            try:
-                table, report = read_objects(openaq_bucket.list_day(day), openaq_bucket.read, previous)
-            except ObjectReadError as exc:
-                raise Failure(f"{day}: {exc}", metadata={"partition": day, "failed_object": exc.location}) from exc
-            encoded = EncodedTable(table)  # the Parquet encoding overlaps the checks
-            valid = checks.raw.validate(table, quality_gates.min_data_quality_score)
-        outcomes["records_valid"][day] = valid
-        outcomes["cost_within_budget"][day] = cost_outcome(measured.cost_usd, quality_gates.max_cost_usd_per_partition)
-        context.log.info(
-            f"{day}: {len(report.objects)} objects ({report.objects_reused} reused), {report.records} records"
-        )
-        context.add_asset_metadata(
-            {
+
+    def read_day(day: str) -> PartitionStep:
+        previous = None if config.full_refresh else lake_io_manager.existing_partition(context.asset_key, day)
+        try:
+            table, report = read_objects(openaq_bucket.list_day(day), openaq_bucket.read, previous)
+        except ObjectReadError as exc:
+            raise Failure(f"{day}: {exc}", metadata={"partition": day, "failed_object": exc.location}) from exc
+        encoded = EncodedTable(table)  # the Parquet encoding overlaps the checks
+        valid = checks.raw.validate(table, quality_gates.min_data_quality_score)
+        return PartitionStep(
+            outcomes={"records_valid": valid},
+            metadata={
                 "dagster/row_count": report.records,
                 "objects": len(report.objects),
                 "objects_read": len(report.objects) - report.objects_reused,
@@ -108,17 +101,14 @@ def raw_openaq_measurements(
                 "source_objects": MetadataValue.json(report.objects),
                 "skipped": MetadataValue.json(report.skipped),
                 "broken": MetadataValue.json(report.broken_objects),
-                **measured.metadata(
-                    rows_in=report.records, bytes_in=report.bytes, rows_out=table.num_rows, bytes_out=table.nbytes,
-                    data_quality_score=valid.details["data_quality_score"],
-                ),
             },
-            partition_key=day,
+            qoa={"rows_in": report.records, "bytes_in": report.bytes, "rows_out": table.num_rows,
+                 "bytes_out": table.nbytes},
+            value=encoded,
+            log=f"{day}: {len(report.objects)} objects ({report.objects_reused} reused), {report.records} records",
         )
-        tables[day] = encoded
-    return MaterializeResult(
-        value=tables, check_results=[check_result(spec, outcomes[spec.name]) for spec in checks.raw.SPECS]
-    )
+
+    return materialize_partitions(context, checks.raw.SPECS, qoa, quality_gates, read_day)
 
 
 @daily_asset(
@@ -145,25 +135,16 @@ def harmonized_toar_series(
     every record that cannot be harmonized quarantined with its reason. A partition whose
     values fail the blocking data checks is not written (the database is what downstream reads).
     """
-    outcomes: dict[str, dict[str, Outcome]] = {spec.name: {} for spec in checks.harmonized.SPECS}
-    for day in context.partition_keys:
-        raw = raw_openaq_measurements[day]
-        with qoa.measure() as measured:
-            harmonized, valid, share, stats = _harmonize_while_writing(toar_database, day, raw, quality_gates)
-            withheld = stats is None
-        outcomes["values_valid"][day] = valid
-        outcomes["quarantine_share_within_limit"][day] = share
-        outcomes["cost_within_budget"][day] = cost_outcome(measured.cost_usd, quality_gates.max_cost_usd_per_partition)
+
+    def harmonize_day(day: str, raw) -> PartitionStep:
+        harmonized, valid, share, stats = _harmonize_while_writing(toar_database, day, raw, quality_gates)
+        withheld = stats is None
+        written = 0 if withheld else stats.values_written
         by_reason = harmonized.quarantined_by_reason()
         obs = harmonized.observations
-        written = 0 if stats is None else stats.values_written
-        context.log.info(
-            f"{day}: {harmonized.rows_in} rows in, {written} values written, "
-            f"{harmonized.duplicates} duplicates, {len(harmonized.quarantine)} quarantined"
-            + (" - WITHHELD: blocking data checks failed" if withheld else "")
-        )
-        context.add_asset_metadata(
-            {
+        return PartitionStep(
+            outcomes={"values_valid": valid, "quarantine_share_within_limit": share},
+            metadata={
                 "dagster/row_count": written,
                 "written": not withheld,
                 "rows_in": harmonized.rows_in,
@@ -173,9 +154,9 @@ def harmonized_toar_series(
                 "quarantined": len(harmonized.quarantine),
                 **{f"quarantined/{reason}": by_reason.get(reason, 0) for reason in REASONS},
                 "stations_seen": len(harmonized.stations),
-                "stations_created": 0 if stats is None else stats.stations_created,
+                "stations_created": 0 if withheld else stats.stations_created,
                 "series_seen": len(harmonized.series),
-                "series_created": 0 if stats is None else stats.series_created,
+                "series_created": 0 if withheld else stats.series_created,
                 "measurement_start": str(obs["datetime"].min()) if len(obs) else "",
                 "measurement_end": str(obs["datetime"].max()) if len(obs) else "",
                 "conservation": (
@@ -188,17 +169,18 @@ def harmonized_toar_series(
                     objects_fingerprint(zip(harmonized.objects["source_key"], harmonized.objects["source_etag"])),
                     HARMONIZATION_VERSION,
                 ),
-                **measured.metadata(
-                    rows_in=harmonized.rows_in, bytes_in=raw.nbytes, rows_out=written,
-                    rows_quarantined=len(harmonized.quarantine), duplicates=harmonized.duplicates,
-                    data_quality_score=valid.details["data_quality_score"],
-                ),
             },
-            partition_key=day,
+            qoa={"rows_in": harmonized.rows_in, "bytes_in": raw.nbytes, "rows_out": written,
+                 "rows_quarantined": len(harmonized.quarantine), "duplicates": harmonized.duplicates},
+            log=(
+                f"{day}: {harmonized.rows_in} rows in, {written} values written, "
+                f"{harmonized.duplicates} duplicates, {len(harmonized.quarantine)} quarantined"
+                + (" - WITHHELD: blocking data checks failed" if withheld else "")
+            ),
         )
-    return MaterializeResult(
-        check_results=[check_result(spec, outcomes[spec.name]) for spec in checks.harmonized.SPECS]
-    )
+
+    return materialize_partitions(context, checks.harmonized.SPECS, qoa, quality_gates, harmonize_day,
+                                  upstream=raw_openaq_measurements)
 
 
 # Raw rows per harmonized part of a day: a realistic day (about 500k records) goes in four.
