@@ -1,0 +1,12 @@
+"""The forecast's two settings the README documents (Configuration), with their defaults.
+
+Fixed by the code; the code location replaces them from the environment when it loads, never
+when a module is imported: ``resources.forecast_horizon_hours`` (FORECAST_HORIZON_HOURS, a
+resource field) and ``resources.training_window_days`` (TRAINING_WINDOW_DAYS, which
+``definitions.defs`` builds the model asset with).
+"""
+
+# Feature days a model sees: the training days, then the last day as holdout.
+TRAINING_WINDOW_DAYS = 7
+# Hours between a feature row's issue time and its target time.
+FORECAST_HORIZON_HOURS = 1
