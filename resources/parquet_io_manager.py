@@ -31,6 +31,8 @@ import pyarrow.parquet as pq
 from dagster import AssetKey, ConfigurableIOManager, InputContext, OutputContext
 from pydantic import Field, PrivateAttr
 
+from domain.secrets import mask_secrets
+
 
 class EncodedTable:
     """A table whose Parquet bytes are made in a background thread (Arrow releases the GIL)
@@ -175,7 +177,7 @@ class ParquetIOManager(ConfigurableIOManager):
             key = self._key(context.asset_key, partition)
             self.store().put(key, data)
             self._handoff = {key: table}
-        folder = f"{self.base_url.rstrip('/')}/{'/'.join(context.asset_key.path)}"
+        folder = f"{self.display_url().rstrip('/')}/{'/'.join(context.asset_key.path)}"
         context.add_output_metadata({"storage": folder + ("/" if context.has_asset_partitions else ".parquet")})
 
     def load_input(self, context: InputContext):
@@ -199,6 +201,10 @@ class ParquetIOManager(ConfigurableIOManager):
         """A partition's stored table, or None if it was never written (for incremental reads)."""
         key = self._key(asset_key, partition)
         return self._read(key) if self.store().exists(key) else None
+
+    def display_url(self) -> str:
+        """The base URL with any credential masked, for metadata and logs."""
+        return mask_secrets(self.base_url)
 
     def store(self) -> LocalStore | S3Store:
         if self._store is None:

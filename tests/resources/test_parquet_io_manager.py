@@ -113,3 +113,15 @@ def test_numbers_and_times_carry_min_max_statistics_so_readers_can_skip_files(tm
     assert columns["datetime"].is_stats_set
     assert not columns["station"].is_stats_set
     assert stored.read().equals(frame)
+
+
+def test_the_storage_metadata_shows_no_credential(tmp_path):
+    """An S3-compatible lake reached with a signed or user:password URL shows it masked."""
+    manager = ParquetIOManager(base_url=f"file://{tmp_path}")
+    context = build_output_context(asset_key=AssetKey(["raw"]), partition_key="2014-01-01")
+    manager.handle_output(context, {"2014-01-01": table(3)})
+    assert context.get_logged_metadata()["storage"].value == f"file://{tmp_path}/raw/"
+    assert ParquetIOManager(base_url="s3://lake/intermediates").display_url() == "s3://lake/intermediates"
+    assert ParquetIOManager(base_url="https://lake:p@ss/w0rd@minio.example/intermediates?token=t0k").display_url() == (
+        "https://lake:***@minio.example/intermediates?token=***"
+    )
