@@ -57,7 +57,7 @@ NOT_MEASURED = (
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    from ml_assets.assets import TRAINING_WINDOW_DAYS
+    from resources import training_window_days
 
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.paper_figure",
@@ -74,7 +74,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--start", type=date.fromisoformat, default=date(2014, 1, 1),
                         help="first day of the figure (default %(default)s)")
     parser.add_argument("--days", type=int, default=10, help="days of daily operation plotted (default %(default)s)")
-    parser.add_argument("--history-days", type=int, default=TRAINING_WINDOW_DAYS,
+    parser.add_argument("--history-days", type=int, default=training_window_days(),
                         help="days before START backfilled as history, so the first day's model has a full "
                              "training window (default TRAINING_WINDOW_DAYS = %(default)s)")
     parser.add_argument("--stations", type=int, default=40,

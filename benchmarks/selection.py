@@ -272,7 +272,7 @@ def measure(backend: str, databases: dict[Size, str], args) -> list[Measured]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ml_assets.assets import FORECAST_HORIZON_HOURS, TRAINING_WINDOW_DAYS
+    from resources import forecast_horizon_hours, training_window_days
 
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.selection",
@@ -292,9 +292,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="backends to measure (default: both)")
     parser.add_argument("--repeats", type=int, default=20, help="timed calls per size (default %(default)s)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls per size first (default %(default)s)")
-    parser.add_argument("--window-days", type=int, default=TRAINING_WINDOW_DAYS,
+    parser.add_argument("--window-days", type=int, default=training_window_days(),
                         help="issue days in the window, from 2014-01-03 (default: TRAINING_WINDOW_DAYS, %(default)s)")
-    parser.add_argument("--horizon", type=int, default=FORECAST_HORIZON_HOURS,
+    parser.add_argument("--horizon", type=int, default=forecast_horizon_hours(),
                         help="forecast horizon in hours (default: FORECAST_HORIZON_HOURS, %(default)s)")
     parser.add_argument("--keep", action="store_true", help="keep the SQLite files afterwards (for EXPLAIN by hand)")
     args = parser.parse_args(argv)

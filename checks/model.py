@@ -19,6 +19,8 @@ PREDICTIONS_VALID = spec(
 )
 QUALITY_FLOOR = spec(ASSET, "quality_floor", "QoA control rule: holdout R² at least the configured floor.")
 SPECS = [BEATS_PERSISTENCE, PREDICTIONS_VALID, QUALITY_FLOOR, cost_spec(ASSET)]
+# A candidate failing one of these is registered, but never promoted.
+PROMOTION_VETOES = [PREDICTIONS_VALID.name, QUALITY_FLOOR.name]
 
 
 def beats_persistence(candidate: Scores, baseline: Scores) -> Outcome:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +33,43 @@ class Decision:
     reason: str
 
 
+class NotEnoughData(ValueError):
+    """The window of feature days cannot train and score a model."""
+
+
+@dataclass(frozen=True)
+class TrainingWindow:
+    """The feature rows of a model's window with an observed target, split in time."""
+
+    days: list[str]  # the feature days read, oldest first; the last one is the holdout day
+    train: pd.DataFrame
+    holdout: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class ChampionModel:
+    """The registry's current champion, scored beside the candidate."""
+
+    version: str
+    model: Any  # a fitted regressor of the registry
+
+    @property
+    def label(self) -> str:
+        return f"champion v{self.version}"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Holdout predictions and scores of the candidate, the persistence baseline and the
+    champion (if there is one), and the promotion decision they lead to."""
+
+    predictions: dict[str, np.ndarray]  # by name: candidate, persistence, champion vN
+    candidate: Scores
+    baseline: Scores
+    champion: Scores | None
+    decision: Decision
+
+
 def score(observed, predicted) -> Scores:
     observed, predicted = np.asarray(observed, float), np.asarray(predicted, float)
     if len(observed) == 0:
@@ -52,6 +91,23 @@ def time_ordered_split(features: pd.DataFrame, holdout_start) -> tuple[pd.DataFr
     train = known[known["target_time"] < holdout_start]
     holdout = known[known["issue_time"] >= holdout_start]
     return train.reset_index(drop=True), holdout.reset_index(drop=True)
+
+
+def training_window(feature_days: dict[str, pd.DataFrame], holdout_day: str) -> TrainingWindow:
+    """The window of feature days ending with ``holdout_day``: training rows before it, holdout rows of it.
+
+    Raises NotEnoughData when the holdout day is missing or either side has no observed target.
+    """
+    days = sorted(feature_days)
+    if not days or days[-1] != holdout_day:
+        raise NotEnoughData(f"ozone_features for {holdout_day} is not materialized: it is the holdout of this model")
+    features = pd.concat([feature_days[day] for day in days], ignore_index=True)
+    train, holdout = time_ordered_split(features, datetime.fromisoformat(holdout_day))
+    if train.empty or holdout.empty:
+        raise NotEnoughData(
+            f"{len(train)} training and {len(holdout)} holdout rows with observed targets in {days}: need both"
+        )
+    return TrainingWindow(days, train, holdout)
 
 
 def train_forest(train: pd.DataFrame, *, n_estimators: int, max_depth: int | None, min_samples_leaf: int, seed: int):
@@ -78,6 +134,24 @@ def decide_promotion(candidate: Scores, baseline: Scores, champion: Scores | Non
         return Decision(False, f"RMSE {candidate.rmse:.3f} does not beat the champion {champion.rmse:.3f} by {margin:.0%}")
     against = "persistence" if champion is None else "persistence and the champion"
     return Decision(True, f"RMSE {candidate.rmse:.3f} beats {against} by at least {margin:.0%}")
+
+
+def evaluate(model, holdout: pd.DataFrame, margin: float, champion: ChampionModel | None = None) -> Evaluation:
+    """Score the candidate ``model``, persistence and the champion on the holdout; decide promotion by ``margin``."""
+    predictions = {"candidate": model.predict(holdout[FEATURE_COLUMNS]), "persistence": holdout[PERSISTENCE_FEATURE].to_numpy()}
+    if champion is not None:
+        predictions[champion.label] = champion.model.predict(holdout[FEATURE_COLUMNS])
+    scores = {name: score(holdout[TARGET], values) for name, values in predictions.items()}
+    champion_scores = scores[champion.label] if champion is not None else None
+    decision = decide_promotion(scores["candidate"], scores["persistence"], champion_scores, margin)
+    return Evaluation(predictions, scores["candidate"], scores["persistence"], champion_scores, decision)
+
+
+def withhold_promotion(decision: Decision, failed_checks: list[str]) -> Decision:
+    """A promotion is withheld when blocking checks of the candidate failed; the reason names them."""
+    if decision.promote and failed_checks:
+        return Decision(False, f"{decision.reason}, but failed {', '.join(failed_checks)}")
+    return decision
 
 
 def holdout_plot(holdout: pd.DataFrame, predictions: dict[str, np.ndarray], station_id: int | None = None) -> bytes:

@@ -4,7 +4,6 @@ import base64
 import os
 import subprocess
 import time
-import warnings
 from datetime import datetime, timedelta
 from typing import Optional
 
@@ -12,12 +11,13 @@ import pandas as pd
 import pyarrow as pa
 from dagster import (
     AssetDep,
-    AutomationCondition,
-    LastPartitionMapping,
     AssetExecutionContext,
     AssetIn,
+    AssetsDefinition,
+    AutomationCondition,
     Config,
     Failure,
+    LastPartitionMapping,
     MaterializeResult,
     MetadataValue,
     TimeWindowPartitionMapping,
@@ -27,35 +27,43 @@ from pydantic import Field
 
 import checks.features
 import checks.model
-from checks.core import Outcome, check_result, cost_outcome, cost_spec
-from resources.quality_gates import QualityGates
-from forecasting.features import FEATURE_COLUMNS, KEY_COLUMNS, TARGET, features_for_window
-from ml_assets.provenance import latest_materializations
-from forecasting.training import Decision, PERSISTENCE_FEATURE, decide_promotion, holdout_plot, score, time_ordered_split, train_forest
-from resources.mlflow_resources import ModelRegistry
-from resources.qoa import QoAMonitor
-from resources.toar_database import ToarDatabase
-from domain.fingerprint import table_fingerprint
+from asset_base.partition_step import PartitionStep, materialize_partitions
 from asset_base.partitions import daily_asset, daily_partitions
 from asset_base.table_metadata import features_metadata
+from checks.core import cost_spec
+from domain.fingerprint import table_fingerprint
+from forecasting.features import FEATURE_COLUMNS, TARGET, features_for_window
+from forecasting.settings import TRAINING_WINDOW_DAYS
 from forecasting.tables import ozone_forecast
+from forecasting.tracking import ending_active_run, log_decision, log_training_run
+from forecasting.training import (
+    ChampionModel,
+    NotEnoughData,
+    evaluate,
+    holdout_plot,
+    train_forest,
+    training_window,
+    withhold_promotion,
+)
+from ml_assets.provenance import latest_materializations
+from resources.forecast_settings import ForecastSettings
+from resources.mlflow_resources import ModelRegistry
+from resources.qoa import QoAMonitor
+from resources.quality_gates import QualityGates
+from resources.toar_database import ToarDatabase
 from toar.bulk_load import bulk_insert
 
 FEATURES_CODE_VERSION = "1"
 MODEL_CODE_VERSION = "1"
 FORECASTS_CODE_VERSION = "1"
 
-# Days of feature partitions a model sees: training days plus the last day as holdout. The
-# window is part of the asset graph (a partition mapping), so it is set when the code loads.
-TRAINING_WINDOW_DAYS = int(os.environ.get("TRAINING_WINDOW_DAYS", "7"))
-# Hours between the issue time and the forecast target.
-FORECAST_HORIZON_HOURS = int(os.environ.get("FORECAST_HORIZON_HOURS", "1"))
-
 # Materialize as soon as upstream data changed, for the last two days (today's and yesterday's
 # partitions keep receiving objects); older days are backfilled on purpose, not automatically.
 FRESH = AutomationCondition.eager().replace(
     AutomationCondition.in_latest_time_window(), AutomationCondition.in_latest_time_window(timedelta(days=2))
 )
+
+FORECASTS_CHECKS = [cost_spec("ozone_forecasts")]
 
 
 @daily_asset(
@@ -70,7 +78,11 @@ FRESH = AutomationCondition.eager().replace(
     automation_condition=FRESH,
 )
 def ozone_features(
-    context: AssetExecutionContext, toar_database: ToarDatabase, qoa: QoAMonitor, quality_gates: QualityGates
+    context: AssetExecutionContext,
+    toar_database: ToarDatabase,
+    qoa: QoAMonitor,
+    quality_gates: QualityGates,
+    forecast_settings: ForecastSettings,
 ):  # returns MaterializeResult(value={partition key: table}); an annotation would be type-checked
     """Hourly feature rows per station for issue times within the day, with the ozone target.
 
@@ -79,43 +91,35 @@ def ozone_features(
     (empty where not yet observed). The same function builds serving rows.
     """
     engine = toar_database.engine()
-    tables = {}
-    outcomes: dict[str, dict[str, Outcome]] = {spec.name: {} for spec in checks.features.SPECS}
-    for day in context.partition_keys:
+    horizon = forecast_settings.horizon_hours
+
+    def build_day(day: str) -> PartitionStep:
         start = datetime.fromisoformat(day)
-        with qoa.measure() as measured:
-            began = time.perf_counter()
-            features, read = features_for_window(engine, start, start + timedelta(days=1), FORECAST_HORIZON_HOURS)
-            selection_seconds = time.perf_counter() - began
-            table = pa.Table.from_pandas(features, preserve_index=False)
-            valid = checks.features.validate(features, quality_gates.min_feature_rows, quality_gates.min_data_quality_score)
-            continuity = checks.features.hourly_continuity(features, quality_gates.min_hourly_continuity)
-        outcomes["features_valid"][day] = valid
-        outcomes["hourly_continuity"][day] = continuity
-        outcomes["cost_within_budget"][day] = cost_outcome(measured.cost_usd, quality_gates.max_cost_usd_per_partition)
-        context.add_asset_metadata(
-            {
+        began = time.perf_counter()
+        features, read = features_for_window(engine, start, start + timedelta(days=1), horizon)
+        selection_seconds = time.perf_counter() - began
+        table = pa.Table.from_pandas(features, preserve_index=False)
+        valid = checks.features.validate(features, quality_gates.min_feature_rows, quality_gates.min_data_quality_score)
+        continuity = checks.features.hourly_continuity(features, quality_gates.min_hourly_continuity)
+        return PartitionStep(
+            outcomes={"features_valid": valid, "hourly_continuity": continuity},
+            metadata={
                 "dagster/row_count": len(features),
                 "stations": int(features["station_id"].nunique()),
                 "rows_with_target": int(features[TARGET].notna().sum()),
                 "rows_selected": read["rows_selected"],
                 "selection_seconds": selection_seconds,
-                "horizon_hours": FORECAST_HORIZON_HOURS,
+                "horizon_hours": horizon,
                 "measurement_window": f"{read['read_start']} .. {read['read_end']}",
                 "timeseries_ids": MetadataValue.json(read["timeseries_ids"]),
                 "hourly_continuity": continuity.details["hourly_continuity"],
                 "data_fingerprint": table_fingerprint(table),
-                **measured.metadata(
-                    rows_in=read["rows_selected"], rows_out=len(features), bytes_out=table.nbytes,
-                    data_quality_score=valid.details["data_quality_score"],
-                ),
             },
-            partition_key=day,
+            qoa={"rows_in": read["rows_selected"], "rows_out": len(features), "bytes_out": table.nbytes},
+            value=table,
         )
-        tables[day] = table
-    return MaterializeResult(
-        value=tables, check_results=[check_result(spec, outcomes[spec.name]) for spec in checks.features.SPECS]
-    )
+
+    return materialize_partitions(context, checks.features.SPECS, qoa, quality_gates, build_day)
 
 
 class TrainingConfig(Config):
@@ -128,136 +132,94 @@ class TrainingConfig(Config):
     )
 
 
-@asset(
-    partitions_def=daily_partitions,
-    group_name="ml",
-    code_version=MODEL_CODE_VERSION,
-    kinds={"sklearn", "mlflow"},
-    ins={
-        "ozone_features": AssetIn(
-            partition_mapping=TimeWindowPartitionMapping(start_offset=-(TRAINING_WINDOW_DAYS - 1)),
-            metadata={"allow_missing_partitions": True},  # early days have a shorter history
-        )
-    },
-    # dagster-mlflow's resource is a classic one, so all are requested the classic way.
-    required_resource_keys={"mlflow", "model_registry", "qoa", "quality_gates"},
-    check_specs=checks.model.SPECS,
-)
-def ozone_forecast_model(context: AssetExecutionContext, config: TrainingConfig, ozone_features) -> MaterializeResult:
-    """A random forest trained on the window of feature days ending with this partition.
+def build_ozone_forecast_model(training_window_days: int = TRAINING_WINDOW_DAYS) -> AssetsDefinition:
+    """The model asset, trained on windows of ``training_window_days`` feature days.
 
-    The last day is the holdout. The candidate, the persistence baseline and the current
-    champion are scored on it; the candidate is registered in MLflow as `challenger` and
-    becomes `champion` only if it beats both by the promotion margin.
+    The window is a partition mapping of the asset graph, so it is fixed when the definitions
+    are built, not per run: ``definitions.defs`` builds the asset with TRAINING_WINDOW_DAYS.
     """
-    # The logged datasets keep integer station ids on purpose (lineage); MLflow hints about it.
-    warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-    model_registry: ModelRegistry = context.resources.model_registry
-    qoa: QoAMonitor = context.resources.qoa
-    gates: QualityGates = context.resources.quality_gates
-    with qoa.measure() as measured:
-        result = _train_register_promote(context, config, model_registry, gates, ozone_features)
-    result.metadata.update(measured.metadata(
-        rows_in=result.metadata["train_rows"] + result.metadata["holdout_rows"],
-        rows_out=result.metadata["holdout_rows"],  # holdout predictions
-        model_rmse=result.metadata["candidate_rmse"], model_mae=result.metadata["candidate_mae"],
-        model_r2=result.metadata["candidate_r2"], baseline_rmse=result.metadata["baseline_rmse"],
-    ))
-    cost = {context.partition_key: cost_outcome(measured.cost_usd, gates.max_cost_usd_per_partition)}
-    return MaterializeResult(
-        metadata=result.metadata,
-        check_results=[*result.check_results, check_result(cost_spec("ozone_forecast_model"), cost)],
+
+    @asset(
+        partitions_def=daily_partitions,
+        group_name="ml",
+        code_version=MODEL_CODE_VERSION,
+        kinds={"sklearn", "mlflow"},
+        ins={
+            "ozone_features": AssetIn(
+                partition_mapping=TimeWindowPartitionMapping(start_offset=-(training_window_days - 1)),
+                metadata={"allow_missing_partitions": True},  # early days have a shorter history
+            )
+        },
+        # dagster-mlflow's resource is a classic one, so all are requested the classic way.
+        required_resource_keys={"mlflow", "model_registry", "qoa", "quality_gates", "forecast_settings"},
+        check_specs=checks.model.SPECS,
     )
+    def ozone_forecast_model(context: AssetExecutionContext, config: TrainingConfig, ozone_features) -> MaterializeResult:
+        """A random forest trained on the window of feature days ending with this partition.
+
+        The last day is the holdout. The candidate, the persistence baseline and the current
+        champion are scored on it; the candidate is registered in MLflow as `challenger` and
+        becomes `champion` only if it beats both by the promotion margin.
+        """
+        settings = {**config.model_dump(), "horizon_hours": context.resources.forecast_settings.horizon_hours,
+                    "training_window_days": training_window_days}
+
+        def train(day: str) -> PartitionStep:
+            return _train_register_promote(context, config, settings, ozone_features, day)
+
+        return materialize_partitions(
+            context, checks.model.SPECS, context.resources.qoa, context.resources.quality_gates, train
+        )
+
+    return ozone_forecast_model
 
 
-def _train_register_promote(context, config: TrainingConfig, model_registry: ModelRegistry, gates: QualityGates,
-                            ozone_features) -> MaterializeResult:
-    import mlflow
-    import mlflow.sklearn
+# The model asset with the code's window, for tools and tests that import it; the code
+# location's own comes from the same builder (definitions.defs).
+ozone_forecast_model = build_ozone_forecast_model()
 
-    day = context.partition_key
-    days = sorted(ozone_features)
-    if not days or days[-1] != day:
-        raise Failure(f"ozone_features for {day} is not materialized: it is the holdout of this model")
-    frames = {d: ozone_features[d].to_pandas() for d in days}
-    features = pd.concat(frames.values(), ignore_index=True)
-    train, holdout = time_ordered_split(features, datetime.fromisoformat(day))
-    if train.empty or holdout.empty:
-        raise Failure(f"{len(train)} training and {len(holdout)} holdout rows with observed targets in {days}: need both")
 
+def _train_register_promote(context: AssetExecutionContext, config: TrainingConfig, settings: dict, ozone_features,
+                            day: str) -> PartitionStep:
+    """Train on the window ending with ``day`` and score the candidate, log the MLflow run,
+    register the candidate as challenger, and promote it if it won and no vetoing check failed."""
+    registry: ModelRegistry = context.resources.model_registry
+    gates: QualityGates = context.resources.quality_gates
+    try:
+        window = training_window({d: ozone_features[d].to_pandas() for d in ozone_features}, day)
+    except NotEnoughData as exc:
+        raise Failure(str(exc)) from exc
     model = train_forest(
-        train, n_estimators=config.n_estimators, max_depth=config.max_depth,
+        window.train, n_estimators=config.n_estimators, max_depth=config.max_depth,
         min_samples_leaf=config.min_samples_leaf, seed=config.seed,
     )
-    predictions = {"candidate": model.predict(holdout[FEATURE_COLUMNS]), "persistence": holdout[PERSISTENCE_FEATURE].to_numpy()}
-    champion = model_registry.version("champion")
-    if champion is not None:
-        predictions[f"champion v{champion.version}"] = model_registry.load(champion.version).predict(holdout[FEATURE_COLUMNS])
-    scores = {name: score(holdout[TARGET], values) for name, values in predictions.items()}
-    candidate, baseline = scores["candidate"], scores["persistence"]
-    champion_scores = scores.get(f"champion v{champion.version}") if champion is not None else None
-    decision = decide_promotion(candidate, baseline, champion_scores, config.promotion_margin)
+    champion = registry.version("champion")
+    evaluation = evaluate(model, window.holdout, config.promotion_margin,
+                          None if champion is None else ChampionModel(str(champion.version), registry.load(champion.version)))
+    candidate, baseline = evaluation.candidate, evaluation.baseline
     outcomes = {
         "beats_persistence": checks.model.beats_persistence(candidate, baseline),
         "quality_floor": checks.model.quality_floor(candidate, gates.min_model_r2),
     }
+    fingerprints = _feature_fingerprints(context, window.days)
+    tags = _lineage_tags(context, window.days, fingerprints)
+    png = holdout_plot(window.holdout, evaluation.predictions)
 
-    fingerprints = _feature_fingerprints(context, days)
-    lineage_tags = {
-        "dagster_run_id": context.run.run_id,
-        "dagster_asset_key": context.asset_key.to_user_string(),
-        "dagster_partition": day,
-        "dagster_code_version": MODEL_CODE_VERSION,
-        "feature_partitions": ",".join(days),
-        "feature_fingerprints": ",".join(f"{d}={fingerprints[d]['fingerprint']}" for d in days),
-        "feature_runs": ",".join(f"{d}={fingerprints[d]['run_id']}" for d in days),
-        "git_commit": _git_commit(),
-        "trigger": context.run.tags.get("retrain/reason", "manual"),
-    }
-    png = holdout_plot(holdout, predictions)
-    plot_markdown = f"![holdout forecasts](data:image/png;base64,{base64.b64encode(png).decode()})"
+    with ending_active_run() as run_id:  # dagster-mlflow's run for this Dagster run
+        logged = log_training_run(model, window, evaluation, settings=settings, tags=tags, plot_png=png)
+        version = registry.register_challenger(logged.model_uri, run_id, tags)
+        outcomes["predictions_valid"] = checks.model.predictions_valid(evaluation.predictions["candidate"], logged.signature)
+        vetoes = [name for name in checks.model.PROMOTION_VETOES if not outcomes[name].passed]
+        decision = withhold_promotion(evaluation.decision, vetoes)
+        previous = registry.promote(version) if decision.promote else None
+        log_decision(decision, version)
 
-    mlflow_client = context.resources.mlflow  # dagster-mlflow: the active run is this Dagster run's
-    run_id = mlflow.active_run().info.run_id
-    try:
-        mlflow_client.log_params(
-            {**config.model_dump(), "features": len(FEATURE_COLUMNS), "horizon_hours": FORECAST_HORIZON_HOURS,
-             "training_window_days": TRAINING_WINDOW_DAYS, "train_rows": len(train), "holdout_rows": len(holdout)}
-        )
-        metrics = {**candidate.as_metrics("candidate"), **baseline.as_metrics("baseline")}
-        if champion_scores is not None:
-            metrics.update(champion_scores.as_metrics("champion"))
-        mlflow.log_metrics(metrics)
-        mlflow.set_tags(lineage_tags)
-        mlflow.log_input(mlflow.data.from_pandas(train[KEY_COLUMNS + FEATURE_COLUMNS + [TARGET]], name=f"ozone_features {days[0]}..{days[-1]}", targets=TARGET), context="training")
-        mlflow.log_input(mlflow.data.from_pandas(holdout[KEY_COLUMNS + FEATURE_COLUMNS + [TARGET]], name=f"ozone_features {day} holdout", targets=TARGET), context="evaluation")
-        mlflow.log_image(_png_image(png), artifact_file="holdout_forecasts.png")
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            signature=mlflow.models.infer_signature(holdout[FEATURE_COLUMNS], predictions["candidate"]),
-            input_example=holdout[FEATURE_COLUMNS].head(3),
-            serialization_format="skops",
-            skops_trusted_types=["sklearn.tree._tree.Tree"],
-            pip_requirements=_pip_requirements(),
-        )
-        version = str(model_registry.register(info.model_uri, run_id, lineage_tags).version)
-        model_registry.set_alias("challenger", version)
-        outcomes["predictions_valid"] = checks.model.predictions_valid(predictions["candidate"], info.signature)
-        blocked = [name for name in ("predictions_valid", "quality_floor") if not outcomes[name].passed]
-        if decision.promote and blocked:
-            decision = Decision(False, f"{decision.reason}, but failed {', '.join(blocked)}")
-        previous = model_registry.promote(version) if decision.promote else None
-        mlflow.set_tags({"promoted": str(decision.promote), "decision": decision.reason, "model_version": version})
-    finally:
-        mlflow.end_run()
-
-    context.log.info(f"model version {version}: {decision.reason}")
-    return MaterializeResult(
+    return PartitionStep(
+        outcomes=outcomes,
         metadata={
-            "model_name": model_registry.model_name,
+            "model_name": registry.model_name,
             "model_version": version,
-            "trigger": lineage_tags["trigger"],
+            "trigger": tags["trigger"],
             "trigger_detail": context.run.tags.get("retrain/detail", "materialized by a user or job"),
             "mlflow_run_id": run_id,
             "promoted": decision.promote,
@@ -266,13 +228,22 @@ def _train_register_promote(context, config: TrainingConfig, model_registry: Mod
             "champion_compared": str(champion.version) if champion is not None else "",
             **{f"candidate_{k}": v for k, v in vars(candidate).items()},
             **{f"baseline_{k}": v for k, v in vars(baseline).items() if k != "n"},
-            **({f"champion_{k}": v for k, v in vars(champion_scores).items() if k != "n"} if champion_scores else {}),
-            "train_rows": len(train),
-            "holdout_rows": len(holdout),
+            **({f"champion_{k}": v for k, v in vars(evaluation.champion).items() if k != "n"}
+               if evaluation.champion is not None else {}),
+            "train_rows": len(window.train),
+            "holdout_rows": len(window.holdout),
             "feature_partitions": MetadataValue.json(fingerprints),
-            "holdout_plot": MetadataValue.md(plot_markdown),
+            "holdout_plot": MetadataValue.md(
+                f"![holdout forecasts](data:image/png;base64,{base64.b64encode(png).decode()})"
+            ),
         },
-        check_results=[check_result(spec, {day: outcomes[spec.name]}) for spec in checks.model.SPECS[:3]],
+        qoa={
+            "rows_in": len(window.train) + len(window.holdout),
+            "rows_out": len(window.holdout),  # holdout predictions
+            "model_rmse": candidate.rmse, "model_mae": candidate.mae, "model_r2": candidate.r2,
+            "baseline_rmse": baseline.rmse,
+        },
+        log=f"model version {version}: {decision.reason}",
     )
 
 
@@ -284,7 +255,7 @@ def _train_register_promote(context, config: TrainingConfig, model_registry: Mod
     # Forecasts use the registry's champion; the newest model run is what can change it.
     deps=[AssetDep("ozone_forecast_model", partition_mapping=LastPartitionMapping())],
     pool="toar_database",  # a database writer: the instance caps how many run at once
-    check_specs=[cost_spec("ozone_forecasts")],
+    check_specs=FORECASTS_CHECKS,
     automation_condition=FRESH,
 )
 def ozone_forecasts(
@@ -304,26 +275,25 @@ def ozone_forecasts(
     if champion is None:
         raise Failure(f"{model_registry.model_name} has no champion yet: materialize ozone_forecast_model first")
     model = model_registry.load(champion.version)
-    costs = {}
-    for day in context.partition_keys:
-        with qoa.measure() as measured:
-            version = str(champion.version)
-            rows = _forecast_day(ozone_features[day].to_pandas(), model, model_registry.model_name,
-                                 version, champion.run_id, context.run.run_id)
-            _store_forecasts(toar_database, model_registry.model_name, version, rows)
-        costs[day] = cost_outcome(measured.cost_usd, quality_gates.max_cost_usd_per_partition)
-        context.add_asset_metadata(
-            {
+    version = str(champion.version)
+
+    def forecast(day: str) -> PartitionStep:
+        rows = _forecast_day(ozone_features[day].to_pandas(), model, model_registry.model_name,
+                             version, champion.run_id, context.run.run_id)
+        _store_forecasts(toar_database, model_registry.model_name, version, rows)
+        return PartitionStep(
+            outcomes={},
+            metadata={
                 "dagster/row_count": len(rows),
-                "model_version": str(champion.version),
+                "model_version": version,
                 "mlflow_run_id": champion.run_id,
                 "issue_time": str(rows["issue_time"].max()) if len(rows) else "",
                 "forecast_mean": float(rows["value"].mean()) if len(rows) else 0.0,
-                **measured.metadata(rows_in=len(rows), rows_out=len(rows)),
             },
-            partition_key=day,
+            qoa={"rows_in": len(rows), "rows_out": len(rows)},
         )
-    return MaterializeResult(check_results=[check_result(cost_spec("ozone_forecasts"), costs)])
+
+    return materialize_partitions(context, FORECASTS_CHECKS, qoa, quality_gates, forecast)
 
 
 def _forecast_day(features: pd.DataFrame, model, model_name: str, version: str, mlflow_run_id: str,
@@ -367,6 +337,21 @@ def _feature_fingerprints(context: AssetExecutionContext, days: list[str]) -> di
     }
 
 
+def _lineage_tags(context: AssetExecutionContext, days: list[str], fingerprints: dict[str, dict]) -> dict[str, str]:
+    """MLflow tags of the run and the model version: the Dagster side of the model's provenance."""
+    return {
+        "dagster_run_id": context.run.run_id,
+        "dagster_asset_key": context.asset_key.to_user_string(),
+        "dagster_partition": days[-1],
+        "dagster_code_version": MODEL_CODE_VERSION,
+        "feature_partitions": ",".join(days),
+        "feature_fingerprints": ",".join(f"{d}={fingerprints[d]['fingerprint']}" for d in days),
+        "feature_runs": ",".join(f"{d}={fingerprints[d]['run_id']}" for d in days),
+        "git_commit": _git_commit(),
+        "trigger": context.run.tags.get("retrain/reason", "manual"),
+    }
+
+
 def _git_commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
@@ -374,18 +359,3 @@ def _git_commit() -> str:
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-def _pip_requirements() -> list[str]:
-    """Pinned from the running environment (faster and exacter than MLflow's inference)."""
-    from importlib.metadata import version
-
-    return [f"{name}=={version(name)}" for name in ("mlflow", "scikit-learn", "skops", "pandas", "numpy")]
-
-
-def _png_image(png: bytes):
-    import io
-
-    from PIL import Image
-
-    return Image.open(io.BytesIO(png))

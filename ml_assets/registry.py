@@ -10,8 +10,8 @@ import argparse
 import os
 import sys
 
+from forecasting.registry import CHALLENGER, CHAMPION, RegisteredModel
 from resources.environment import prepare_process
-from resources.mlflow_resources import ModelRegistry
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="ozone-forecast", help="registered model name (default %(default)s)")
     args = parser.parse_args(argv)
     prepare_process()
-    registry = ModelRegistry(tracking_uri=os.environ["MLFLOW_TRACKING_URI"], model_name=args.model)
+    registry = RegisteredModel(os.environ["MLFLOW_TRACKING_URI"], args.model)
     if args.command == "rollback":
         try:
             replaced, restored = registry.rollback()
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"{args.model}: champion is version {restored} again (version {replaced} is tagged rolled_back)")
         return 0
-    for alias in ("champion", "challenger"):
+    for alias in (CHAMPION, CHALLENGER):
         version = registry.version(alias)
         if version is None:
             print(f"{alias}: none")

@@ -32,14 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--horizon", type=int, default=None, help="forecast horizon in hours (default FORECAST_HORIZON_HOURS or 1)")
     args = parser.parse_args(argv)
 
-    from ml_assets.assets import FORECAST_HORIZON_HOURS
     from forecasting.features import features_for_window
+    from resources import forecast_horizon_hours
     from resources.environment import prepare_process
     from resources.toar_database import ToarDatabase
 
     prepare_process()
     engine = ToarDatabase(url=os.environ["TOAR_DATABASE_URL"]).engine()
-    features, _ = features_for_window(engine, args.at, args.at + timedelta(hours=1), args.horizon or FORECAST_HORIZON_HOURS)
+    features, _ = features_for_window(engine, args.at, args.at + timedelta(hours=1), args.horizon or forecast_horizon_hours())
     if features.empty:
         print(f"no station has complete features at {args.at}", file=sys.stderr)
         return 1

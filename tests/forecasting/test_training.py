@@ -5,7 +5,8 @@ import pytest
 from forecasting.features import FEATURE_COLUMNS, TARGET
 from ml_assets.registry import main as registry_main
 from forecasting.training import Scores, decide_promotion, holdout_plot, score, time_ordered_split, train_forest
-from resources.mlflow_resources import ModelRegistry, ensure_experiment
+from forecasting.tracking import ensure_experiment
+from resources.mlflow_resources import ModelRegistry
 
 
 def scores(rmse: float) -> Scores:

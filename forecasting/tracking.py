@@ -1,0 +1,113 @@
+"""MLflow tracking of a training run: its experiment, and what the run logs.
+
+No Dagster here: the code location's ``mlflow`` resource starts one MLflow run per Dagster run
+(dagster-mlflow); these functions log to whichever MLflow run is active. mlflow is imported on
+first use, never at import.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Optional
+
+from forecasting.features import FEATURE_COLUMNS, KEY_COLUMNS, TARGET
+from forecasting.training import Decision, Evaluation, TrainingWindow
+
+
+def artifact_location(tracking_uri: str) -> Optional[str]:
+    """Where a new experiment keeps artifacts: ``MLFLOW_ARTIFACT_LOCATION``, else beside a
+    SQLite tracking store, else (a tracking server) wherever the server decides."""
+    if os.environ.get("MLFLOW_ARTIFACT_LOCATION"):
+        return os.environ["MLFLOW_ARTIFACT_LOCATION"]
+    if tracking_uri.startswith("sqlite:///"):
+        return (Path(tracking_uri.removeprefix("sqlite:///")).resolve().parent / "mlflow-artifacts").as_uri()
+    return None
+
+
+def ensure_experiment(tracking_uri: str, name: str) -> str:
+    """The experiment's id; created (with ``artifact_location``) if it does not exist yet."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    return client.create_experiment(name, artifact_location=artifact_location(tracking_uri))
+
+
+@contextmanager
+def ending_active_run() -> Iterator[str]:
+    """The active MLflow run's id; the run is ended when the block ends, after a failure too
+    (dagster-mlflow's end-of-run hook fires for op jobs only, not for materialized assets)."""
+    import mlflow
+
+    active = mlflow.active_run()
+    if active is None:
+        raise RuntimeError("no active MLflow run: the mlflow resource starts one per Dagster run")
+    run_id = active.info.run_id
+    try:
+        yield run_id
+    finally:
+        mlflow.end_run()
+
+
+def log_training_run(model, window: TrainingWindow, evaluation: Evaluation, *, settings: dict, tags: dict[str, str],
+                     plot_png: bytes):
+    """Log to the active run: ``settings`` and the data's sizes as parameters, the holdout
+    scores as metrics, the lineage ``tags``, the training and holdout datasets, the holdout
+    plot and the model. Returns the logged model's info (its URI and input signature)."""
+    import mlflow
+    import mlflow.sklearn
+    from mlflow.data.pandas_dataset import from_pandas
+
+    train, holdout = window.train, window.holdout
+    mlflow.log_params({**settings, "features": len(FEATURE_COLUMNS), "train_rows": len(train),
+                       "holdout_rows": len(holdout)})
+    metrics = {**evaluation.candidate.as_metrics("candidate"), **evaluation.baseline.as_metrics("baseline")}
+    if evaluation.champion is not None:
+        metrics.update(evaluation.champion.as_metrics("champion"))
+    mlflow.log_metrics(metrics)
+    mlflow.set_tags(tags)
+    columns = KEY_COLUMNS + FEATURE_COLUMNS + [TARGET]
+    with warnings.catch_warnings():
+        # The datasets keep integer station ids on purpose (lineage); MLflow hints about it.
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        mlflow.log_input(from_pandas(train[columns], name=f"ozone_features {window.days[0]}..{window.days[-1]}",
+                                                 targets=TARGET), context="training")
+        mlflow.log_input(from_pandas(holdout[columns], name=f"ozone_features {window.days[-1]} holdout",
+                                                 targets=TARGET), context="evaluation")
+        mlflow.log_image(_png_image(plot_png), artifact_file="holdout_forecasts.png")
+        return mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=mlflow.models.infer_signature(holdout[FEATURE_COLUMNS], evaluation.predictions["candidate"]),
+            input_example=holdout[FEATURE_COLUMNS].head(3),
+            serialization_format="skops",
+            skops_trusted_types=["sklearn.tree._tree.Tree"],
+            pip_requirements=pip_requirements(),
+        )
+
+
+def log_decision(decision: Decision, version: str) -> None:
+    """Tag the active run with the model version it registered and whether it was promoted, and why."""
+    import mlflow
+
+    mlflow.set_tags({"promoted": str(decision.promote), "decision": decision.reason, "model_version": version})
+
+
+def pip_requirements() -> list[str]:
+    """Pinned from the running environment (faster and exacter than MLflow's inference)."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in ("mlflow", "scikit-learn", "skops", "pandas", "numpy")]
+
+
+def _png_image(png: bytes):
+    from PIL import Image
+
+    return Image.open(io.BytesIO(png))
