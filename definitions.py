@@ -4,8 +4,8 @@ prepares the process first (embedded defaults, Arrow's allocator)."""
 
 import dagster as dg
 
-from ml_assets.assets import ozone_features, ozone_forecast_model, ozone_forecasts
-from resources import build_resources
+from ml_assets.assets import build_ozone_forecast_model, ozone_features, ozone_forecasts
+from resources import build_resources, training_window_days
 from resources.environment import prepare_process
 from resources.qoa import freeze_long_lived_objects
 from sensors.failures import record_run_failures
@@ -17,6 +17,8 @@ from toar_assets.assets import harmonized_toar_series, openaq_realtime_bucket, r
 @dg.definitions
 def defs() -> dg.Definitions:
     prepare_process()  # before resources read their EnvVars
+    # The training window is a partition mapping of the graph: chosen here, at load time.
+    ozone_forecast_model = build_ozone_forecast_model(training_window_days())
     definitions = dg.Definitions(
         assets=[
             openaq_realtime_bucket,
