@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Optional
@@ -12,6 +13,7 @@ from urllib.parse import urlparse
 from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
+from domain.secrets import mask_secrets
 from sources.objects import ObjectInfo
 
 
@@ -28,7 +30,9 @@ class OpenAQBucket(ConfigurableResource):
 
     S3 goes through dagster-aws's client (unsigned requests by default, as the public
     ``openaq-fetches`` bucket allows; set ``endpoint_url`` for an S3-compatible store). A local
-    folder gives content MD5s as ETags, which is what S3 reports for single-part uploads.
+    folder gives content MD5s as ETags, which is what S3 reports for single-part uploads, and is
+    never left: only regular files inside it are listed and read (a link is followed only to a
+    file in the folder); every other entry is listed as skipped, with why, and never opened.
     """
 
     url: str = Field(description="s3://bucket/prefix, or a local folder holding YYYY-MM-DD/ subfolders")
@@ -46,23 +50,25 @@ class OpenAQBucket(ConfigurableResource):
 
     def list_day(self, day: str) -> list[ObjectInfo]:
         """Every object under the day's prefix, sorted by key."""
+        return self.list_day_with_skipped(day)[0]
+
+    def list_day_with_skipped(self, day: str) -> tuple[list[ObjectInfo], list[dict]]:
+        """The day's objects sorted by key, and the entries of a local folder that are not
+        objects, each ``{"key", "reason"}``: directories, FIFOs, devices, sockets, dangling links
+        and links pointing outside the bucket's folder. None of them is opened or followed."""
         if not self.is_s3:
-            folder = self._root() / day
-            if not folder.is_dir():
-                return []
-            paths = sorted(path for path in folder.iterdir() if path.is_file())
-            # hashlib releases the GIL on large buffers: a day's objects hash on every core.
-            with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-                etags = list(pool.map(_md5, paths))
-            return [ObjectInfo(key=f"{day}/{path.name}", size=path.stat().st_size, etag=etag)
-                    for path, etag in zip(paths, etags)]
+            return self._list_local_day(day)
         bucket, prefix = self._bucket_and_prefix()
         objects = []
         pages = self._s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}{day}/")
         for page in pages:
             for item in page.get("Contents", []):
                 objects.append(ObjectInfo(key=item["Key"], size=item["Size"], etag=item["ETag"].strip('"')))
-        return sorted(objects, key=lambda o: o.key)
+        return sorted(objects, key=lambda o: o.key), []
+
+    def display_url(self) -> str:
+        """The URL with any credential masked, for metadata and logs."""
+        return mask_secrets(self.url)
 
     def read(self, key: str) -> bytes:
         """The bytes of one object, by the key ``list_day`` returned.
@@ -73,8 +79,8 @@ class OpenAQBucket(ConfigurableResource):
         """
         if not self.is_s3:
             try:
-                return (self._root() / key).read_bytes()
-            except OSError as exc:
+                return _read_regular_file(self._inside(key))
+            except (OSError, NotAnObject) as exc:
                 raise ObjectReadError(str(self._root() / key), 1, exc) from exc
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -83,6 +89,47 @@ class OpenAQBucket(ConfigurableResource):
             return self._s3().get_object(Bucket=bucket, Key=key)["Body"].read()
         except (BotoCoreError, ClientError) as exc:
             raise ObjectReadError(f"s3://{bucket}/{key}", self.max_attempts + 1, exc) from exc
+
+    def _list_local_day(self, day: str) -> tuple[list[ObjectInfo], list[dict]]:
+        if not os.path.lexists(self._root() / day):
+            return [], []
+        try:
+            folder = self._inside(day)
+        except NotAnObject as exc:
+            return [], [{"key": f"{day}/", "reason": str(exc)}]
+        if not folder.is_dir():
+            return [], [{"key": f"{day}/", "reason": "not a folder"}]
+        entries, skipped = [], []
+        for name in sorted(os.listdir(folder)):
+            key = f"{day}/{name}"
+            try:
+                entries.append((key, self._inside(key)))
+            except NotAnObject as exc:
+                skipped.append({"key": key, "reason": str(exc)})
+        # hashlib releases the GIL on large buffers: a day's objects hash on every core.
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            hashed = list(pool.map(_md5_and_size, (path for _, path in entries)))
+        objects = []
+        for (key, _), result in zip(entries, hashed, strict=True):
+            if isinstance(result, NotAnObject):
+                skipped.append({"key": key, "reason": str(result)})
+            else:
+                objects.append(ObjectInfo(key=key, size=result[1], etag=result[0]))
+        return objects, sorted(skipped, key=lambda s: s["key"])
+
+    def _inside(self, key: str) -> Path:
+        """The real path of a key, if it stays in the bucket's folder: links are resolved and
+        must point inside it, so a link (or a ``..``) never leads to a file elsewhere."""
+        root = self._root().resolve()
+        try:
+            path = (root / key).resolve()
+        except (RuntimeError, OSError):  # a loop of links (Python 3.11 raises RuntimeError)
+            raise NotAnObject("symbolic link in a loop: not followed") from None
+        if not path.is_relative_to(root):
+            raise NotAnObject("points outside the bucket's folder (a symbolic link or ..): not followed")
+        if not os.path.lexists(path) and os.path.islink(root / key):
+            raise NotAnObject("dangling symbolic link: its target does not exist")
+        return path
 
     def _root(self) -> Path:
         return Path(urlparse(self.url).path if self.url.startswith("file://") else self.url)
@@ -102,9 +149,56 @@ class OpenAQBucket(ConfigurableResource):
         return self._client
 
 
-def _md5(path: Path) -> str:
+class NotAnObject(Exception):
+    """A local entry that is not a regular file inside the bucket's folder; the message says what it is."""
+
+
+def _kind(mode: int) -> str | None:
+    """What a non-regular file is, or None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a directory, not an object"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe), not a regular file: not opened"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device, not a regular file: not opened"
+    if stat.S_ISSOCK(mode):
+        return "a socket, not a regular file: not opened"
+    return "not a regular file: not opened"
+
+
+def _open_regular(path: Path) -> int:
+    """A read-only descriptor of a regular file. The entry is checked before it is opened (a
+    FIFO's open would block, a device's could do anything) and the opened file is checked again,
+    in case the entry was replaced in between; the path is already resolved, so no link is
+    followed (O_NOFOLLOW) and a FIFO swapped in opens without blocking (O_NONBLOCK)."""
+    kind = _kind(os.stat(path, follow_symlinks=False).st_mode)
+    if kind is not None:
+        raise NotAnObject(kind)
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    kind = _kind(os.fstat(descriptor).st_mode)
+    if kind is not None:
+        os.close(descriptor)
+        raise NotAnObject(kind)
+    return descriptor
+
+
+def _read_regular_file(path: Path) -> bytes:
+    with os.fdopen(_open_regular(path), "rb") as handle:
+        return handle.read()
+
+
+def _md5_and_size(path: Path) -> tuple[str, int] | NotAnObject:
+    """The content MD5 (S3's ETag of a single-part upload) and size, or why it is not an object."""
+    try:
+        descriptor = _open_regular(path)
+    except NotAnObject as exc:
+        return exc
+    except OSError as exc:
+        return NotAnObject(f"unreadable: {exc.strerror}")
     digest = hashlib.md5()
-    with path.open("rb") as handle:
+    with os.fdopen(descriptor, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()
+        return digest.hexdigest(), os.fstat(handle.fileno()).st_size

@@ -1,11 +1,16 @@
 import hashlib
+import os
+import stat
+import threading
 
 import boto3
 import pytest
 from moto import mock_aws
 
-from resources.openaq_bucket import OpenAQBucket
+from resources.openaq_bucket import ObjectReadError, OpenAQBucket
 from tests.openaq_fixtures import record, write_object
+
+OUTSIDE = "points outside the bucket's folder (a symbolic link or ..): not followed"
 
 
 @pytest.fixture
@@ -60,3 +65,103 @@ def test_s3_bucket_root_without_prefix():
     s3.put_object(Bucket="mirror", Key="2014-01-01/1388577600.ndjson", Body=b"{}\n")
     bucket = OpenAQBucket(url="s3://mirror", unsigned=False)
     assert [o.key for o in bucket.list_day("2014-01-01")] == ["2014-01-01/1388577600.ndjson"]
+
+
+def _finishes(function, seconds: float = 10):
+    """``function()``'s result, failing the test if it takes longer (opening a FIFO blocks,
+    hashing /dev/zero never ends); a daemon thread, so a blocked one does not hold the process."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = function()
+        except BaseException as exc:  # handed to the test below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still running after {seconds} s: an entry that is not a file was opened?"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+@pytest.fixture
+def odd_bucket(tmp_path):
+    """A day folder holding one object and one of every entry that is not an object."""
+    root, day = tmp_path / "bucket", tmp_path / "bucket" / "2014-01-01"
+    write_object(root, "2014-01-01", "1388577600.ndjson", [record()], gz=False)
+    write_object(root, "2014-01-02", "1388664000.ndjson", [record(value=0.07)], gz=False)
+    outside = tmp_path / "outside.ndjson"
+    outside.write_bytes(b"not the bucket's\n")
+    (day / "1388577601.ndjson").symlink_to(outside)  # a valid object name, outside the folder
+    (day / "1388577602.ndjson").symlink_to("/etc/passwd")  # a system file
+    (day / "1388577603.ndjson").symlink_to("../2014-01-02/1388664000.ndjson")  # inside: followed
+    (day / "1388577604.ndjson").symlink_to("missing.ndjson")  # dangling
+    (day / "1388577605.ndjson").symlink_to("1388577605.ndjson")  # a loop
+    (day / "1388577606.ndjson").symlink_to("../../outside.ndjson/..")  # climbs out
+    (day / "subfolder").mkdir()
+    os.mkfifo(day / "pipe.ndjson")
+    return root
+
+
+def test_local_folder_lists_regular_files_and_every_skipped_entry_with_why(odd_bucket):
+    bucket = OpenAQBucket(url=str(odd_bucket))
+    objects, skipped = _finishes(lambda: bucket.list_day_with_skipped("2014-01-01"))
+    assert [o.key for o in objects] == ["2014-01-01/1388577600.ndjson", "2014-01-01/1388577603.ndjson"]
+    inside = (odd_bucket / "2014-01-02" / "1388664000.ndjson").read_bytes()
+    assert objects[1].etag == hashlib.md5(inside).hexdigest() and objects[1].size == len(inside)
+    assert skipped == [
+        {"key": "2014-01-01/1388577601.ndjson", "reason": OUTSIDE},
+        {"key": "2014-01-01/1388577602.ndjson", "reason": OUTSIDE},
+        {"key": "2014-01-01/1388577604.ndjson", "reason": "dangling symbolic link: its target does not exist"},
+        {"key": "2014-01-01/1388577605.ndjson", "reason": "symbolic link in a loop: not followed"},
+        {"key": "2014-01-01/1388577606.ndjson", "reason": OUTSIDE},
+        {"key": "2014-01-01/pipe.ndjson", "reason": "a FIFO (named pipe), not a regular file: not opened"},
+        {"key": "2014-01-01/subfolder", "reason": "a directory, not an object"},
+    ]
+    assert _finishes(lambda: bucket.list_day("2014-01-01")) == objects  # the plain listing, as before
+
+
+def test_local_folder_reads_nothing_outside_itself_and_never_opens_a_fifo(odd_bucket):
+    bucket = OpenAQBucket(url=str(odd_bucket))
+    for key in ["2014-01-01/1388577601.ndjson", "2014-01-01/1388577602.ndjson", "2014-01-01/../../outside.ndjson",
+                "2014-01-01/../2014-01-02/../../outside.ndjson", "2014-01-01/pipe.ndjson", "2014-01-01/subfolder"]:
+        with pytest.raises(ObjectReadError) as raised:
+            _finishes(lambda key=key: bucket.read(key))
+        assert raised.value.location == str(odd_bucket / key)
+    assert bucket.read("2014-01-01/1388577603.ndjson") == (odd_bucket / "2014-01-02" / "1388664000.ndjson").read_bytes()
+
+
+def test_a_day_folder_linked_outside_the_bucket_is_skipped(tmp_path):
+    write_object(tmp_path / "elsewhere", "2014-01-01", "1388577600.ndjson", [record()], gz=False)
+    (tmp_path / "bucket").mkdir()
+    (tmp_path / "bucket" / "2014-01-01").symlink_to(tmp_path / "elsewhere" / "2014-01-01")
+    assert OpenAQBucket(url=str(tmp_path / "bucket")).list_day_with_skipped("2014-01-01") == (
+        [], [{"key": "2014-01-01/", "reason": OUTSIDE}]
+    )
+
+
+def test_a_bucket_folder_reached_through_a_link_is_inside_itself(local_bucket, tmp_path_factory):
+    link = tmp_path_factory.mktemp("linked") / "mirror"
+    link.symlink_to(local_bucket)
+    objects, skipped = OpenAQBucket(url=str(link)).list_day_with_skipped("2014-01-01")
+    assert len(objects) == 2 and skipped == []
+
+
+def test_devices_are_skipped_never_opened():
+    """/dev/zero would hash forever and /dev/kmsg blocks: as a bucket day ("/" as the bucket),
+    /dev's devices are listed as skipped, unopened."""
+    objects, skipped = _finishes(lambda: OpenAQBucket(url="/").list_day_with_skipped("dev"))
+    reasons = {entry["key"]: entry["reason"] for entry in skipped}
+    assert reasons["dev/null"] == reasons["dev/zero"] == "a device, not a regular file: not opened"
+    assert reasons["dev/shm"] == "a directory, not an object"
+    assert all(stat.S_ISREG(os.stat(f"/{o.key}").st_mode) for o in objects)
+
+
+def test_display_url_masks_credentials():
+    assert OpenAQBucket(url="s3://openaq-fetches/realtime").display_url() == "s3://openaq-fetches/realtime"
+    assert OpenAQBucket(url="https://user:s3cr@t@mirror.example/realtime?token=abc").display_url() == (
+        "https://user:***@mirror.example/realtime?token=***"
+    )
