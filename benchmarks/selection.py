@@ -104,19 +104,23 @@ class SyntheticToar:
 
         self.size, self.flag, self.version = size, FLAG_OK, HARMONIZATION_VERSION
         index = np.arange(size.stations)
-        self.stations = pd.DataFrame({
-            "id": index + 1,
-            "latitude": np.round(35.0 + (index * 0.731) % 25.0, 4),
-            "longitude": np.round(-10.0 + (index * 1.379) % 40.0, 4),
-            "name": [f"Station {i:04d}" for i in index],
-            "city": [f"City {i // 7:03d}" for i in index],
-            "country": np.array(["DE", "FR", "ES", "IT"])[index % 4],
-        })
+        self.stations = pd.DataFrame(
+            {
+                "id": index + 1,
+                "latitude": np.round(35.0 + (index * 0.731) % 25.0, 4),
+                "longitude": np.round(-10.0 + (index * 1.379) % 40.0, 4),
+                "name": [f"Station {i:04d}" for i in index],
+                "city": [f"City {i // 7:03d}" for i in index],
+                "country": np.array(["DE", "FR", "ES", "IT"])[index % 4],
+            }
+        )
         self.stations["lat_key"] = (self.stations["latitude"] * 1e4).round().astype("int64")
         self.stations["lon_key"] = (self.stations["longitude"] * 1e4).round().astype("int64")
         # Series ids in station order: the measured station's series have the same ids at every size.
         series = [(i + 1, k, *SERIES_KINDS[k][:4]) for i in index for k, kind in enumerate(SERIES_KINDS) if kind[4](i)]
-        self.series = pd.DataFrame(series, columns=["station_id", "kind", "variable", "unit", "sampling_frequency", "provider"])
+        self.series = pd.DataFrame(
+            series, columns=["station_id", "kind", "variable", "unit", "sampling_frequency", "provider"]
+        )
         self.series.insert(0, "id", np.arange(1, len(self.series) + 1))
         self.series["data_start_date"] = pd.Timestamp(size.first_day)
         self.series["data_end_date"] = pd.Timestamp(size.first_day + timedelta(days=size.days))
@@ -124,13 +128,15 @@ class SyntheticToar:
         hour_ends = pd.date_range(size.first_day + timedelta(hours=1), periods=24 * size.days, freq="h")
         published = hour_ends + pd.Timedelta(minutes=5)
         keys = [f"{p:%Y-%m-%d}/{int(p.timestamp())}.ndjson.gz" for p in published]
-        self.objects = pd.DataFrame({
-            "id": np.arange(1, len(hour_ends) + 1),
-            "key": keys,
-            "etag": [hashlib.md5(key.encode()).hexdigest() for key in keys],  # S3's ETag of a single-part upload
-            "partition_date": published.strftime("%Y-%m-%d"),
-            "published_at": published,
-        })
+        self.objects = pd.DataFrame(
+            {
+                "id": np.arange(1, len(hour_ends) + 1),
+                "key": keys,
+                "etag": [hashlib.md5(key.encode()).hexdigest() for key in keys],  # S3's ETag of a single-part upload
+                "partition_date": published.strftime("%Y-%m-%d"),
+                "published_at": published,
+            }
+        )
 
     def day_values(self, day: int) -> pd.DataFrame:
         """Every series' values measured on day ``day`` of the span (0-based)."""
@@ -139,8 +145,9 @@ class SyntheticToar:
             series = self.series[self.series["sampling_frequency"] == frequency]
             if series.empty:
                 continue
-            ends = (np.datetime64(self.size.first_day + timedelta(days=day), "m")
-                    + np.arange(step, 24 * 60 + 1, step).astype("timedelta64[m]"))
+            ends = np.datetime64(self.size.first_day + timedelta(days=day), "m") + np.arange(
+                step, 24 * 60 + 1, step
+            ).astype("timedelta64[m]")
             times = np.tile(ends, len(series))
             ids = np.repeat(series["id"].to_numpy(), len(ends))
             station = np.repeat(series["station_id"].to_numpy(), len(ends))
@@ -149,19 +156,27 @@ class SyntheticToar:
             minutes = (times - np.datetime64("2014-01-01T00:00", "m")).astype(np.int64)
             hour_of_day = (minutes / 60.0) % 24
             weather = np.sin(2 * np.pi * minutes / (60 * 24 * 4.3) + station)  # multi-day persistence
-            value = (base * (1 + 0.1 * np.sin(station)) + amplitude * np.sin(2 * np.pi * (hour_of_day - 9) / 24)
-                     + 0.3 * base * weather + noise * _unit_noise(station, kind, minutes))
+            value = (
+                base * (1 + 0.1 * np.sin(station))
+                + amplitude * np.sin(2 * np.pi * (hour_of_day - 9) / 24)
+                + 0.3 * base * weather
+                + noise * _unit_noise(station, kind, minutes)
+            )
             # A value belongs to the object of the hour it ends in.
             hour_index = -(-(times - np.datetime64(self.size.first_day, "m")).astype(np.int64) // 60) - 1
-            frames.append(pd.DataFrame({
-                "timeseries_id": ids,
-                "datetime": pd.to_datetime(times),
-                "value": np.round(np.maximum(value, 0.0), 2),
-                "flags": self.flag,
-                "version": self.version,
-                "source_object_id": hour_index + 1,
-                "published_at": self.objects["published_at"].to_numpy()[hour_index],
-            }))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "timeseries_id": ids,
+                        "datetime": pd.to_datetime(times),
+                        "value": np.round(np.maximum(value, 0.0), 2),
+                        "flags": self.flag,
+                        "version": self.version,
+                        "source_object_id": hour_index + 1,
+                        "published_at": self.objects["published_at"].to_numpy()[hour_index],
+                    }
+                )
+            )
         return pd.concat(frames, ignore_index=True)
 
 
@@ -180,8 +195,11 @@ def fill(url: str, size: Size) -> int:
     with engine.begin() as conn:
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("PRAGMA cache_size = -262144")  # 256 MB: index inserts stay in memory
-        for table, frame in ((toar.schema.stationmeta_core, synthetic.stations), (toar.schema.timeseries, synthetic.series),
-                             (toar.schema.raw_object, synthetic.objects)):
+        for table, frame in (
+            (toar.schema.stationmeta_core, synthetic.stations),
+            (toar.schema.timeseries, synthetic.series),
+            (toar.schema.raw_object, synthetic.objects),
+        ):
             toar.bulk_load.bulk_insert(conn, table, frame[[c.name for c in table.columns]])
         for day in range(size.days):
             values = synthetic.day_values(day)
@@ -219,11 +237,11 @@ class Measured:
 
 def measure(backend: str, databases: dict[Size, str], args) -> list[Measured]:
     """Build every size, then time the sizes round-robin so background load hits them alike."""
-    from forecasting.features import features_for_window, select_measurements
     import toar.bulk_load
     import toar.database
     import toar.schema
     import toar.writer
+    from forecasting.features import features_for_window, select_measurements
 
     issue_start = WINDOW_START
     issue_end = WINDOW_START + timedelta(days=args.window_days)
@@ -263,9 +281,11 @@ def measure(backend: str, databases: dict[Size, str], args) -> list[Measured]:
             if round_number >= args.warmup:
                 m.selection.append(t["seconds"] * 1000)
                 m.query.append(q["seconds"] * 1000)
-    print(f"{backend}: {len(features)} feature rows from {measured[0].rows_selected} measurements per call; "
-          f"query plan at {measured[-1].size.label}:\n{query_plan(measured[-1].engine, read_start, read_end, station)}",
-          flush=True)
+    print(
+        f"{backend}: {len(features)} feature rows from {measured[0].rows_selected} measurements per call; "
+        f"query plan at {measured[-1].size.label}:\n{query_plan(measured[-1].engine, read_start, read_end, station)}",
+        flush=True,
+    )
     for m in measured:
         m.engine.dispose()
     return measured
@@ -284,18 +304,35 @@ def main(argv: list[str] | None = None) -> int:
             "the whole selection and for its SQL query alone."
         ),
     )
-    parser.add_argument("--sizes", type=parse_size, nargs="+",
-                        default=[Size(40, 10), Size(100, 40), Size(400, 100)],
-                        help="STATIONSxDAYS per size, the 1x reference first; stations in multiples of "
-                             f"{BLOCK} keep row counts proportional (default 40x10 100x40 400x100: 1x, 10x, 100x)")
-    parser.add_argument("--databases", nargs="+", choices=["postgresql", "sqlite"], default=["postgresql", "sqlite"],
-                        help="backends to measure (default: both)")
+    parser.add_argument(
+        "--sizes",
+        type=parse_size,
+        nargs="+",
+        default=[Size(40, 10), Size(100, 40), Size(400, 100)],
+        help="STATIONSxDAYS per size, the 1x reference first; stations in multiples of "
+        f"{BLOCK} keep row counts proportional (default 40x10 100x40 400x100: 1x, 10x, 100x)",
+    )
+    parser.add_argument(
+        "--databases",
+        nargs="+",
+        choices=["postgresql", "sqlite"],
+        default=["postgresql", "sqlite"],
+        help="backends to measure (default: both)",
+    )
     parser.add_argument("--repeats", type=int, default=20, help="timed calls per size (default %(default)s)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls per size first (default %(default)s)")
-    parser.add_argument("--window-days", type=int, default=training_window_days(),
-                        help="issue days in the window, from 2014-01-03 (default: TRAINING_WINDOW_DAYS, %(default)s)")
-    parser.add_argument("--horizon", type=int, default=forecast_horizon_hours(),
-                        help="forecast horizon in hours (default: FORECAST_HORIZON_HOURS, %(default)s)")
+    parser.add_argument(
+        "--window-days",
+        type=int,
+        default=training_window_days(),
+        help="issue days in the window, from 2014-01-03 (default: TRAINING_WINDOW_DAYS, %(default)s)",
+    )
+    parser.add_argument(
+        "--horizon",
+        type=int,
+        default=forecast_horizon_hours(),
+        help="forecast horizon in hours (default: FORECAST_HORIZON_HOURS, %(default)s)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the SQLite files afterwards (for EXPLAIN by hand)")
     args = parser.parse_args(argv)
     if args.window_days > 7:
@@ -308,8 +345,10 @@ def main(argv: list[str] | None = None) -> int:
     for backend in args.databases:
         with contextlib.ExitStack() as stack:
             if backend == "postgresql":
-                databases = {size: stack.enter_context(throwaway_postgres(f"bench_selection_{size.label}"))
-                             for size in args.sizes}
+                databases = {
+                    size: stack.enter_context(throwaway_postgres(f"bench_selection_{size.label}"))
+                    for size in args.sizes
+                }
             else:
                 folder.mkdir(parents=True, exist_ok=True)
                 databases = {}
@@ -322,8 +361,10 @@ def main(argv: list[str] | None = None) -> int:
                     databases[size] = f"sqlite:///{path}"
             results[backend] = measure(backend, databases, args)
 
-    print(f"\nFeature selection: station {MEASURED_STATION}, issue times {WINDOW_START:%Y-%m-%d} + {args.window_days} days, "
-          f"horizon {args.horizon} h; median and p90 of {args.repeats} calls after {args.warmup} warm-up calls")
+    print(
+        f"\nFeature selection: station {MEASURED_STATION}, issue times {WINDOW_START:%Y-%m-%d} + {args.window_days} days, "
+        f"horizon {args.horizon} h; median and p90 of {args.repeats} calls after {args.warmup} warm-up calls"
+    )
     rows = []
     verdicts = []
     for backend, measured in results.items():
@@ -332,22 +373,57 @@ def main(argv: list[str] | None = None) -> int:
             scale = m.rows / base.rows
             ratio = np.median(m.selection) / np.median(base.selection)
             query_ratio = np.median(m.query) / np.median(base.query)
-            rows.append([backend, f"{scale:.0f}x", m.size.label, m.rows, m.rows_selected, m.build_seconds,
-                         float(np.median(m.selection)), percentile(m.selection, 0.9), float(ratio),
-                         float(np.median(m.query)), percentile(m.query, 0.9), float(query_ratio)])
+            rows.append(
+                [
+                    backend,
+                    f"{scale:.0f}x",
+                    m.size.label,
+                    m.rows,
+                    m.rows_selected,
+                    m.build_seconds,
+                    float(np.median(m.selection)),
+                    percentile(m.selection, 0.9),
+                    float(ratio),
+                    float(np.median(m.query)),
+                    percentile(m.query, 0.9),
+                    float(query_ratio),
+                ]
+            )
         largest = measured[-1]
-        verdicts.append((backend, f"{largest.rows / base.rows:.0f}x",
-                         float(np.median(largest.selection) / np.median(base.selection)),
-                         float(np.median(largest.query) / np.median(base.query))))
-    print_table(["database", "size", "stations x days", "rows in data", "rows selected", "build s",
-                 "median ms", "p90 ms", "ratio to 1x", "query median ms", "query p90 ms", "query ratio"], rows)
+        verdicts.append(
+            (
+                backend,
+                f"{largest.rows / base.rows:.0f}x",
+                float(np.median(largest.selection) / np.median(base.selection)),
+                float(np.median(largest.query) / np.median(base.query)),
+            )
+        )
+    print_table(
+        [
+            "database",
+            "size",
+            "stations x days",
+            "rows in data",
+            "rows selected",
+            "build s",
+            "median ms",
+            "p90 ms",
+            "ratio to 1x",
+            "query median ms",
+            "query p90 ms",
+            "query ratio",
+        ],
+        rows,
+    )
     print("(median/p90/ratio: features_for_window, selection and feature building; query: its SQL alone)")
     passed = True
     for backend, scale, ratio, query_ratio in verdicts:
         ok = ratio <= TARGET_RATIO and query_ratio <= TARGET_RATIO
         passed &= ok
-        print(f"{'PASS' if ok else 'FAIL'}: {backend}: at {scale} the selection takes {ratio:.2f}x "
-              f"(its query {query_ratio:.2f}x) the time at 1x; target <= {TARGET_RATIO}x")
+        print(
+            f"{'PASS' if ok else 'FAIL'}: {backend}: at {scale} the selection takes {ratio:.2f}x "
+            f"(its query {query_ratio:.2f}x) the time at 1x; target <= {TARGET_RATIO}x"
+        )
     print(f"{'PASS' if passed else 'FAIL'}: selection time flat within {TARGET_RATIO}x from 1x to the largest size")
     return 0
 

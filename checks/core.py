@@ -47,7 +47,11 @@ class SuiteOutcome:
 
     def outcome(self, min_score: float) -> Outcome:
         """Failed if any expectation failed; blocking only when the score is under ``min_score``."""
-        details = {"data_quality_score": self.score, "min_data_quality_score": min_score, "failed_expectations": self.failures}
+        details = {
+            "data_quality_score": self.score,
+            "min_data_quality_score": min_score,
+            "failed_expectations": self.failures,
+        }
         return Outcome(not self.failures, details, severe=self.score < min_score)
 
 
@@ -131,7 +135,7 @@ def check_result(check: AssetCheckSpec, outcomes: dict[str, Outcome]) -> AssetCh
     """
     failed = sorted(day for day, o in outcomes.items() if not o.passed)
     severe = any(not o.passed and o.severe for o in outcomes.values())
-    metadata = {
+    metadata: dict[str, MetadataValue | float] = {
         "partitions_checked": MetadataValue.json(sorted(outcomes)),
         "failed_partitions": MetadataValue.json(failed),
         "details": MetadataValue.json({day: _plain(o.details) for day, o in sorted(outcomes.items())}),

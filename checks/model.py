@@ -10,12 +10,16 @@ from forecasting.training import Scores
 ASSET = "ozone_forecast_model"
 
 BEATS_PERSISTENCE = spec(
-    ASSET, "beats_persistence",
+    ASSET,
+    "beats_persistence",
     "The candidate's holdout RMSE is below the persistence baseline's (a warning: such a model is "
-    "registered but not promoted).", blocking=False,
+    "registered but not promoted).",
+    blocking=False,
 )
 PREDICTIONS_VALID = spec(
-    ASSET, "predictions_valid", "Holdout predictions are finite and the logged model has an input signature.",
+    ASSET,
+    "predictions_valid",
+    "Holdout predictions are finite and the logged model has an input signature.",
 )
 QUALITY_FLOOR = spec(ASSET, "quality_floor", "QoA control rule: holdout R² at least the configured floor.")
 SPECS = [BEATS_PERSISTENCE, PREDICTIONS_VALID, QUALITY_FLOOR, cost_spec(ASSET)]
@@ -24,8 +28,9 @@ PROMOTION_VETOES = [PREDICTIONS_VALID.name, QUALITY_FLOOR.name]
 
 
 def beats_persistence(candidate: Scores, baseline: Scores) -> Outcome:
-    return Outcome(candidate.rmse < baseline.rmse,
-                   {"candidate_rmse": candidate.rmse, "baseline_rmse": baseline.rmse}, severe=False)
+    return Outcome(
+        candidate.rmse < baseline.rmse, {"candidate_rmse": candidate.rmse, "baseline_rmse": baseline.rmse}, severe=False
+    )
 
 
 def predictions_valid(predictions: np.ndarray, signature) -> Outcome:

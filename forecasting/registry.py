@@ -8,7 +8,8 @@ imported on first use.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+import contextlib
+from typing import Any
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -52,10 +53,8 @@ class RegisteredModel:
         from mlflow.exceptions import MlflowException
 
         client = self.client()
-        try:
+        with contextlib.suppress(MlflowException):  # it exists already
             client.create_registered_model(self.model_name)
-        except MlflowException:
-            pass  # exists already
         return client.create_model_version(self.model_name, model_uri, run_id=run_id, tags=tags)
 
     def register_challenger(self, model_uri: str, run_id: str, tags: dict[str, str]) -> str:
@@ -67,7 +66,7 @@ class RegisteredModel:
     def set_alias(self, alias: str, version: str) -> None:
         self.client().set_registered_model_alias(self.model_name, alias, version)
 
-    def promote(self, version: str) -> Optional[str]:
+    def promote(self, version: str) -> str | None:
         """Make a version the champion; the one it replaces is kept in its ``previous_champion`` tag."""
         previous = self.version(CHAMPION)
         previous_version = str(previous.version) if previous is not None else None

@@ -13,13 +13,12 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
 
 from forecasting.features import FEATURE_COLUMNS, KEY_COLUMNS, TARGET
 from forecasting.training import Decision, Evaluation, TrainingWindow
 
 
-def artifact_location(tracking_uri: str) -> Optional[str]:
+def artifact_location(tracking_uri: str) -> str | None:
     """Where a new experiment keeps artifacts: ``MLFLOW_ARTIFACT_LOCATION``, else beside a
     SQLite tracking store, else (a tracking server) wherever the server decides."""
     if os.environ.get("MLFLOW_ARTIFACT_LOCATION"):
@@ -56,8 +55,9 @@ def ending_active_run() -> Iterator[str]:
         mlflow.end_run()
 
 
-def log_training_run(model, window: TrainingWindow, evaluation: Evaluation, *, settings: dict, tags: dict[str, str],
-                     plot_png: bytes):
+def log_training_run(
+    model, window: TrainingWindow, evaluation: Evaluation, *, settings: dict, tags: dict[str, str], plot_png: bytes
+):
     """Log to the active run: ``settings`` and the data's sizes as parameters, the holdout
     scores as metrics, the lineage ``tags``, the training and holdout datasets, the holdout
     plot and the model. Returns the logged model's info (its URI and input signature)."""
@@ -66,8 +66,9 @@ def log_training_run(model, window: TrainingWindow, evaluation: Evaluation, *, s
     from mlflow.data.pandas_dataset import from_pandas
 
     train, holdout = window.train, window.holdout
-    mlflow.log_params({**settings, "features": len(FEATURE_COLUMNS), "train_rows": len(train),
-                       "holdout_rows": len(holdout)})
+    mlflow.log_params(
+        {**settings, "features": len(FEATURE_COLUMNS), "train_rows": len(train), "holdout_rows": len(holdout)}
+    )
     metrics = {**evaluation.candidate.as_metrics("candidate"), **evaluation.baseline.as_metrics("baseline")}
     if evaluation.champion is not None:
         metrics.update(evaluation.champion.as_metrics("champion"))
@@ -77,10 +78,14 @@ def log_training_run(model, window: TrainingWindow, evaluation: Evaluation, *, s
     with warnings.catch_warnings():
         # The datasets keep integer station ids on purpose (lineage); MLflow hints about it.
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-        mlflow.log_input(from_pandas(train[columns], name=f"ozone_features {window.days[0]}..{window.days[-1]}",
-                                                 targets=TARGET), context="training")
-        mlflow.log_input(from_pandas(holdout[columns], name=f"ozone_features {window.days[-1]} holdout",
-                                                 targets=TARGET), context="evaluation")
+        mlflow.log_input(
+            from_pandas(train[columns], name=f"ozone_features {window.days[0]}..{window.days[-1]}", targets=TARGET),
+            context="training",
+        )
+        mlflow.log_input(
+            from_pandas(holdout[columns], name=f"ozone_features {window.days[-1]} holdout", targets=TARGET),
+            context="evaluation",
+        )
         mlflow.log_image(_png_image(plot_png), artifact_file="holdout_forecasts.png")
         return mlflow.sklearn.log_model(
             model,

@@ -77,7 +77,9 @@ def score(observed, predicted) -> Scores:
     error = predicted - observed
     spread = np.sum((observed - observed.mean()) ** 2)
     r2 = 1.0 - np.sum(error**2) / spread if spread > 0 else float("nan")
-    return Scores(rmse=float(np.sqrt(np.mean(error**2))), mae=float(np.mean(np.abs(error))), r2=float(r2), n=len(observed))
+    return Scores(
+        rmse=float(np.sqrt(np.mean(error**2))), mae=float(np.mean(np.abs(error))), r2=float(r2), n=len(observed)
+    )
 
 
 def time_ordered_split(features: pd.DataFrame, holdout_start) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -129,16 +131,23 @@ def decide_promotion(candidate: Scores, baseline: Scores, champion: Scores | Non
     """Promote only a candidate whose RMSE beats the baseline and the champion by ``margin`` (relative)."""
     needed = 1.0 - margin
     if candidate.rmse > baseline.rmse * needed:
-        return Decision(False, f"RMSE {candidate.rmse:.3f} does not beat persistence {baseline.rmse:.3f} by {margin:.0%}")
+        return Decision(
+            False, f"RMSE {candidate.rmse:.3f} does not beat persistence {baseline.rmse:.3f} by {margin:.0%}"
+        )
     if champion is not None and candidate.rmse > champion.rmse * needed:
-        return Decision(False, f"RMSE {candidate.rmse:.3f} does not beat the champion {champion.rmse:.3f} by {margin:.0%}")
+        return Decision(
+            False, f"RMSE {candidate.rmse:.3f} does not beat the champion {champion.rmse:.3f} by {margin:.0%}"
+        )
     against = "persistence" if champion is None else "persistence and the champion"
     return Decision(True, f"RMSE {candidate.rmse:.3f} beats {against} by at least {margin:.0%}")
 
 
 def evaluate(model, holdout: pd.DataFrame, margin: float, champion: ChampionModel | None = None) -> Evaluation:
     """Score the candidate ``model``, persistence and the champion on the holdout; decide promotion by ``margin``."""
-    predictions = {"candidate": model.predict(holdout[FEATURE_COLUMNS]), "persistence": holdout[PERSISTENCE_FEATURE].to_numpy()}
+    predictions = {
+        "candidate": model.predict(holdout[FEATURE_COLUMNS]),
+        "persistence": holdout[PERSISTENCE_FEATURE].to_numpy(),
+    }
     if champion is not None:
         predictions[champion.label] = champion.model.predict(holdout[FEATURE_COLUMNS])
     scores = {name: score(holdout[TARGET], values) for name, values in predictions.items()}

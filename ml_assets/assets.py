@@ -5,7 +5,6 @@ import os
 import subprocess
 import time
 from datetime import datetime, timedelta
-from typing import Optional
 
 import pandas as pd
 import pyarrow as pa
@@ -124,7 +123,7 @@ def ozone_features(
 
 class TrainingConfig(Config):
     n_estimators: int = Field(default=100, description="trees in the random forest")
-    max_depth: Optional[int] = Field(default=None, description="tree depth limit (None: unlimited)")
+    max_depth: int | None = Field(default=None, description="tree depth limit (None: unlimited)")
     min_samples_leaf: int = Field(default=3, description="smallest leaf")
     seed: int = Field(default=0, description="random seed of the forest")
     promotion_margin: float = Field(
@@ -154,15 +153,20 @@ def build_ozone_forecast_model(training_window_days: int = TRAINING_WINDOW_DAYS)
         required_resource_keys={"mlflow", "model_registry", "qoa", "quality_gates", "forecast_settings"},
         check_specs=checks.model.SPECS,
     )
-    def ozone_forecast_model(context: AssetExecutionContext, config: TrainingConfig, ozone_features) -> MaterializeResult:
+    def ozone_forecast_model(
+        context: AssetExecutionContext, config: TrainingConfig, ozone_features
+    ) -> MaterializeResult:
         """A random forest trained on the window of feature days ending with this partition.
 
         The last day is the holdout. The candidate, the persistence baseline and the current
         champion are scored on it; the candidate is registered in MLflow as `challenger` and
         becomes `champion` only if it beats both by the promotion margin.
         """
-        settings = {**config.model_dump(), "horizon_hours": context.resources.forecast_settings.horizon_hours,
-                    "training_window_days": training_window_days}
+        settings = {
+            **config.model_dump(),
+            "horizon_hours": context.resources.forecast_settings.horizon_hours,
+            "training_window_days": training_window_days,
+        }
 
         def train(day: str) -> PartitionStep:
             return _train_register_promote(context, config, settings, ozone_features, day)
@@ -179,8 +183,9 @@ def build_ozone_forecast_model(training_window_days: int = TRAINING_WINDOW_DAYS)
 ozone_forecast_model = build_ozone_forecast_model()
 
 
-def _train_register_promote(context: AssetExecutionContext, config: TrainingConfig, settings: dict, ozone_features,
-                            day: str) -> PartitionStep:
+def _train_register_promote(
+    context: AssetExecutionContext, config: TrainingConfig, settings: dict, ozone_features, day: str
+) -> PartitionStep:
     """Train on the window ending with ``day`` and score the candidate, log the MLflow run,
     register the candidate as challenger, and promote it if it won and no vetoing check failed."""
     registry: ModelRegistry = context.resources.model_registry
@@ -190,12 +195,19 @@ def _train_register_promote(context: AssetExecutionContext, config: TrainingConf
     except NotEnoughData as exc:
         raise Failure(str(exc)) from exc
     model = train_forest(
-        window.train, n_estimators=config.n_estimators, max_depth=config.max_depth,
-        min_samples_leaf=config.min_samples_leaf, seed=config.seed,
+        window.train,
+        n_estimators=config.n_estimators,
+        max_depth=config.max_depth,
+        min_samples_leaf=config.min_samples_leaf,
+        seed=config.seed,
     )
     champion = registry.version("champion")
-    evaluation = evaluate(model, window.holdout, config.promotion_margin,
-                          None if champion is None else ChampionModel(str(champion.version), registry.load(champion.version)))
+    evaluation = evaluate(
+        model,
+        window.holdout,
+        config.promotion_margin,
+        None if champion is None else ChampionModel(str(champion.version), registry.load(champion.version)),
+    )
     candidate, baseline = evaluation.candidate, evaluation.baseline
     outcomes = {
         "beats_persistence": checks.model.beats_persistence(candidate, baseline),
@@ -208,7 +220,9 @@ def _train_register_promote(context: AssetExecutionContext, config: TrainingConf
     with ending_active_run() as run_id:  # dagster-mlflow's run for this Dagster run
         logged = log_training_run(model, window, evaluation, settings=settings, tags=tags, plot_png=png)
         version = registry.register_challenger(logged.model_uri, run_id, tags)
-        outcomes["predictions_valid"] = checks.model.predictions_valid(evaluation.predictions["candidate"], logged.signature)
+        outcomes["predictions_valid"] = checks.model.predictions_valid(
+            evaluation.predictions["candidate"], logged.signature
+        )
         vetoes = [name for name in checks.model.PROMOTION_VETOES if not outcomes[name].passed]
         decision = withhold_promotion(evaluation.decision, vetoes)
         previous = registry.promote(version) if decision.promote else None
@@ -228,8 +242,11 @@ def _train_register_promote(context: AssetExecutionContext, config: TrainingConf
             "champion_compared": str(champion.version) if champion is not None else "",
             **{f"candidate_{k}": v for k, v in vars(candidate).items()},
             **{f"baseline_{k}": v for k, v in vars(baseline).items() if k != "n"},
-            **({f"champion_{k}": v for k, v in vars(evaluation.champion).items() if k != "n"}
-               if evaluation.champion is not None else {}),
+            **(
+                {f"champion_{k}": v for k, v in vars(evaluation.champion).items() if k != "n"}
+                if evaluation.champion is not None
+                else {}
+            ),
             "train_rows": len(window.train),
             "holdout_rows": len(window.holdout),
             "feature_partitions": MetadataValue.json(fingerprints),
@@ -240,7 +257,9 @@ def _train_register_promote(context: AssetExecutionContext, config: TrainingConf
         qoa={
             "rows_in": len(window.train) + len(window.holdout),
             "rows_out": len(window.holdout),  # holdout predictions
-            "model_rmse": candidate.rmse, "model_mae": candidate.mae, "model_r2": candidate.r2,
+            "model_rmse": candidate.rmse,
+            "model_mae": candidate.mae,
+            "model_r2": candidate.r2,
             "baseline_rmse": baseline.rmse,
         },
         log=f"model version {version}: {decision.reason}",
@@ -278,8 +297,14 @@ def ozone_forecasts(
     version = str(champion.version)
 
     def forecast(day: str) -> PartitionStep:
-        rows = _forecast_day(ozone_features[day].to_pandas(), model, model_registry.model_name,
-                             version, champion.run_id, context.run.run_id)
+        rows = _forecast_day(
+            ozone_features[day].to_pandas(),
+            model,
+            model_registry.model_name,
+            version,
+            champion.run_id,
+            context.run.run_id,
+        )
         _store_forecasts(toar_database, model_registry.model_name, version, rows)
         return PartitionStep(
             outcomes={},
@@ -296,8 +321,9 @@ def ozone_forecasts(
     return materialize_partitions(context, FORECASTS_CHECKS, qoa, quality_gates, forecast)
 
 
-def _forecast_day(features: pd.DataFrame, model, model_name: str, version: str, mlflow_run_id: str,
-                  dagster_run_id: str) -> pd.DataFrame:
+def _forecast_day(
+    features: pd.DataFrame, model, model_name: str, version: str, mlflow_run_id: str, dagster_run_id: str
+) -> pd.DataFrame:
     """One forecast per station, from its latest issue hour of the day."""
     latest = features[features["issue_time"] == features.groupby("station_id")["issue_time"].transform("max")]
     return latest[["station_id", "issue_time", "target_time"]].assign(
@@ -331,8 +357,10 @@ def _feature_fingerprints(context: AssetExecutionContext, days: list[str]) -> di
     """For each feature partition used: its latest materialization's run and fingerprint."""
     latest = latest_materializations(context.instance, "ozone_features", days)
     return {
-        day: {"run_id": latest.get(day, {}).get("run_id", ""),
-              "fingerprint": latest.get(day, {}).get("metadata", {}).get("data_fingerprint", "")}
+        day: {
+            "run_id": latest.get(day, {}).get("run_id", ""),
+            "fingerprint": latest.get(day, {}).get("metadata", {}).get("data_fingerprint", ""),
+        }
         for day in days
     }
 
@@ -354,8 +382,9 @@ def _lineage_tags(context: AssetExecutionContext, days: list[str], fingerprints:
 
 def _git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=os.path.dirname(__file__))
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=os.path.dirname(__file__)
+        )
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"

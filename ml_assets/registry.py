@@ -1,7 +1,7 @@
 """Registry commands: show the aliases of the forecast model, or roll the champion back.
 
-    python -m ml_assets.registry show
-    python -m ml_assets.registry rollback
+python -m ml_assets.registry show
+python -m ml_assets.registry rollback
 """
 
 from __future__ import annotations
@@ -19,9 +19,12 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m ml_assets.registry",
         description="Inspect the MLflow registry of the ozone forecast model (MLFLOW_TRACKING_URI).",
     )
-    parser.add_argument("command", choices=["show", "rollback"],
-                        help="show: champion and challenger; rollback: give the champion alias back to the "
-                             "version the current champion replaced (its previous_champion tag)")
+    parser.add_argument(
+        "command",
+        choices=["show", "rollback"],
+        help="show: champion and challenger; rollback: give the champion alias back to the "
+        "version the current champion replaced (its previous_champion tag)",
+    )
     parser.add_argument("--model", default="ozone-forecast", help="registered model name (default %(default)s)")
     args = parser.parse_args(argv)
     prepare_process()
@@ -39,8 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         if version is None:
             print(f"{alias}: none")
         else:
-            print(f"{alias}: version {version.version} (run {version.run_id}, "
-                  f"previous champion {version.tags.get('previous_champion', '-')})")
+            print(
+                f"{alias}: version {version.version} (run {version.run_id}, "
+                f"previous champion {version.tags.get('previous_champion', '-')})"
+            )
     return 0
 
 

@@ -9,11 +9,11 @@ from dagster import EnvVar
 from forecasting.settings import FORECAST_HORIZON_HOURS, TRAINING_WINDOW_DAYS
 from resources.forecast_settings import ForecastSettings
 from resources.mlflow_resources import ModelRegistry, mlflow_run
-from resources.quality_gates import QualityGates
-from resources.retraining_policy import RetrainingPolicy
 from resources.openaq_bucket import OpenAQBucket
 from resources.parquet_io_manager import ParquetIOManager
 from resources.qoa import QoAMonitor
+from resources.quality_gates import QualityGates
+from resources.retraining_policy import RetrainingPolicy
 from resources.toar_database import ToarDatabase
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import warnings
 from functools import lru_cache
-from typing import Any, Optional
+from typing import Any
 
 from dagster import ConfigurableResource, Field, StringSource, resource
 from pydantic import Field as PydanticField
@@ -92,7 +92,7 @@ class ModelRegistry(ConfigurableResource):
     def register_challenger(self, model_uri: str, run_id: str, tags: dict[str, str]) -> str:
         return self.registered_model().register_challenger(model_uri, run_id, tags)
 
-    def promote(self, version: str) -> Optional[str]:
+    def promote(self, version: str) -> str | None:
         return self.registered_model().promote(version)
 
     def rollback(self) -> tuple[str, str]:

@@ -17,19 +17,19 @@ from pydantic import Field
 import checks.harmonized
 import checks.raw
 from asset_base.partition_step import PartitionStep, materialize_partitions
-from resources.quality_gates import QualityGates
+from asset_base.partitions import daily_asset
+from asset_base.table_metadata import HARMONIZED_METADATA, RAW_METADATA
+from domain.fingerprint import combined_fingerprint, objects_fingerprint
+from domain.keys import OPENAQ_BUCKET
+from domain.quality import REASONS
+from domain.vocabulary import CONVERSION_CONVENTION
 from resources.openaq_bucket import ObjectReadError, OpenAQBucket
 from resources.parquet_io_manager import EncodedTable, ParquetIOManager
 from resources.qoa import QoAMonitor
+from resources.quality_gates import QualityGates
 from resources.toar_database import ToarDatabase
-from domain.fingerprint import combined_fingerprint, objects_fingerprint
-from domain.quality import REASONS
-from domain.vocabulary import CONVERSION_CONVENTION
-from toar.harmonize import HARMONIZATION_VERSION, RAW_INPUT_COLUMNS, Harmonized, harmonize_in_parts
 from sources.openaq_v1.reader import read_objects
-from asset_base.partitions import daily_asset
-from asset_base.table_metadata import HARMONIZED_METADATA, RAW_METADATA
-from domain.keys import OPENAQ_BUCKET
+from toar.harmonize import HARMONIZATION_VERSION, RAW_INPUT_COLUMNS, Harmonized, harmonize_in_parts
 from toar.writer import write_while_harmonizing
 
 RAW_CODE_VERSION = "1"
@@ -37,8 +37,10 @@ RAW_CODE_VERSION = "1"
 
 class RawReadConfig(Config):
     full_refresh: bool = Field(
-        default=False, description="re-read every object of the day instead of reusing the stored rows of unchanged ones"
+        default=False,
+        description="re-read every object of the day instead of reusing the stored rows of unchanged ones",
     )
+
 
 openaq_realtime_bucket = AssetSpec(
     OPENAQ_BUCKET,
@@ -102,8 +104,12 @@ def raw_openaq_measurements(
                 "skipped": MetadataValue.json(report.skipped),
                 "broken": MetadataValue.json(report.broken_objects),
             },
-            qoa={"rows_in": report.records, "bytes_in": report.bytes, "rows_out": table.num_rows,
-                 "bytes_out": table.nbytes},
+            qoa={
+                "rows_in": report.records,
+                "bytes_in": report.bytes,
+                "rows_out": table.num_rows,
+                "bytes_out": table.nbytes,
+            },
             value=encoded,
             log=f"{day}: {len(report.objects)} objects ({report.objects_reused} reused), {report.records} records",
         )
@@ -166,12 +172,19 @@ def harmonized_toar_series(
                 "unit_convention": CONVERSION_CONVENTION,
                 "database": toar_database.display_url(),
                 "data_fingerprint": combined_fingerprint(
-                    objects_fingerprint(zip(harmonized.objects["source_key"], harmonized.objects["source_etag"])),
+                    objects_fingerprint(
+                        zip(harmonized.objects["source_key"], harmonized.objects["source_etag"], strict=True)
+                    ),
                     HARMONIZATION_VERSION,
                 ),
             },
-            qoa={"rows_in": harmonized.rows_in, "bytes_in": raw.nbytes, "rows_out": written,
-                 "rows_quarantined": len(harmonized.quarantine), "duplicates": harmonized.duplicates},
+            qoa={
+                "rows_in": harmonized.rows_in,
+                "bytes_in": raw.nbytes,
+                "rows_out": written,
+                "rows_quarantined": len(harmonized.quarantine),
+                "duplicates": harmonized.duplicates,
+            },
             log=(
                 f"{day}: {harmonized.rows_in} rows in, {written} values written, "
                 f"{harmonized.duplicates} duplicates, {len(harmonized.quarantine)} quarantined"
@@ -179,8 +192,9 @@ def harmonized_toar_series(
             ),
         )
 
-    return materialize_partitions(context, checks.harmonized.SPECS, qoa, quality_gates, harmonize_day,
-                                  upstream=raw_openaq_measurements)
+    return materialize_partitions(
+        context, checks.harmonized.SPECS, qoa, quality_gates, harmonize_day, upstream=raw_openaq_measurements
+    )
 
 
 # Raw rows per harmonized part of a day: a realistic day (about 500k records) goes in four.

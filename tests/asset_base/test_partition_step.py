@@ -28,30 +28,51 @@ class Recording(IOManager):
         raise AssertionError("nothing reads the toy")
 
 
-def run(step, upstream=None, gates=QualityGates()):
+def run(step, upstream=None, gates: QualityGates | None = None):
     @daily_asset(check_specs=SPECS)
     def toy(context, qoa: QoAMonitor, quality_gates: QualityGates):
         return materialize_partitions(context, SPECS, qoa, quality_gates, step, upstream)
 
     recording = Recording()
     instance = DagsterInstance.ephemeral()
-    result = materialize([toy], instance=instance, tags=partition_range_tags(DAYS[0], DAYS[-1]), raise_on_error=False,
-                         resources={"qoa": QoAMonitor(), "quality_gates": gates,
-                                    "io_manager": IOManagerDefinition.hardcoded_io_manager(recording)})
-    metadata = {e.materialization.partition: {k: v.value for k, v in e.materialization.metadata.items()}
-                for e in result.get_asset_materialization_events()}
-    checks = {e.event_specific_data.check_name: e.event_specific_data for e in result.all_events
-              if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    result = materialize(
+        [toy],
+        instance=instance,
+        tags=partition_range_tags(DAYS[0], DAYS[-1]),
+        raise_on_error=False,
+        resources={
+            "qoa": QoAMonitor(),
+            "quality_gates": gates or QualityGates(),
+            "io_manager": IOManagerDefinition.hardcoded_io_manager(recording),
+        },
+    )
+    metadata = {
+        e.materialization.partition: {k: v.value for k, v in e.materialization.metadata.items()}
+        for e in result.get_asset_materialization_events()
+    }
+    checks = {
+        e.event_specific_data.check_name: e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
     logs = [entry.user_message for entry in instance.all_logs(result.run_id) if entry.dagster_event is None]
     return result, metadata, checks, recording.stored, logs
 
 
 def scored_rows(day: str) -> PartitionStep:
     """Valid rows on the first day; on the second a mild failure (score 0.5, not severe)."""
-    valid = Outcome(True, {"data_quality_score": 1.0}) if day == DAYS[0] else \
-        Outcome(False, {"data_quality_score": 0.5}, severe=False)
-    return PartitionStep(outcomes={"rows_valid": valid}, metadata={"dagster/row_count": 3, "day": day},
-                         qoa={"rows_in": 4, "rows_out": 3}, value=f"table of {day}", log=f"{day}: 3 rows")
+    valid = (
+        Outcome(True, {"data_quality_score": 1.0})
+        if day == DAYS[0]
+        else Outcome(False, {"data_quality_score": 0.5}, severe=False)
+    )
+    return PartitionStep(
+        outcomes={"rows_valid": valid},
+        metadata={"dagster/row_count": 3, "day": day},
+        qoa={"rows_in": 4, "rows_out": 3},
+        value=f"table of {day}",
+        log=f"{day}: 3 rows",
+    )
 
 
 def test_each_partition_gets_its_metadata_with_the_measured_qoa_figures():

@@ -33,8 +33,15 @@ def feature_day(day: str, stations: int = 2, seed: int = 0) -> pd.DataFrame:
     for station in range(stations):
         for t in issue:
             values = {c: rng.normal() for c in FEATURE_COLUMNS}
-            rows.append({"station_id": station, "issue_time": t, "target_time": t + pd.Timedelta(hours=1),
-                         **values, TARGET: values["o3_lag_0h"] * 2 + 1})
+            rows.append(
+                {
+                    "station_id": station,
+                    "issue_time": t,
+                    "target_time": t + pd.Timedelta(hours=1),
+                    **values,
+                    TARGET: values["o3_lag_0h"] * 2 + 1,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -118,9 +125,14 @@ def test_a_training_run_logs_parameters_scores_lineage_datasets_plot_and_model(t
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with ending_active_run() as run_id:
-            info = log_training_run(model, window, evaluation, settings={"n_estimators": 5, "horizon_hours": 1},
-                                    tags={"dagster_partition": DAYS[-1]},
-                                    plot_png=holdout_plot(window.holdout, evaluation.predictions))
+            info = log_training_run(
+                model,
+                window,
+                evaluation,
+                settings={"n_estimators": 5, "horizon_hours": 1},
+                tags={"dagster_partition": DAYS[-1]},
+                plot_png=holdout_plot(window.holdout, evaluation.predictions),
+            )
             log_decision(evaluation.decision, "4")
     assert mlflow.active_run() is None
     assert not [w for w in caught if "Inferred schema contains integer" in str(w.message)]
@@ -128,17 +140,25 @@ def test_a_training_run_logs_parameters_scores_lineage_datasets_plot_and_model(t
 
     run = mlflow.get_run(run_id)
     assert run.info.status == "FINISHED"
-    assert run.data.params == {"n_estimators": "5", "horizon_hours": "1", "features": str(len(FEATURE_COLUMNS)),
-                               "train_rows": str(len(window.train)), "holdout_rows": str(len(window.holdout))}
+    assert run.data.params == {
+        "n_estimators": "5",
+        "horizon_hours": "1",
+        "features": str(len(FEATURE_COLUMNS)),
+        "train_rows": str(len(window.train)),
+        "holdout_rows": str(len(window.holdout)),
+    }
     assert run.data.metrics["candidate_rmse"] == pytest.approx(evaluation.candidate.rmse)
     assert {"baseline_rmse", "baseline_r2", "champion_rmse", "champion_mae"} <= set(run.data.metrics)
     tags = run.data.tags
     assert tags["dagster_partition"] == DAYS[-1] and tags["model_version"] == "4"
     assert tags["promoted"] == str(evaluation.decision.promote) and tags["decision"] == evaluation.decision.reason
-    datasets = {i.dataset.name: [t.value for t in i.tags if t.key == "mlflow.data.context"]
-                for i in run.inputs.dataset_inputs}
-    assert datasets == {f"ozone_features {DAYS[0]}..{DAYS[-1]}": ["training"],
-                        f"ozone_features {DAYS[-1]} holdout": ["evaluation"]}
+    datasets = {
+        i.dataset.name: [t.value for t in i.tags if t.key == "mlflow.data.context"] for i in run.inputs.dataset_inputs
+    }
+    assert datasets == {
+        f"ozone_features {DAYS[0]}..{DAYS[-1]}": ["training"],
+        f"ozone_features {DAYS[-1]} holdout": ["evaluation"],
+    }
     artifacts = {a.path for a in mlflow.MlflowClient(tracking_uri).list_artifacts(run_id)}
     assert {"holdout_forecasts.png"} <= artifacts
     assert [c.name for c in info.signature.inputs] == FEATURE_COLUMNS
@@ -164,8 +184,12 @@ def test_a_new_version_is_the_challenger_and_promotion_keeps_the_champion_it_rep
 
     def logged_run():
         with mlflow.start_run(experiment_id=experiment) as run:
-            info = mlflow.sklearn.log_model(LinearRegression().fit(x, x["a"]), name="model",
-                                            serialization_format="skops", pip_requirements=["scikit-learn"])
+            info = mlflow.sklearn.log_model(
+                LinearRegression().fit(x, x["a"]),
+                name="model",
+                serialization_format="skops",
+                pip_requirements=["scikit-learn"],
+            )
         return info.model_uri, run.info.run_id
 
     first = registry.register_challenger(*logged_run(), {"dagster_partition": DAYS[0]})

@@ -3,9 +3,9 @@ import pandas as pd
 import pytest
 
 from forecasting.features import FEATURE_COLUMNS, TARGET
-from ml_assets.registry import main as registry_main
-from forecasting.training import Scores, decide_promotion, holdout_plot, score, time_ordered_split, train_forest
 from forecasting.tracking import ensure_experiment
+from forecasting.training import Scores, decide_promotion, holdout_plot, score, time_ordered_split, train_forest
+from ml_assets.registry import main as registry_main
 from resources.mlflow_resources import ModelRegistry
 
 
@@ -44,8 +44,15 @@ def frame(n_hours=96, stations=3, seed=0) -> pd.DataFrame:
     for s in range(stations):
         for t in issue:
             values = {c: rng.normal() for c in FEATURE_COLUMNS}
-            rows.append({"station_id": s, "issue_time": t, "target_time": t + pd.Timedelta(hours=1),
-                         **values, TARGET: values["o3_lag_0h"] * 2 + 1})
+            rows.append(
+                {
+                    "station_id": s,
+                    "issue_time": t,
+                    "target_time": t + pd.Timedelta(hours=1),
+                    **values,
+                    TARGET: values["o3_lag_0h"] * 2 + 1,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -55,7 +62,9 @@ def test_time_ordered_split_keeps_holdout_targets_out_of_training():
     train, holdout = time_ordered_split(features, pd.Timestamp("2014-01-04"))
     assert train["target_time"].max() < pd.Timestamp("2014-01-04")
     assert holdout["issue_time"].min() == pd.Timestamp("2014-01-04")
-    assert train[TARGET].notna().all() and len(train) + len(holdout) == len(features) - 1 - 3  # NaN, and 3 rows at the seam
+    assert (
+        train[TARGET].notna().all() and len(train) + len(holdout) == len(features) - 1 - 3
+    )  # NaN, and 3 rows at the seam
 
 
 def test_forest_learns_and_plot_is_a_png():
@@ -80,8 +89,12 @@ def registry(tmp_path):
     x = pd.DataFrame({"a": [0.0, 1.0, 2.0]})
     for slope in (1.0, 2.0, 3.0):
         with mlflow.start_run(experiment_id=experiment) as run:
-            info = mlflow.sklearn.log_model(LinearRegression().fit(x, x["a"] * slope), name="model",
-                                            serialization_format="skops", pip_requirements=["scikit-learn"])
+            info = mlflow.sklearn.log_model(
+                LinearRegression().fit(x, x["a"] * slope),
+                name="model",
+                serialization_format="skops",
+                pip_requirements=["scikit-learn"],
+            )
         registry.register(info.model_uri, run.info.run_id, {"slope": str(slope)})
     return registry
 
@@ -119,4 +132,7 @@ def test_artifacts_of_a_sqlite_store_live_beside_it(tmp_path, monkeypatch):
     assert experiment.artifact_location == (tmp_path / "store" / "mlflow-artifacts").as_uri()
     monkeypatch.setenv("MLFLOW_ARTIFACT_LOCATION", "s3://bucket/artifacts")
     assert ensure_experiment(uri, "e") == experiment.experiment_id  # existing experiments are kept
-    assert MlflowClient(tracking_uri=uri).get_experiment(ensure_experiment(uri, "f")).artifact_location == "s3://bucket/artifacts"
+    assert (
+        MlflowClient(tracking_uri=uri).get_experiment(ensure_experiment(uri, "f")).artifact_location
+        == "s3://bucket/artifacts"
+    )

@@ -11,11 +11,11 @@ import pyarrow.parquet as pq
 import pytest
 from dagster import AssetKey
 
+from asset_base.partitions import partition_range_tags
 from resources import build_resources
 from resources.environment import PROJECT_ROOT
-from tests.conftest import project_resources
-from asset_base.partitions import partition_range_tags
 from sample_data.generator import generate_bucket
+from tests.conftest import project_resources
 
 MODEL, FEATURES = AssetKey("ozone_forecast_model"), AssetKey("ozone_features")
 
@@ -34,11 +34,14 @@ def test_the_training_window_is_seven_days_unless_TRAINING_WINDOW_DAYS_says_othe
 
 
 def test_importing_the_assets_reads_no_setting_from_the_environment():
-    script = ("import ml_assets.assets as a; from dagster import AssetKey; "
-              "print(a.ozone_forecast_model.get_partition_mapping(AssetKey('ozone_features')).start_offset)")
+    script = (
+        "import ml_assets.assets as a; from dagster import AssetKey; "
+        "print(a.ozone_forecast_model.get_partition_mapping(AssetKey('ozone_features')).start_offset)"
+    )
     env = {**os.environ, "TRAINING_WINDOW_DAYS": "3", "PYTHONDONTWRITEBYTECODE": "1"}
-    done = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split() == ["-6"]  # the code's window: only the code location's load reads the variable
 
@@ -61,7 +64,9 @@ def test_feature_rows_target_the_configured_horizon(tmp_path, monkeypatch):
     monkeypatch.setenv("FORECAST_HORIZON_HOURS", "3")
     assets = [raw_openaq_measurements, harmonized_toar_series, ozone_features]
     with project_resources(tmp_path, tmp_path / "bucket") as resources:
-        assert materialize(assets[:2], resources=resources, tags=partition_range_tags("2014-01-01", "2014-01-02")).success
+        assert materialize(
+            assets[:2], resources=resources, tags=partition_range_tags("2014-01-01", "2014-01-02")
+        ).success
         result = materialize(assets, selection=[ozone_features], resources=resources, partition_key="2014-01-02")
     assert result.success
     (event,) = result.get_asset_materialization_events()
