@@ -34,6 +34,7 @@ RAW_COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("mobile", pa.bool_(), "mobile platform"),
     ("parse_error", pa.string(), "why the line is not a valid record (null if it is)"),
     ("raw_line", pa.string(), "the line's text, kept for lines that needed salvaging"),
+    ("raw_line_bytes", pa.int64(), "the line's whole length in bytes (raw_line may be cut); null where raw_line is"),
 ]
 
 RAW_SCHEMA = pa.schema([(name, kind) for name, kind, _ in RAW_COLUMNS])
@@ -41,7 +42,7 @@ RAW_SCHEMA = pa.schema([(name, kind) for name, kind, _ in RAW_COLUMNS])
 # Where a row came from, rather than what the record says.
 ORIGIN_COLUMNS = ("source_key", "source_etag", "published_at", "line_number")
 # What a line that is not a record keeps instead of fields.
-ERROR_COLUMNS = ("parse_error", "raw_line")
+ERROR_COLUMNS = ("parse_error", "raw_line", "raw_line_bytes")
 # Kept for provenance in the raw layer only; harmonization does not read them.
 PROVENANCE_ONLY_COLUMNS = ("date_local", "attribution")
 

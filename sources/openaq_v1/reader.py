@@ -1,4 +1,11 @@
-"""Read a fetch day of OpenAQ v1 real-time objects: fetch, parse and report, a few at a time."""
+"""Read a fetch day of OpenAQ v1 real-time objects: fetch, parse and report, a few at a time.
+
+The day report lists keys that are not plausible object names as ``skipped`` (``names``), and
+objects that are damaged or not NDJSON as ``broken_objects`` (``parse``): one entry each, with
+the error its class starts. A damaged stream's entry is its cut row's ``parse_error``, found
+again in reused rows; an object with trailing bytes after its gzip stream, whose rows are all
+whole, is listed when it is read, not when its rows are reused.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +19,7 @@ import pyarrow.compute as pc
 from domain.raw_schema import RAW_SCHEMA
 from sources.objects import ObjectInfo
 from sources.openaq_v1.names import object_name_error
-from sources.openaq_v1.parse import parse_object
+from sources.openaq_v1.parse import STREAM_REASONS, ParsedObject, read_object, reason_class
 
 # Objects fetched and parsed at once by read_objects: some are fetched, gunzipped and screened
 # while pyarrow parses others, so no core waits on a thread holding the GIL (or on S3).
@@ -46,29 +53,32 @@ def read_objects(
         else:
             to_read.append(info)
 
-    def fetch_and_parse(info: ObjectInfo) -> tuple[int, pa.Table]:
+    def fetch_and_parse(info: ObjectInfo) -> tuple[int, ParsedObject]:
         data = read(info.key)
-        return len(data), parse_object(data, key=info.key, etag=info.etag)
+        return len(data), read_object(data, key=info.key, etag=info.etag)
 
     # Several objects at a time: some are fetched and gunzipped while pyarrow parses others
     # (both release the GIL). Results keep the listing's order.
+    broken: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
-        for size, table in pool.map(fetch_and_parse, to_read):
+        for info, (size, parsed) in zip(to_read, pool.map(fetch_and_parse, to_read)):
             report.bytes += size
-            tables.append(table)
+            tables.append(parsed.table)
+            if parsed.problem is not None:
+                broken[info.key] = parsed.problem
     if reused:
-        tables.append(previous.filter(pc.is_in(previous.column("source_key"), value_set=pa.array(reused))))
+        old = previous.filter(pc.is_in(previous.column("source_key"), value_set=pa.array(reused)))
+        tables.append(old)
+        errors = old.filter(pc.is_valid(old.column("parse_error"))).select(["source_key", "parse_error"]).to_pylist()
+        for row in errors:  # a damaged stream's cut row: the object's entry when it was read
+            if reason_class(row["parse_error"]) in STREAM_REASONS:
+                broken.setdefault(row["source_key"], row["parse_error"])
     table = pa.concat_tables(tables) if tables else RAW_SCHEMA.empty_table()
     if reused:  # objects in key order, as listed; a stable sort keeps each one's rows in their order
         table = table.sort_by("source_key")
     report.objects_reused = len(reused)
     report.records = table.num_rows
-    errors = table.filter(pc.is_valid(table.column("parse_error"))).select(["source_key", "parse_error"]).to_pylist()
-    report.unparseable_lines = len(errors)
-    broken = {}
-    for row in errors:
-        if "gzip stream" in row["parse_error"]:
-            broken.setdefault(row["source_key"], row["parse_error"])
+    report.unparseable_lines = table.num_rows - table.column("parse_error").null_count
     report.broken_objects = [{"key": key, "error": error} for key, error in sorted(broken.items())]
     return table, report
 

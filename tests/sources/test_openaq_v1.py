@@ -86,8 +86,9 @@ def test_nan_literal_is_read_as_a_number_for_harmonization_to_judge():
 
 
 def test_non_object_json_line_is_an_error():
-    rows = parse_object(b'[1, 2]\n"text"\n', key="2014-01-01/1388577600.ndjson", etag="e").to_pylist()
-    assert [r["parse_error"] for r in rows] == ["a JSON list, not an object", "a JSON str, not an object"]
+    # Beside a record: an object of nothing but such lines is not NDJSON at all (a broken object).
+    rows = parse_object(b'[1, 2]\n"text"\n' + ndjson([record()]), key="2014-01-01/1388577600.ndjson", etag="e").to_pylist()
+    assert [r["parse_error"] for r in rows] == [None, "not an object: a JSON array", "not an object: a JSON string"]
 
 
 def test_blank_lines_are_not_records_but_line_numbers_follow_the_file():
@@ -125,7 +126,7 @@ def test_every_kind_of_broken_line_in_one_truncated_object_is_one_row_each():
     bad = {r["line_number"]: r["parse_error"] for r in rows if r["parse_error"]}
     assert set(bad) == {11, 51, 91, 151, 221, len(rows)}
     assert "value is str 'n/a'" in bad[11] and bad[51].startswith("invalid JSON")
-    assert bad[91] == "a JSON list, not an object" and "coordinates is not an object" in bad[151]
+    assert bad[91] == "not an object: a JSON array" and "coordinates is not an object" in bad[151]
     assert rows[-1]["parse_error"].startswith("truncated gzip stream")  # the cut line comes last
     good = [r for r in rows if not r["parse_error"]]
     assert [r["line_number"] for r in good] == sorted(r["line_number"] for r in good)  # parsed lines in order
