@@ -33,6 +33,15 @@ VALUE_LIMITS = {
 # Tolerated clock skew between a measurement's end time and its object's publish time.
 PUBLICATION_SKEW = pd.Timedelta(hours=1)
 
+# No measurement of the OpenAQ real-time feed ends before this (naive UTC). The feed began
+# later; the bound is generous and catches clocks reset to 1970 and default dates.
+EARLIEST_MEASUREMENT = pd.Timestamp("2013-01-01")
+
+# Averaging periods a series may have, in minutes: at least a minute, at most a year (366 days).
+# Zero, negative, infinite or absurd periods are quarantined; a missing period, or one in a
+# unit not in domain.vocabulary.MINUTES_PER_UNIT, makes the series' frequency "unknown".
+AVERAGING_PERIOD_MINUTES = (1.0, 366 * 1440.0)
+
 # Why a raw record was quarantined, in the order the harmonization rules test them.
 REASONS = (
     "unparseable_line",
@@ -42,9 +51,11 @@ REASONS = (
     "missing_value",
     "value_not_finite",
     "invalid_timestamp",
+    "timestamp_before_source",
     "timestamp_after_publication",
     "missing_coordinates",
     "invalid_coordinates",
     "mobile_platform",
+    "invalid_averaging_period",
     "value_out_of_range",
 )
