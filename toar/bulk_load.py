@@ -22,10 +22,15 @@ def bulk_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame) -> None:
     if frame.empty:
         return
     if conn.dialect.name == "postgresql":
-        cursor = conn.connection.dbapi_connection.cursor()
+        dbapi_connection = conn.connection.dbapi_connection
+        assert dbapi_connection is not None  # an open connection
+        cursor = dbapi_connection.cursor()
         columns = ", ".join(f'"{c}"' for c in frame.columns)
-        cursor.copy_expert(f"COPY {table.name} ({columns}) FROM STDIN WITH (FORMAT binary)",
-                           binary_copy(table, frame), size=COPY_CHUNK_BYTES)
+        cursor.copy_expert(
+            f"COPY {table.name} ({columns}) FROM STDIN WITH (FORMAT binary)",
+            binary_copy(table, frame),
+            size=COPY_CHUNK_BYTES,
+        )
         cursor.close()
         return
     records = frame.astype(object).where(frame.notna(), None).to_dict("records")
@@ -65,6 +70,10 @@ def _binary_fields(kind: sa.types.TypeEngine, column: pd.Series) -> list[pa.Arra
         times = column if pd.api.types.is_datetime64_dtype(column) else pd.to_datetime(column)
         times = times.to_numpy(dtype="datetime64[us]")
         return [_fixed_width(times.view(np.int64) - _PG_EPOCH_US, np.isnat(times), ">i8")]
+    if isinstance(kind, sa.Boolean):
+        missing = column.isna().to_numpy()
+        values = column.to_numpy(dtype=bool, na_value=False) if missing.any() else column.to_numpy(dtype=bool)
+        return [_fixed_width(values.astype(np.int8), missing, "i1")]
     if isinstance(kind, sa.Float):
         values = column.to_numpy(dtype=float, na_value=np.nan)
         return [_fixed_width(values, np.isnan(values), ">f8")]
@@ -75,8 +84,10 @@ def _binary_fields(kind: sa.types.TypeEngine, column: pd.Series) -> list[pa.Arra
         limits = np.iinfo(dtype)
         if len(values) and (values.min() < limits.min or values.max() > limits.max):
             # The server would refuse such text; binary bytes would silently wrap around.
-            raise ValueError(f"{column.name}: {values[(values < limits.min) | (values > limits.max)][0]} "
-                             f"is out of range for {kind} ({limits.min}..{limits.max})")
+            raise ValueError(
+                f"{column.name}: {values[(values < limits.min) | (values > limits.max)][0]} "
+                f"is out of range for {kind} ({limits.min}..{limits.max})"
+            )
         return [_fixed_width(values, missing, dtype)]
     text = pa.array(column, from_pandas=True)
     if pa.types.is_dictionary(text.type):

@@ -44,6 +44,18 @@ _OLD_QUARANTINE_KEY = (
 )
 
 
+def _add_missing_columns(conn: sa.Connection, tables: Iterable[sa.Table]) -> None:
+    """Columns added since a table was created (nullable, or with a server default), looked up
+    first: ALTER TABLE would wait for every open writer of the table."""
+    inspector = sa.inspect(conn)
+    for table in tables:
+        existing = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in existing:
+                ddl = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
+                conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {ddl}"))
+
+
 def ensure_schema(engine: Engine, extra_tables: Iterable[sa.Table] = ()) -> None:
     """Create the TOAR tables, and ``extra_tables`` of the layers above (forecasts, failures), if
     missing, safely when several processes start at once."""
@@ -55,6 +67,7 @@ def ensure_schema(engine: Engine, extra_tables: Iterable[sa.Table] = ()) -> None
         # Left by earlier versions. The constraint is looked up first, as ALTER TABLE would wait
         # for every open writer of the table; SQLite cannot drop one (its check is cheap there).
         conn.execute(sa.text("DROP INDEX IF EXISTS ix_data_datetime"))
+        _add_missing_columns(conn, TOAR_TABLES)
         if conn.dialect.name == "postgresql" and conn.execute(sa.text(_OLD_QUARANTINE_KEY)).first():
             conn.execute(sa.text("ALTER TABLE quarantine DROP CONSTRAINT quarantine_source_object_id_fkey"))
         existing = set(conn.execute(sa.select(data_flag.c.name)).scalars())

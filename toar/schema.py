@@ -31,6 +31,8 @@ stationmeta_alias = sa.Table(
     sa.Column("city", sa.Text, primary_key=True),
     sa.Column("first_seen", sa.DateTime, nullable=False),
     sa.Column("last_seen", sa.DateTime, nullable=False),
+    # The name or city was cleaned or cut to be stored (toar.text): not as published.
+    sa.Column("altered", sa.Boolean, nullable=False, server_default=sa.false()),
     comment="Every (name, city) a station was published under, with the measurement times seen.",
 )
 
@@ -88,7 +90,8 @@ quarantine = sa.Table(
     sa.Column("partition_date", sa.Text, nullable=False, index=True),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("detail", sa.Text, nullable=False),
-    sa.Column("record", sa.Text),
+    sa.Column("record", sa.Text),  # at most toar.text.MAX_RECORD_CHARS characters (toar.quarantine)
+    sa.Column("record_bytes", sa.BigInteger),  # the whole record's length in UTF-8 bytes
     comment="Raw records that could not be harmonized, with why and where they came from.",
 )
 

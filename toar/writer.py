@@ -8,12 +8,31 @@ their series), and through a staging table and a merge otherwise (the hours a fe
 with the day before, a re-run, a later object re-publishing a value). Unique keys
 make the writes idempotent and keep concurrent partitions from creating the same station or
 series twice. All datetimes are naive UTC.
+
+Rules:
+
+- One partition at a time: on PostgreSQL the transaction first takes an advisory lock on its
+  partition (``pg_advisory_xact_lock``), so a second run of the same partition waits for the
+  first to commit and then rewrites it; SQLite serializes writers with ``BEGIN IMMEDIATE``.
+  Different partitions still write at once.
+- A partition's quarantine is replaced object by object: the rows of each object this run read
+  are deleted and written again. Objects of the partition that this run did not read (removed
+  from the bucket, or now empty) have *vanished*: their values and their quarantine rows are
+  both kept, as a record of what was published, and their keys are reported
+  (``WriteStats.objects_vanished``).
+- Conservation is checked against what the database holds, inside the transaction, before it
+  commits: the quarantine rows of the run's objects are counted back and must equal the
+  partition's quarantine, and so ``rows_in == values + duplicates + quarantine rows read
+  back``; the values stored in each of the partition's series within its time range in the
+  partition are counted back and must be at least the partition's values of that series
+  (exactly as many for a series the partition created). Otherwise ``PartitionNotConserved``
+  names the counts and nothing is committed.
 """
 
 from __future__ import annotations
 
 import queue
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -38,26 +57,45 @@ def _stage(name: str, *columns: sa.Column) -> sa.Table:
 
 stage_station = _stage(
     "stage_station",
-    sa.Column("lat_key", sa.BigInteger), sa.Column("lon_key", sa.BigInteger), sa.Column("name", sa.Text),
-    sa.Column("city", sa.Text), sa.Column("country", sa.Text), sa.Column("latitude", sa.Float),
+    sa.Column("lat_key", sa.BigInteger),
+    sa.Column("lon_key", sa.BigInteger),
+    sa.Column("name", sa.Text),
+    sa.Column("city", sa.Text),
+    sa.Column("country", sa.Text),
+    sa.Column("latitude", sa.Float),
     sa.Column("longitude", sa.Float),
 )
 stage_alias = _stage(
     "stage_alias",
-    sa.Column("lat_key", sa.BigInteger), sa.Column("lon_key", sa.BigInteger), sa.Column("name", sa.Text),
-    sa.Column("city", sa.Text), sa.Column("first_seen", sa.DateTime), sa.Column("last_seen", sa.DateTime),
+    sa.Column("lat_key", sa.BigInteger),
+    sa.Column("lon_key", sa.BigInteger),
+    sa.Column("name", sa.Text),
+    sa.Column("city", sa.Text),
+    sa.Column("first_seen", sa.DateTime),
+    sa.Column("last_seen", sa.DateTime),
+    sa.Column("altered", sa.Boolean),
 )
 stage_series = _stage(
     "stage_series",
-    sa.Column("lat_key", sa.BigInteger), sa.Column("lon_key", sa.BigInteger), sa.Column("variable", sa.Text),
-    sa.Column("provider", sa.Text), sa.Column("sampling_frequency", sa.Text), sa.Column("unit", sa.Text),
-    sa.Column("first_time", sa.DateTime), sa.Column("last_time", sa.DateTime), sa.Column("position", sa.Integer),
+    sa.Column("lat_key", sa.BigInteger),
+    sa.Column("lon_key", sa.BigInteger),
+    sa.Column("variable", sa.Text),
+    sa.Column("provider", sa.Text),
+    sa.Column("sampling_frequency", sa.Text),
+    sa.Column("unit", sa.Text),
+    sa.Column("first_time", sa.DateTime),
+    sa.Column("last_time", sa.DateTime),
+    sa.Column("position", sa.Integer),
 )
 # Values are staged, with their surrogate ids resolved, only when they must be merged (see _write_values).
 stage_data = _stage(
     "stage_data",
-    sa.Column("timeseries_id", sa.Integer), sa.Column("datetime", sa.DateTime), sa.Column("value", sa.Float),
-    sa.Column("flags", sa.Text), sa.Column("source_object_id", sa.Integer), sa.Column("published_at", sa.DateTime),
+    sa.Column("timeseries_id", sa.Integer),
+    sa.Column("datetime", sa.DateTime),
+    sa.Column("value", sa.Float),
+    sa.Column("flags", sa.Text),
+    sa.Column("source_object_id", sa.Integer),
+    sa.Column("published_at", sa.DateTime),
 )
 _STAGES = (stage_station, stage_alias, stage_series, stage_data)
 
@@ -88,11 +126,12 @@ _KEY_STATEMENTS = [
     ),
     (
         None,
-        "INSERT INTO stationmeta_alias (station_id, name, city, first_seen, last_seen) "
-        f"SELECT st.id, s.name, s.city, s.first_seen, s.last_seen FROM stage_alias s {_JOIN_STATION} "
+        "INSERT INTO stationmeta_alias (station_id, name, city, first_seen, last_seen, altered) "
+        f"SELECT st.id, s.name, s.city, s.first_seen, s.last_seen, s.altered FROM stage_alias s {_JOIN_STATION} "
         "WHERE true ORDER BY st.id, s.name, s.city ON CONFLICT (station_id, name, city) DO UPDATE SET "
         f"first_seen = {_pick('stationmeta_alias.first_seen', 'excluded.first_seen', 'min')}, "
-        f"last_seen = {_pick('stationmeta_alias.last_seen', 'excluded.last_seen', 'max')}",
+        f"last_seen = {_pick('stationmeta_alias.last_seen', 'excluded.last_seen', 'max')}, "
+        "altered = stationmeta_alias.altered OR excluded.altered",
     ),
     (
         "series_created",
@@ -110,6 +149,16 @@ _SERIES_IDS = sa.text(
     f"SELECT s.position, ts.id, ts.data_start_date, ts.data_end_date FROM stage_series s {_JOIN_SERIES}"
 ).columns(position=sa.Integer, id=sa.Integer, data_start_date=sa.DateTime, data_end_date=sa.DateTime)
 _OBJECT_IDS = "SELECT key, id FROM raw_object WHERE partition_date = :partition"
+# Concurrent runs of one partition queue here (the two-key form: ensure_schema locks one key).
+_PARTITION_LOCK = "SELECT pg_advisory_xact_lock(7201405, hashtext(:partition))"
+# Read back: the values stored in each staged series within its time range in the part.
+_VALUES_READ_BACK = sa.text(
+    "SELECT s.position, (SELECT count(*) FROM data d WHERE d.timeseries_id = ts.id "
+    f"AND d.datetime >= s.first_time AND d.datetime <= s.last_time) FROM stage_series s {_JOIN_SERIES}"
+)
+_QUARANTINE_READ_BACK = (
+    "SELECT source_object_id, count(*) FROM quarantine WHERE partition_date = :partition GROUP BY source_object_id"
+)
 # Staged values merge into data: a value re-published by a later object replaces the earlier
 # one, never the reverse.
 _MERGE_VALUES = (
@@ -133,18 +182,33 @@ _WIDEN_SERIES_RANGES = (
 )
 
 
+class PartitionNotConserved(RuntimeError):
+    """What the database holds after writing a partition does not add up; nothing was committed."""
+
+
 @dataclass(frozen=True)
 class WriteStats:
-    """What one partition's transaction changed."""
+    """What one partition's transaction changed, and what it read back before committing."""
 
     stations_created: int
     series_created: int
     values_written: int
     quarantined: int
+    # Values stored in the partition's series within each one's time range in the partition:
+    # at least values_written (more where other partitions hold values in those hours).
+    values_read_back: int = 0
+    # Quarantine rows of the objects this run read, counted in the database: equals quarantined.
+    quarantine_read_back: int = 0
+    # Keys of the partition's objects this run did not read; their values and quarantine rows are kept.
+    objects_vanished: tuple[str, ...] = ()
 
 
-def write_partition(engine: Engine, partition: str, harmonized: Harmonized | Iterable[Harmonized],
-                    confirm: Callable[[], bool] | None = None) -> WriteStats | None:
+def write_partition(
+    engine: Engine,
+    partition: str,
+    harmonized: Harmonized | Iterable[Harmonized],
+    confirm: Callable[[], bool] | None = None,
+) -> WriteStats | None:
     """Write one partition's harmonized rows and quarantine in one transaction.
 
     ``harmonized`` is the partition, or its parts as they are harmonized (``harmonize.
@@ -154,39 +218,82 @@ def write_partition(engine: Engine, partition: str, harmonized: Harmonized | Ite
     returns None.
     """
     parts = [harmonized] if isinstance(harmonized, Harmonized) else harmonized
-    totals = dict.fromkeys(("stations_created", "series_created", "values_written", "quarantined"), 0)
+    totals = dict.fromkeys(
+        (
+            "stations_created",
+            "series_created",
+            "values_written",
+            "quarantined",
+            "values_read_back",
+            "rows_in",
+            "duplicates",
+        ),
+        0,
+    )
     with engine.connect().execution_options(**{WRITE_LOCK_OPTION: True}) as conn, conn.begin() as transaction:
+        params = {"partition": partition, "version": HARMONIZATION_VERSION}
         if conn.dialect.name == "postgresql":
+            conn.execute(sa.text(_PARTITION_LOCK), params)  # before anything of the partition is read
             # A day's values sort in memory, not in temporary files (the default is 4 MB).
             conn.execute(sa.text("SET LOCAL work_mem = '256MB'"))
-        params = {"partition": partition, "version": HARMONIZATION_VERSION}
-        # A partition's quarantine is replaced whole; its rows are keyed by object and line.
-        conn.execute(sa.text("DELETE FROM quarantine WHERE partition_date = :partition"), params)
         for table in _STAGES:  # created once, emptied for each part
             _drop_if_exists(conn, table)
             table.create(conn)
         upserted: set[str] = set()  # object keys this transaction wrote
         object_ids = None
         for part in parts:
-            # An object has rows in several parts: it is upserted once, and the ids are read
-            # again only after new objects were written.
+            # An object has rows in several parts: it is upserted once (and its stored quarantine
+            # rows deleted), and the ids are read again only after new objects were written.
             new = part.objects[~part.objects["source_key"].isin(upserted)]
             if len(new) or object_ids is None:
                 _upsert_objects(conn, partition, new)
                 upserted.update(new["source_key"])
                 object_ids = _id_lookup(conn.execute(sa.text(_OBJECT_IDS), params).all())
+                if len(new):
+                    replaced = _ids_of(new["source_key"], object_ids, "object").tolist()
+                    conn.execute(quarantine.delete().where(quarantine.c.source_object_id.in_(replaced)))
             for name, count in _write_part(conn, partition, part, params, object_ids).items():
                 totals[name] += count
+        if object_ids is None:
+            object_ids = _id_lookup(conn.execute(sa.text(_OBJECT_IDS), params).all())
+        vanished = tuple(sorted(set(object_ids.index) - upserted))
+        quarantine_read_back = _read_back_quarantine(conn, params, object_ids, upserted)
+        _check_conservation(partition, totals, quarantine_read_back)
         for table in _STAGES:
             _drop_if_exists(conn, table)
         if confirm is not None and not confirm():
             transaction.rollback()
             return None
-    return WriteStats(**totals)
+    return WriteStats(
+        **{
+            name: totals[name]
+            for name in ("stations_created", "series_created", "values_written", "quarantined", "values_read_back")
+        },
+        quarantine_read_back=quarantine_read_back,
+        objects_vanished=vanished,
+    )
 
 
-def write_while_harmonizing(engine: Engine, partition: str, parts: Iterable[Harmonized],
-                            accept: Callable[[Harmonized], bool]) -> tuple[Harmonized, WriteStats | None]:
+def _read_back_quarantine(conn: Connection, params: dict, object_ids: pd.Series, upserted: set[str]) -> int:
+    """The quarantine rows the database holds for the objects this run read."""
+    counts: dict[int, int] = {object_id: n for object_id, n in conn.execute(sa.text(_QUARANTINE_READ_BACK), params)}
+    return sum(counts.get(int(object_ids[key]), 0) for key in upserted)
+
+
+def _check_conservation(partition: str, totals: dict, quarantine_read_back: int) -> None:
+    """Every raw record is once a value, a duplicate or a quarantine row read back."""
+    accounted = totals["values_written"] + totals["duplicates"] + quarantine_read_back
+    if quarantine_read_back != totals["quarantined"] or accounted != totals["rows_in"]:
+        raise PartitionNotConserved(
+            f"partition {partition} not committed: {totals['rows_in']} rows in, but {totals['values_written']} "
+            f"values + {totals['duplicates']} duplicates + {quarantine_read_back} quarantine rows read back "
+            f"(of {totals['quarantined']} quarantined) = {accounted}"
+        )
+
+
+def write_while_harmonizing(
+    engine: Engine, partition: str, parts: Iterable[Harmonized], accept: Callable[[Harmonized], bool]
+) -> tuple[Harmonized, WriteStats | None]:
     """Write a partition whose parts are still being harmonized: a writer thread loads each part
     as it arrives (and connects, and creates the schema if needed, while the first is made),
     while this thread makes the next. Once all are made, ``accept`` judges the whole partition
@@ -216,11 +323,15 @@ def write_while_harmonizing(engine: Engine, partition: str, parts: Iterable[Harm
         return harmonized, writing.result()
 
 
-def _write_part(conn: Connection, partition: str, h: Harmonized, params: dict,
-                object_ids: pd.Series) -> dict[str, int]:
+def _write_part(conn: Connection, partition: str, h: Harmonized, params: dict, object_ids: pd.Series) -> dict[str, int]:
     """Stations, aliases, series, values and quarantine of (part of) a partition, whose
     objects are written and have the ids ``object_ids`` (by key)."""
-    counts = {"values_written": len(h.observations), "quarantined": len(h.quarantine)}
+    counts = {
+        "values_written": len(h.observations),
+        "quarantined": len(h.quarantine),
+        "rows_in": h.rows_in,
+        "duplicates": h.duplicates,
+    }
     series = h.series.assign(position=np.arange(len(h.series)))
     _stage_frames(conn, [(stage_station, h.stations), (stage_alias, h.aliases), (stage_series, series)])
     created: set[int] = set()
@@ -243,10 +354,36 @@ def _write_part(conn: Connection, partition: str, h: Harmonized, params: dict,
     )
     _write_values(conn, values, _may_collide(stored, series_index, h.observations["datetime"].to_numpy()), params)
     conn.execute(sa.text(_WIDEN_SERIES_RANGES))
-    rejected = h.quarantine.assign(source_object_id=_ids_of(h.quarantine["source_key"], object_ids, "object"),
-                                   partition_date=partition)
+    counts["values_read_back"] = _read_back_values(conn, partition, stored, series_index, created)
+    rejected = h.quarantine.assign(
+        source_object_id=_ids_of(h.quarantine["source_key"], object_ids, "object"), partition_date=partition
+    )
     bulk_insert(conn, quarantine, rejected[[c.name for c in quarantine.columns]])
     return counts
+
+
+def _read_back_values(
+    conn: Connection, partition: str, stored: _StoredSeries, series_index: np.ndarray, created: set[int]
+) -> int:
+    """The values stored in the part's series within each one's time range in the part; at least
+    the part's values of each series, and exactly those in a series the part created (no other
+    transaction can write to it before this one commits)."""
+    rows = conn.execute(_VALUES_READ_BACK).all()
+    stored_count = np.zeros(len(stored.ids), np.int64)
+    if rows:
+        positions, counts = (np.asarray(column, np.int64) for column in zip(*rows, strict=True))
+        stored_count[positions] = counts
+    written = np.bincount(series_index, minlength=len(stored.ids))
+    new = np.isin(stored.ids, list(created))
+    short = (stored_count < written) | (new & (stored_count != written))
+    if short.any():
+        at = int(np.flatnonzero(short)[0])
+        raise PartitionNotConserved(
+            f"partition {partition} not committed: {int(short.sum())} series hold other counts of values than "
+            f"written, such as series {int(stored.ids[at])}: {int(written[at])} values written, "
+            f"{int(stored_count[at])} stored in their time range"
+        )
+    return int(stored_count.sum())
 
 
 @dataclass(frozen=True)
@@ -261,14 +398,15 @@ class _StoredSeries:
     unknown: np.ndarray
 
     @classmethod
-    def of(cls, rows: list, count: int, created: set[int]) -> "_StoredSeries":
+    def of(cls, rows: Sequence, count: int, created: set[int]) -> _StoredSeries:
         if len(rows) != count:  # one row per staged series (its keys are unique)
             raise RuntimeError(f"{count - len(rows)} of {count} series have no id")
-        positions, ids, first, last = (list(column) for column in zip(*rows)) if rows else ([], [], [], [])
+        columns = (list(column) for column in zip(*rows, strict=True)) if rows else ([], [], [], [])
+        positions, stored_ids, stored_first, stored_last = columns
         order = np.argsort(positions)
-        ids = np.asarray(ids, np.int64)[order]
-        first = pd.to_datetime(first).to_numpy("datetime64[ns]")[order]
-        last = pd.to_datetime(last).to_numpy("datetime64[ns]")[order]
+        ids = np.asarray(stored_ids, np.int64)[order]
+        first = pd.to_datetime(stored_first).to_numpy("datetime64[ns]")[order]
+        last = pd.to_datetime(stored_last).to_numpy("datetime64[ns]")[order]
         new = np.isin(ids, list(created))
         first[new], last[new] = np.datetime64("NaT"), np.datetime64("NaT")
         return cls(ids, first, last, ~new & (np.isnat(first) | np.isnat(last)))
@@ -298,7 +436,7 @@ def _write_values(conn: Connection, values: pd.DataFrame, may_collide: np.ndarra
         try:
             with conn.begin_nested():
                 bulk_insert(conn, data, values[~may_collide])
-        except (sa.exc.IntegrityError, conn.dialect.dbapi.IntegrityError):
+        except (sa.exc.IntegrityError, conn.dialect.loaded_dbapi.IntegrityError):
             merged = values  # rolled back to the savepoint: another writer committed some of these first
     if len(merged):
         _stage_frames(conn, [(stage_data, merged)])
@@ -311,7 +449,7 @@ def _stage_frames(conn: Connection, staged: list[tuple[sa.Table, pd.DataFrame]])
         bulk_insert(conn, table, frame[[c.name for c in table.columns]])
 
 
-def _id_lookup(rows: list) -> pd.Series:
+def _id_lookup(rows: Sequence) -> pd.Series:
     """(key, id) rows as ids indexed by key."""
     return pd.Series([row[1] for row in rows], index=[row[0] for row in rows], dtype=np.int64)
 
@@ -329,8 +467,12 @@ def _upsert_objects(conn: Connection, partition: str, objects: pd.DataFrame) -> 
     if objects.empty:
         return
     rows = [
-        {"key": r.source_key, "etag": r.source_etag, "partition_date": partition,
-         "published_at": None if pd.isna(r.published_at) else r.published_at.to_pydatetime()}
+        {
+            "key": r.source_key,
+            "etag": r.source_etag,
+            "partition_date": partition,
+            "published_at": None if pd.isna(r.published_at) else r.published_at.to_pydatetime(),
+        }
         for r in objects.sort_values("source_key").itertuples()
     ]
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
@@ -338,8 +480,11 @@ def _upsert_objects(conn: Connection, partition: str, objects: pd.DataFrame) -> 
     conn.execute(
         statement.on_conflict_do_update(
             index_elements=["key"],
-            set_={"etag": statement.excluded.etag, "partition_date": statement.excluded.partition_date,
-                  "published_at": statement.excluded.published_at},
+            set_={
+                "etag": statement.excluded.etag,
+                "partition_date": statement.excluded.partition_date,
+                "published_at": statement.excluded.published_at,
+            },
         ),
         rows,
     )
