@@ -5,13 +5,13 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from resources.openaq_bucket import OpenAQBucket
-from tests.openaq_fixtures import ABSENT, raw_table, record
 from domain.quality import FLAG_HIGH, FLAG_NEGATIVE, FLAG_OK
 from domain.vocabulary import UNIT_PPB, UNIT_UG_M3
-from toar.harmonize import Harmonized, SERIES_KEY, harmonize, harmonize_in_parts
-from sources.openaq_v1.reader import read_objects
+from resources.openaq_bucket import OpenAQBucket
 from sample_data.generator import generate_bucket
+from sources.openaq_v1.reader import read_objects
+from tests.openaq_fixtures import ABSENT, raw_table, record
+from toar.harmonize import SERIES_KEY, Harmonized, harmonize, harmonize_in_parts
 
 
 def harmonized(items, **kwargs):
@@ -192,7 +192,10 @@ def test_sampling_frequency_comes_from_the_averaging_period():
 
 def test_same_time_different_frequency_are_different_series_not_duplicates():
     result = harmonized(
-        [record(averagingPeriod={"value": 0.25, "unit": "hours"}), record(averagingPeriod={"value": 1, "unit": "hours"})]
+        [
+            record(averagingPeriod={"value": 0.25, "unit": "hours"}),
+            record(averagingPeriod={"value": 1, "unit": "hours"}),
+        ]
     )
     assert result.duplicates == 0 and len(result.series) == 2
 
@@ -208,7 +211,11 @@ def test_conservation_over_a_mixed_partition():
     ]
     result = harmonized(items)
     assert (result.rows_in, len(result.observations), result.duplicates, len(result.quarantine)) == (6, 2, 1, 3)
-    assert result.quarantined_by_reason() == {"missing_coordinates": 1, "unparseable_line": 1, "unsupported_parameter": 1}
+    assert result.quarantined_by_reason() == {
+        "missing_coordinates": 1,
+        "unparseable_line": 1,
+        "unsupported_parameter": 1,
+    }
     assert list(result.objects["source_key"]) == ["2014-01-01/1388577600.ndjson.gz"]
 
 
@@ -238,7 +245,7 @@ def test_a_day_harmonized_in_parts_is_the_day_harmonized_whole(tmp_path):
     raw, _ = read_objects(bucket.list_day("2014-01-01"), bucket.read)
     parts = list(harmonize_in_parts(raw, raw.num_rows // 4))
     assert len(parts) == 4 and sum(p.rows_in for p in parts) == raw.num_rows
-    stations = [set(zip(p.stations["lat_key"], p.stations["lon_key"])) for p in parts]
+    stations = [set(zip(p.stations["lat_key"], p.stations["lon_key"], strict=True)) for p in parts]
     assert all(s for s in stations) and sum(map(len, stations)) == len(set().union(*stations))  # none in two parts
     whole, combined = comparable(harmonize(raw)), comparable(Harmonized.combine(parts))
     for name in whole:

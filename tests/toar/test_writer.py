@@ -4,18 +4,17 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-
 import pytest
 import sqlalchemy as sa
 
-from tests.openaq_fixtures import ABSENT, raw_table, record
 import toar.bulk_load
 import toar.database
 import toar.schema
 import toar.writer
 from tests.helpers import count, snapshot
+from tests.openaq_fixtures import ABSENT, raw_table, record
 from toar.harmonize import HARMONIZATION_VERSION, harmonize
+
 
 @pytest.fixture
 def engine(database_url):
@@ -62,14 +61,23 @@ def test_partition_lands_in_all_tables(engine):
     with engine.connect() as conn:
         aliases = conn.execute(sa.select(toar.schema.stationmeta_alias.c.name)).scalars().all()
         series = conn.execute(
-            sa.select(toar.schema.timeseries.c.variable, toar.schema.timeseries.c.unit, toar.schema.timeseries.c.data_start_date,
-                      toar.schema.timeseries.c.data_end_date).order_by(toar.schema.timeseries.c.id)
+            sa.select(
+                toar.schema.timeseries.c.variable,
+                toar.schema.timeseries.c.unit,
+                toar.schema.timeseries.c.data_start_date,
+                toar.schema.timeseries.c.data_end_date,
+            ).order_by(toar.schema.timeseries.c.id)
         ).all()
-        values = conn.execute(sa.select(toar.schema.data.c.value, toar.schema.data.c.flags, toar.schema.data.c.version)).all()
+        values = conn.execute(
+            sa.select(toar.schema.data.c.value, toar.schema.data.c.flags, toar.schema.data.c.version)
+        ).all()
         quarantine = conn.execute(
-            sa.select(toar.schema.quarantine.c.reason, toar.schema.quarantine.c.line_number, toar.schema.raw_object.c.key,
-                      toar.schema.raw_object.c.etag)
-            .join(toar.schema.raw_object, toar.schema.quarantine.c.source_object_id == toar.schema.raw_object.c.id)
+            sa.select(
+                toar.schema.quarantine.c.reason,
+                toar.schema.quarantine.c.line_number,
+                toar.schema.raw_object.c.key,
+                toar.schema.raw_object.c.etag,
+            ).join(toar.schema.raw_object, toar.schema.quarantine.c.source_object_id == toar.schema.raw_object.c.id)
         ).all()
     assert sorted(aliases) == ["Centro", "Centro", "Renamed"]
     assert {(v, u) for v, u, _, _ in series} == {("o3", "nmol/mol"), ("no2", "nmol/mol")}
@@ -96,8 +104,11 @@ def o3_values(engine) -> dict:
     """(station latitude, hour) -> ozone value, independent of surrogate ids."""
     query = (
         sa.select(toar.schema.stationmeta_core.c.latitude, toar.schema.data.c.datetime, toar.schema.data.c.value)
-        .select_from(toar.schema.data.join(toar.schema.timeseries, toar.schema.data.c.timeseries_id == toar.schema.timeseries.c.id)
-                     .join(toar.schema.stationmeta_core))
+        .select_from(
+            toar.schema.data.join(
+                toar.schema.timeseries, toar.schema.data.c.timeseries_id == toar.schema.timeseries.c.id
+            ).join(toar.schema.stationmeta_core)
+        )
         .where(toar.schema.timeseries.c.variable == "o3")
     )
     with engine.connect() as conn:
@@ -128,7 +139,12 @@ def test_republished_value_upserts_and_order_of_partitions_does_not_matter(engin
         # The series' date range spans both days' values, whichever day came first.
         assert o3_range(engine, 40.4168) == ("2014-01-01 10:00:00", "2014-01-01 12:00:00")
     assert final_states[0] == final_states[1]
-    assert final_states[0] == {(40.4168, "10"): 40.0, (40.4168, "11"): 45.0, (40.4168, "12"): 50.0, (4.5981, "12"): 40.0}
+    assert final_states[0] == {
+        (40.4168, "10"): 40.0,
+        (40.4168, "11"): 45.0,
+        (40.4168, "12"): 50.0,
+        (4.5981, "12"): 40.0,
+    }
 
 
 def test_values_that_collide_unseen_are_merged_not_duplicated(engine, monkeypatch):
@@ -147,8 +163,9 @@ def test_values_that_collide_unseen_are_merged_not_duplicated(engine, monkeypatc
 def test_only_values_within_a_series_stored_range_are_merged():
     # Series 0 holds 10:00..11:00; series 1 is new; series 2 was stored without a range.
     hour = lambda h: np.datetime64(f"2014-01-01T{h:02d}:00", "ns")  # noqa: E731
-    stored = toar.writer._StoredSeries.of([(0, 7, hour(10), hour(11)), (1, 8, hour(12), hour(13)), (2, 9, None, None)],
-                                      3, created={8})
+    stored = toar.writer._StoredSeries.of(
+        [(0, 7, hour(10), hour(11)), (1, 8, hour(12), hour(13)), (2, 9, None, None)], 3, created={8}
+    )
     series = np.array([0, 0, 0, 1, 2])
     when = np.array([hour(9), hour(11), hour(12), hour(12), hour(23)])
     assert toar.writer._may_collide(stored, series, when).tolist() == [False, True, False, False, True]
@@ -199,8 +216,12 @@ def test_concurrent_partitions_do_not_duplicate_stations_or_series(engine):
     # Eight partitions that all see the same 30 stations, written at the same time.
     def partition(i: int):
         items = [
-            record(value=0.03 + i / 1000, utc=f"2014-01-01T{i:02d}:00:00.000Z",
-                   coordinates={"latitude": 40 + s / 100, "longitude": -3 - s / 100}, location=f"S{s}")
+            record(
+                value=0.03 + i / 1000,
+                utc=f"2014-01-01T{i:02d}:00:00.000Z",
+                coordinates={"latitude": 40 + s / 100, "longitude": -3 - s / 100},
+                location=f"S{s}",
+            )
             for s in range(30)
         ]
         return harmonize(raw_table(items, key=f"2014-01-0{i + 1}/{1388577600 + 86400 * i}.ndjson.gz", etag=f"e{i}"))
@@ -236,11 +257,15 @@ def test_schema_drops_the_quarantine_key_check_of_earlier_versions(postgres_url)
     engine = toar.database.create_engine(postgres_url)
     toar.database.ensure_schema(engine)
     with engine.begin() as conn:
-        conn.execute(sa.text("ALTER TABLE quarantine ADD CONSTRAINT quarantine_source_object_id_fkey "
-                             "FOREIGN KEY (source_object_id) REFERENCES raw_object (id)"))
+        conn.execute(
+            sa.text(
+                "ALTER TABLE quarantine ADD CONSTRAINT quarantine_source_object_id_fkey "
+                "FOREIGN KEY (source_object_id) REFERENCES raw_object (id)"
+            )
+        )
     toar.database.ensure_schema(engine)
     with engine.connect() as conn:
-        assert conn.execute(sa.text(toar.writer._OLD_QUARANTINE_KEY)).first() is None
+        assert conn.execute(sa.text(toar.database._OLD_QUARANTINE_KEY)).first() is None
     toar.writer.write_partition(engine, "2014-01-01", day_one())
     assert count(engine, "quarantine") == 2
     engine.dispose()
@@ -267,20 +292,28 @@ def test_bulk_insert_never_wraps_an_integer_too_large_for_its_column(engine):
 
 def test_bulk_insert_round_trips_every_column_type_and_keeps_nulls_and_empty_strings_apart(engine):
     # PostgreSQL gets these rows as binary COPY (typed by the table), SQLite as executemany.
-    frame = pd.DataFrame({
-        "n": [1, 2, 3],
-        "small": pd.array([7, None, -(2**31)], dtype="Int64"),
-        "big": [2**40, -5, 0],
-        "real": [1.5, np.nan, -1e300],
-        "moment": pd.to_datetime(["1999-12-31 23:59:59.123456", None, "2014-01-01 00:00:00.000000"]),
-        "label": pd.Categorical(["µg/m³", None, ""]),
-        "note": ['a "quoted",\nline', None, "tab\there\\ and ☃"],
-    })
+    frame = pd.DataFrame(
+        {
+            "n": [1, 2, 3],
+            "small": pd.array([7, None, -(2**31)], dtype="Int64"),
+            "big": [2**40, -5, 0],
+            "real": [1.5, np.nan, -1e300],
+            "moment": pd.to_datetime(["1999-12-31 23:59:59.123456", None, "2014-01-01 00:00:00.000000"]),
+            "label": pd.Categorical(["µg/m³", None, ""]),
+            "note": ['a "quoted",\nline', None, "tab\there\\ and ☃"],
+        }
+    )
     probe = sa.Table(
-        "bulk_probe", sa.MetaData(),
-        sa.Column("n", sa.Integer), sa.Column("small", sa.Integer), sa.Column("big", sa.BigInteger),
-        sa.Column("real", sa.Float), sa.Column("moment", sa.DateTime), sa.Column("label", sa.Text),
-        sa.Column("note", sa.Text), prefixes=["TEMPORARY"],
+        "bulk_probe",
+        sa.MetaData(),
+        sa.Column("n", sa.Integer),
+        sa.Column("small", sa.Integer),
+        sa.Column("big", sa.BigInteger),
+        sa.Column("real", sa.Float),
+        sa.Column("moment", sa.DateTime),
+        sa.Column("label", sa.Text),
+        sa.Column("note", sa.Text),
+        prefixes=["TEMPORARY"],
     )
     with engine.begin() as conn:
         probe.create(conn)
