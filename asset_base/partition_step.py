@@ -7,6 +7,12 @@ manager loads is read before the measurement starts: the IO manager's work is no
 logs the step's line, and attaches the step's metadata plus the ``qoa/`` figures to the
 partition's materialization. After the last partition it turns each check's per-partition
 outcomes into one check result (``checks.core.check_result``).
+
+Only errors a retry may cure are retried (``TRANSIENT_ERRORS``, by the assets' ``TRANSIENT_RETRIES``
+policy): an object that could not be read after the S3 client's own retries, and database errors
+of the connection or the transaction (a lost connection, a deadlock, a serialization failure).
+Any other error fails the step at once, naming the partition: retrying bad data or a bug
+would only fail again, later.
 """
 
 from __future__ import annotations
@@ -15,11 +21,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dagster import AssetCheckSpec, AssetExecutionContext, MaterializeResult
+import sqlalchemy.exc
+from dagster import AssetCheckSpec, AssetExecutionContext, Backoff, Failure, MaterializeResult, RetryPolicy
 
 from checks.core import COST_CHECK, Outcome, check_result, cost_outcome
+from resources.openaq_bucket import ObjectReadError
 from resources.qoa import QoAMonitor
 from resources.quality_gates import QualityGates
+
+TRANSIENT_ERRORS = (ObjectReadError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
+# After the clients' own retries, a step that met a transient error is tried twice more, 10 s and 20 s later.
+TRANSIENT_RETRIES = RetryPolicy(max_retries=2, delay=10, backoff=Backoff.EXPONENTIAL)
 
 
 @dataclass
@@ -51,8 +63,14 @@ def materialize_partitions(
     values = {}
     for key in context.partition_keys:
         inputs = () if upstream is None else (upstream[key],)
-        with qoa.measure() as measured:
-            done = step(key, *inputs)
+        try:
+            with qoa.measure() as measured:
+                done = step(key, *inputs)
+        except (Failure, *TRANSIENT_ERRORS):
+            raise  # a Failure says itself whether it may be retried
+        except Exception as exc:
+            raise Failure(f"{key}: {type(exc).__name__}: {exc}", metadata={"partition": key},
+                          allow_retries=False) from exc
         judged = {**done.outcomes, COST_CHECK: cost_outcome(measured.cost_usd, gates.max_cost_usd_per_partition)}
         if set(judged) != set(outcomes):
             raise ValueError(f"{key}: outcomes for {sorted(judged)}, but the asset's checks are {sorted(outcomes)}")

@@ -50,3 +50,22 @@ def toar_variable(parameter: str) -> str | None:
 def canonical_unit(unit: str) -> str | None:
     """The canonical name (ppb, ppm, ug/m3) of a unit spelling, or None."""
     return UNIT_SPELLINGS.get(unit.strip())
+
+
+# What else OpenAQ publishes (v1 real-time feed and v3): not TOAR variables, so harmonization
+# quarantines them as unsupported, but a source that sends them is not broken.
+OTHER_OPENAQ_PARAMETERS = {
+    "nox", "pm1", "pm4", "co2", "ch4", "temperature", "relativehumidity", "pressure", "wind_speed",
+    "wind_direction", "um003", "um005", "um010", "um025", "um050", "um100",
+}
+OTHER_OPENAQ_UNITS = {"c", "f", "%", "hpa", "mb", "particles/cm³", "particles/cm3", "m/s", "deg"}
+
+
+def is_openaq_parameter(parameter: str) -> bool:
+    """Whether OpenAQ publishes this parameter (in any spelling harmonization accepts)."""
+    return toar_variable(parameter) is not None or parameter.strip().lower() in OTHER_OPENAQ_PARAMETERS
+
+
+def is_openaq_unit(unit: str) -> bool:
+    """Whether OpenAQ publishes this unit (in any spelling harmonization accepts)."""
+    return canonical_unit(unit) is not None or unit.strip().lower() in OTHER_OPENAQ_UNITS

@@ -7,6 +7,12 @@ from pydantic import Field
 class QualityGates(ConfigurableResource):
     """Limits that stop a partition's data from going downstream when crossed."""
 
+    max_bad_record_share: float = Field(
+        default=0.05,
+        description="largest share of a day's raw records that may break one raw rule (not a record, a field "
+        "missing, a parameter or unit OpenAQ does not publish, an odd or future time) before the day is blocked; "
+        "fewer are quarantined one by one",
+    )
     max_quarantined_share: float = Field(
         default=0.5, description="largest share of a partition's raw records that may be quarantined"
     )

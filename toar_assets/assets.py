@@ -4,19 +4,17 @@ from dagster import (
     AssetExecutionContext,
     AssetIn,
     AssetSpec,
-    Backoff,
     Config,
     Failure,
     MaterializeResult,
     MetadataValue,
     ResourceParam,
-    RetryPolicy,
 )
 from pydantic import Field
 
 import checks.harmonized
 import checks.raw
-from asset_base.partition_step import PartitionStep, materialize_partitions
+from asset_base.partition_step import TRANSIENT_RETRIES, PartitionStep, materialize_partitions
 from asset_base.partitions import daily_asset
 from asset_base.table_metadata import HARMONIZED_METADATA, RAW_METADATA
 from domain.fingerprint import combined_fingerprint, objects_fingerprint
@@ -59,8 +57,7 @@ openaq_realtime_bucket = AssetSpec(
     deps=[openaq_realtime_bucket],
     metadata=RAW_METADATA,
     check_specs=checks.raw.SPECS,
-    # After the S3 client's own retries, the step is retried twice more, 10 s and 20 s later.
-    retry_policy=RetryPolicy(max_retries=2, delay=10, backoff=Backoff.EXPONENTIAL),
+    retry_policy=TRANSIENT_RETRIES,
 )
 def raw_openaq_measurements(
     context: AssetExecutionContext,
@@ -85,7 +82,7 @@ def raw_openaq_measurements(
         except ObjectReadError as exc:
             raise Failure(f"{day}: {exc}", metadata={"partition": day, "failed_object": exc.location}) from exc
         encoded = EncodedTable(table)  # the Parquet encoding overlaps the checks
-        valid = checks.raw.validate(table, quality_gates.min_data_quality_score)
+        valid = checks.raw.validate(table, quality_gates.min_data_quality_score, quality_gates.max_bad_record_share)
         return PartitionStep(
             outcomes={"records_valid": valid},
             metadata={
@@ -122,6 +119,7 @@ def raw_openaq_measurements(
     code_version=HARMONIZATION_VERSION,
     kinds={"sqlalchemy", "postgres", "sqlite"},
     pool="toar_database",  # a database writer: the instance caps how many run at once
+    retry_policy=TRANSIENT_RETRIES,
     # Only the raw columns harmonization reads (not the attribution lists, kept for provenance).
     ins={"raw_openaq_measurements": AssetIn(metadata={"columns": RAW_INPUT_COLUMNS})},
     metadata=HARMONIZED_METADATA,

@@ -3,7 +3,8 @@
 import time
 
 import pytest
-from dagster import DagsterInstance, IOManager, IOManagerDefinition, materialize
+import sqlalchemy.exc
+from dagster import DagsterInstance, IOManager, IOManagerDefinition, RetryPolicy, materialize
 
 from asset_base.partition_step import PartitionStep, materialize_partitions
 from asset_base.partitions import daily_asset, partition_range_tags
@@ -155,3 +156,41 @@ def test_steps_without_a_suite_record_no_data_quality_score(score, expected):
 
     _, metadata, _, _, _ = run(step)
     assert all(metadata[day].get("qoa/data_quality_score") == expected for day in DAYS)
+
+
+def retries(result) -> int:
+    return sum(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
+
+
+def test_an_error_no_retry_can_cure_fails_at_once_naming_the_partition():
+    def step(day):
+        raise ValueError("a record the code cannot handle")
+
+    @daily_asset(check_specs=SPECS, retry_policy=RetryPolicy(max_retries=2))
+    def toy(context, qoa: QoAMonitor, quality_gates: QualityGates):
+        return materialize_partitions(context, SPECS, qoa, quality_gates, step)
+
+    result = materialize([toy], instance=DagsterInstance.ephemeral(), partition_key=DAYS[0], raise_on_error=False,
+                         resources={"qoa": QoAMonitor(), "quality_gates": QualityGates()})
+    assert not result.success and retries(result) == 0
+    failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0].step_failure_data
+    assert failure.user_failure_data.description == f"{DAYS[0]}: ValueError: a record the code cannot handle"
+    assert failure.user_failure_data.metadata["partition"].value == DAYS[0]
+
+
+def test_a_lost_database_connection_is_retried_by_the_policy():
+    attempts = []
+
+    def step(day):
+        attempts.append(day)
+        if len(attempts) < 3:
+            raise sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+        return PartitionStep(outcomes={"rows_valid": Outcome(True)}, metadata={})
+
+    @daily_asset(check_specs=SPECS, retry_policy=RetryPolicy(max_retries=2))
+    def toy(context, qoa: QoAMonitor, quality_gates: QualityGates):
+        return materialize_partitions(context, SPECS, qoa, quality_gates, step)
+
+    result = materialize([toy], instance=DagsterInstance.ephemeral(), partition_key=DAYS[0],
+                         resources={"qoa": QoAMonitor(), "quality_gates": QualityGates()})
+    assert result.success and retries(result) == 2 and len(attempts) == 3

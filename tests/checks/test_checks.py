@@ -31,12 +31,13 @@ def test_raw_records_pass_on_good_data():
 
 
 def test_raw_records_fail_on_a_bad_partition_and_say_what_and_where():
-    items = (good_records(100) + [record(unit="mg/m³")] * 5 + [record(utc="2014-01-02T12:00:00.000Z")] * 3 + ["{cut"] * 4
+    # 34 records: each rule broken by more than the 5 % the check tolerates
+    items = (good_records(20) + [record(unit="mg/m³")] * 5 + [record(utc="2014-01-02T12:00:00.000Z")] * 3 + ["{cut"] * 4
              + [record(utc="01/01/2014 10:00")] * 2)
     outcome = checks.raw.validate(raw_table(items), min_score=1.0)
     assert not outcome.passed and outcome.severe
     failures = failed(outcome)
-    unit = failures["expect_column_values_to_be_in_set:unit"]
+    unit = failures["expect_column_values_to_be_null:unit"]
     assert unit["unexpected_count"] == 5 and unit["sample"][0] == "mg/m³"
     future = failures["expect_column_values_to_be_between:seconds_after_publication"]
     assert future["unexpected_count"] == 3 and future["sample"][0] == pytest.approx(86400.0)
@@ -44,17 +45,31 @@ def test_raw_records_fail_on_a_bad_partition_and_say_what_and_where():
     odd_time = failures["expect_column_values_to_be_null:date_utc_not_iso8601"]
     assert odd_time["unexpected_count"] == 2 and odd_time["sample"][0] == "01/01/2014 10:00"
     assert outcome.details["data_quality_score"] < 1.0
+    assert unit["objects"] == {"2014-01-01/1388577600.ndjson.gz": 5} and unit["bad_share"] == pytest.approx(5 / 34)
+    assert "the unit is not one OpenAQ publishes: 5 records (14.7% > 5%) in 1 object(s)" in outcome.details["summary"]
 
 
 def test_raw_failure_above_the_floor_only_warns():
-    items = good_records(100) + [record(unit="mg/m³")] * 5
+    items = good_records(50) + [record(unit="mg/m³")] * 5
     outcome = checks.raw.validate(raw_table(items), min_score=0.5)
     assert not outcome.passed and not outcome.severe
 
 
 def test_raw_tolerates_single_bad_records():
     outcome = checks.raw.validate(raw_table(good_records(300) + [record(unit="mg/m³"), "{cut"]), min_score=1.0)
-    assert outcome.passed  # below the 1% the suite tolerates: harmonization quarantines them
+    assert outcome.passed  # below the share the check tolerates: harmonization quarantines them
+
+
+def test_raw_check_blocks_only_above_its_threshold_and_speaks_harmonizations_spellings():
+    # One object of 100 records with an odd publish time (1.3 % of a day) does not block the day ...
+    late = [record(utc="2014-01-02T12:00:00.000Z")] * 100
+    assert checks.raw.validate(raw_table(good_records(7444) + late), min_score=1.0).passed
+    # ... nor do spellings harmonization accepts, nor parameters OpenAQ publishes beyond TOAR's.
+    spelled = [record(unit="ug/m3", parameter="O3"), record(parameter="Pm25", unit="µg/m3"), record(parameter="pm1")]
+    assert checks.raw.validate(raw_table(good_records(20) + spelled * 10), min_score=1.0).passed
+    # The threshold is the quality gate's.
+    outcome = checks.raw.validate(raw_table(good_records(7444) + late), min_score=1.0, max_bad_share=0.01)
+    assert not outcome.passed and outcome.severe
 
 
 def test_an_expectation_that_cannot_run_fails_and_says_why():
