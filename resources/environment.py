@@ -41,6 +41,24 @@ DEFAULTS = {
 }
 
 
+# The embedded instance: SQLite storage (Dagster's default), no telemetry (it is offline), and run
+# monitoring like deploy/dagster.yaml: the daemon fails a run that does not start or does not
+# finish cancelling within 3 minutes, checking every minute. A run worker cannot be resumed by
+# the default run launcher, so none is (max_resume_run_attempts: 0).
+EMBEDDED_INSTANCE_CONFIG = """\
+telemetry:
+  enabled: false
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  cancel_timeout_seconds: 180
+  max_resume_run_attempts: 0
+  poll_interval_seconds: 60
+"""
+# What earlier versions wrote: replaced, as nobody changed it; an edited file is left alone.
+_EARLIER_EMBEDDED_CONFIGS = ("telemetry:\n  enabled: false\n",)
+
+
 def apply_defaults() -> None:
     """Fill unset variables with the embedded defaults and create the local folders they name."""
     for name, value in DEFAULTS.items():
@@ -50,9 +68,13 @@ def apply_defaults() -> None:
     home = Path(os.environ["DAGSTER_HOME"])
     home.mkdir(parents=True, exist_ok=True)
     instance_config = home / "dagster.yaml"
-    if home.resolve() == Path(DEFAULTS["DAGSTER_HOME"]).resolve() and not instance_config.exists():
-        # The embedded instance: SQLite storage (Dagster's default) and no telemetry, as it is offline.
-        instance_config.write_text("telemetry:\n  enabled: false\n")
+    if home.resolve() == Path(DEFAULTS["DAGSTER_HOME"]).resolve() and (
+        not instance_config.exists() or instance_config.read_text() in _EARLIER_EMBEDDED_CONFIGS
+    ):
+        # Renamed into place: a process loading the instance meanwhile reads the old file or the new.
+        partial = home / f"dagster.yaml.{os.getpid()}.partial"
+        partial.write_text(EMBEDDED_INSTANCE_CONFIG)
+        os.replace(partial, instance_config)
 
 
 def prepare_process() -> None:

@@ -1,0 +1,172 @@
+"""Run monitoring: runs whose worker dies or never starts are marked failed, with the reason.
+
+The instance is configured like deploy/dagster.yaml and the embedded instance, with shorter
+timeouts; the daemon runs as a subprocess and launches the runs through the default run launcher
+(a run worker process under the daemon's code server).
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
+
+from resources import environment
+from resources.environment import EMBEDDED_INSTANCE_CONFIG, PROJECT_ROOT
+
+BIN = Path(sys.executable).parent
+JOB_MODULE = PROJECT_ROOT / "tests" / "run_monitoring_job.py"
+# The deployed settings, with bounds a test can wait for.
+TEST_MONITORING = {"start_timeout_seconds": 10, "cancel_timeout_seconds": 10, "poll_interval_seconds": 5}
+STARTED_PROCESS = re.compile(r"Started process for run \(pid: (\d+)\)")
+
+
+def test_the_deployed_and_the_embedded_instance_monitor_runs_alike():
+    deployed = yaml.safe_load((PROJECT_ROOT / "deploy" / "dagster.yaml").read_text())["run_monitoring"]
+    embedded = yaml.safe_load(EMBEDDED_INSTANCE_CONFIG)
+    assert deployed == embedded["run_monitoring"]
+    assert deployed["enabled"] and deployed["max_resume_run_attempts"] == 0  # the default launcher cannot resume
+    assert embedded["telemetry"] == {"enabled": False}
+
+
+def test_the_embedded_instance_config_is_written_and_an_earlier_one_upgraded_but_an_edited_one_kept(
+    tmp_path, monkeypatch
+):
+    home = tmp_path / "home"
+    monkeypatch.setitem(environment.DEFAULTS, "DAGSTER_HOME", str(home))
+    for name in environment.DEFAULTS:
+        monkeypatch.setenv(name, str(home) if name == "DAGSTER_HOME" else str(tmp_path / name))
+    config = home / "dagster.yaml"
+    environment.apply_defaults()
+    assert config.read_text() == EMBEDDED_INSTANCE_CONFIG
+    config.write_text("telemetry:\n  enabled: false\n")  # what earlier versions wrote
+    environment.apply_defaults()
+    assert config.read_text() == EMBEDDED_INSTANCE_CONFIG
+    config.write_text("telemetry:\n  enabled: true\n")  # someone's own settings
+    environment.apply_defaults()
+    assert config.read_text() == "telemetry:\n  enabled: true\n"
+    assert sorted(p.name for p in home.iterdir()) == ["dagster.yaml"]  # no partial file left
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory):
+    """A Dagster instance and its daemon (run queue, run monitoring), stopped afterwards."""
+    root = tmp_path_factory.mktemp("monitoring")
+    home = root / "home"
+    home.mkdir()
+    settings = yaml.safe_load(EMBEDDED_INSTANCE_CONFIG)
+    settings["run_monitoring"].update(TEST_MONITORING)
+    (home / "dagster.yaml").write_text(yaml.safe_dump(settings))
+    workspace = root / "workspace.yaml"
+    workspace.write_text(yaml.safe_dump({"load_from": [{"python_file": {"relative_path": str(JOB_MODULE)}}]}))
+    env = {**os.environ, "DAGSTER_HOME": str(home), "RUN_MONITORING_HANG_FILE": str(root / "hang")}
+    log = (root / "daemon.log").open("w")
+    process = subprocess.Popen(
+        [BIN / "dagster-daemon", "run", "-w", workspace],
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        with DagsterInstance.from_config(str(home)) as instance:
+            yield instance, root, workspace, env
+    finally:
+        # The daemon's session holds its code server and the run workers: stop them all.
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
+
+
+def launch(workspace: Path, env: dict) -> str:
+    """Submit a run of the sleepy job to the instance's run queue; the daemon launches it."""
+    run_id = str(uuid.uuid4())
+    subprocess.run(
+        [BIN / "dagster", "job", "launch", "-w", workspace, "-j", "sleepy", "--run-id", run_id],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return run_id
+
+
+def wait_for(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"not within {timeout} s: {what}")
+
+
+def worker_pid(instance, run_id: str) -> int | None:
+    for event in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT):
+        match = STARTED_PROCESS.search(event.message)
+        if match:
+            return int(match[1])
+    return None
+
+
+def has_event(instance, run_id: str, event_type: DagsterEventType) -> bool:
+    return bool(instance.all_logs(run_id, of_type=event_type))
+
+
+def messages(instance, run_id: str) -> str:
+    return "\n".join(event.message for event in instance.all_logs(run_id))
+
+
+@pytest.mark.slow
+def test_a_run_whose_worker_is_killed_is_marked_failed_with_the_reason(daemon):
+    instance, _, workspace, env = daemon
+    run_id = launch(workspace, env)
+    wait_for(lambda: has_event(instance, run_id, DagsterEventType.STEP_START), 60, "the op started")
+    assert instance.get_run_by_id(run_id).status == DagsterRunStatus.STARTED
+
+    os.kill(worker_pid(instance, run_id), signal.SIGKILL)
+    killed = time.monotonic()
+    wait_for(
+        lambda: instance.get_run_by_id(run_id).status == DagsterRunStatus.FAILURE,
+        TEST_MONITORING["poll_interval_seconds"] * 3,
+        "the run marked failed",
+    )
+    print(f"killed run worker: FAILURE after {time.monotonic() - killed:.1f} s")
+    assert "was terminated by signal 9 (SIGKILL)" in messages(instance, run_id)
+    assert has_event(instance, run_id, DagsterEventType.RUN_FAILURE)
+
+
+@pytest.mark.slow
+def test_a_run_whose_worker_never_starts_is_failed_by_run_monitoring(daemon):
+    """Without run monitoring it would stay STARTING for ever: nothing else watches the start."""
+    instance, root, workspace, env = daemon
+    (root / "hang").touch()
+    try:
+        run_id = launch(workspace, env)
+        pid = wait_for(lambda: worker_pid(instance, run_id), 60, "the run worker's process started")
+    finally:
+        (root / "hang").unlink()
+    launched = time.monotonic()
+    assert instance.get_run_by_id(run_id).status == DagsterRunStatus.STARTING
+    try:
+        bound = TEST_MONITORING["start_timeout_seconds"] + TEST_MONITORING["poll_interval_seconds"] + 5
+        wait_for(
+            lambda: instance.get_run_by_id(run_id).status == DagsterRunStatus.FAILURE, bound, "the run marked failed"
+        )
+        print(f"run worker that never started: FAILURE {time.monotonic() - launched:.1f} s after its launch")
+        start_timeout = TEST_MONITORING["start_timeout_seconds"]
+        assert f"Run timed out due to taking longer than {start_timeout} seconds to start" in messages(instance, run_id)
+    finally:
+        os.kill(pid, signal.SIGKILL)  # the hanging worker
