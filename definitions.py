@@ -50,7 +50,9 @@ def defs() -> dg.Definitions:
             # Evaluates the assets' automation conditions (features after new harmonized data,
             # forecasts after new features or a new model).
             dg.AutomationConditionSensorDefinition(
-                "freshness", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,
+                "freshness",
+                target=dg.AssetSelection.all(),
+                default_status=dg.DefaultSensorStatus.RUNNING,
                 minimum_interval_seconds=30,
             ),
         ],

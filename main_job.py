@@ -40,8 +40,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             "folder, and the default bucket is a sample mirror generated on first use."
         ),
     )
-    parser.add_argument("--start", type=date.fromisoformat, default=DEFAULT_START, help="first fetch day (default %(default)s)")
-    parser.add_argument("--end", type=date.fromisoformat, default=DEFAULT_END, help="last fetch day, inclusive (default %(default)s)")
+    parser.add_argument(
+        "--start", type=date.fromisoformat, default=DEFAULT_START, help="first fetch day (default %(default)s)"
+    )
+    parser.add_argument(
+        "--end", type=date.fromisoformat, default=DEFAULT_END, help="last fetch day, inclusive (default %(default)s)"
+    )
     args = parser.parse_args(argv)
     if (args.end - args.start).days < 2:
         parser.error("the window needs at least 3 days: one of history, then training days and the holdout")
@@ -65,8 +69,8 @@ def run_job(job_name: str, keys: list[str], batch: int, instance=None) -> list:
     import contextlib
 
     from dagster import DagsterInstance
-    from asset_base.partitions import partition_range_tags
 
+    from asset_base.partitions import partition_range_tags
     from definitions import defs
 
     job = defs().resolve_job_def(job_name)
@@ -125,10 +129,13 @@ def print_summary(results: list) -> None:
 
     import sqlalchemy as sa
 
-    from resources.toar_database import ToarDatabase
     import toar.schema
+    from resources.toar_database import ToarDatabase
 
-    raw, harmonized = materializations(results, "raw_openaq_measurements"), materializations(results, "harmonized_toar_series")
+    raw, harmonized = (
+        materializations(results, "raw_openaq_measurements"),
+        materializations(results, "harmonized_toar_series"),
+    )
     features = materializations(results, "ozone_features")
     print("\nfetch day    objects  records   values  duplicates  quarantined  conserved  feature rows")
     for day in sorted(harmonized):
@@ -141,8 +148,10 @@ def print_summary(results: list) -> None:
         )
     database = ToarDatabase(url=os.environ["TOAR_DATABASE_URL"])
     with database.engine().connect() as conn:
-        count = {t: conn.execute(sa.select(sa.func.count()).select_from(getattr(toar.schema, t))).scalar_one()
-                 for t in ("stationmeta_core", "timeseries", "data", "quarantine")}
+        count = {
+            t: conn.execute(sa.select(sa.func.count()).select_from(getattr(toar.schema, t))).scalar_one()
+            for t in ("stationmeta_core", "timeseries", "data", "quarantine")
+        }
         reasons = conn.execute(
             sa.select(toar.schema.quarantine.c.reason, sa.func.count()).group_by(toar.schema.quarantine.c.reason)
         ).all()
@@ -160,28 +169,43 @@ def print_summary(results: list) -> None:
                 print(f"  {label:12s} {m[name + '_rmse']:7.3f} {m[name + '_mae']:7.3f} {m[name + '_r2']:7.3f}")
         print(f"  {'promoted to champion' if m['promoted'] else 'not promoted'}: {m['decision']}")
     for day, m in materializations(results, "ozone_forecasts").items():
-        print(f"Forecasts for {day}: {m['dagster/row_count']} stations, issued {m['issue_time']}, model version {m['model_version']}")
+        print(
+            f"Forecasts for {day}: {m['dagster/row_count']} stations, issued {m['issue_time']}, model version {m['model_version']}"
+        )
     print_quality(results)
     print(f"Dagster runs: {', '.join(r.run_id for r in results)} (open them with `make ui`)")
 
 
 def print_quality(results: list) -> None:
     """Asset checks and QoA figures (summed over partitions) per asset."""
-    evaluations = [e.event_specific_data for r in results for e in r.all_events
-                   if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    evaluations = [
+        e.event_specific_data for r in results for e in r.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
     failed = [f"{ev.asset_key.to_user_string()}:{ev.check_name}" for ev in evaluations if not ev.passed]
-    print(f"\nAsset checks: {len(evaluations) - len(failed)} passed, {len(failed)} failed"
-          + (f" ({', '.join(failed)})" if failed else ""))
+    print(
+        f"\nAsset checks: {len(evaluations) - len(failed)} passed, {len(failed)} failed"
+        + (f" ({', '.join(failed)})" if failed else "")
+    )
     print(f"{'QoA':24s} {'partitions':>10s} {'wall s':>8s} {'CPU s':>8s} {'peak MB':>8s} {'cost USD':>10s}")
-    for asset in ("raw_openaq_measurements", "harmonized_toar_series", "ozone_features",
-                  "ozone_forecast_model", "ozone_forecasts"):
+    for asset in (
+        "raw_openaq_measurements",
+        "harmonized_toar_series",
+        "ozone_features",
+        "ozone_forecast_model",
+        "ozone_forecasts",
+    ):
         found = materializations(results, asset)
         if not found:
             continue
-        total = {key: sum(m.get(f"qoa/{key}", 0) for m in found.values()) for key in ("wall_seconds", "cpu_seconds", "cost_usd")}
+        total = {
+            key: sum(m.get(f"qoa/{key}", 0) for m in found.values())
+            for key in ("wall_seconds", "cpu_seconds", "cost_usd")
+        }
         peak = max(m.get("qoa/peak_rss_bytes", 0) for m in found.values()) / 2**20
-        print(f"{asset:24s} {len(found):10d} {total['wall_seconds']:8.2f} {total['cpu_seconds']:8.2f} "
-              f"{peak:8.0f} {total['cost_usd']:10.6f}")
+        print(
+            f"{asset:24s} {len(found):10d} {total['wall_seconds']:8.2f} {total['cpu_seconds']:8.2f} "
+            f"{peak:8.0f} {total['cost_usd']:10.6f}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -69,8 +69,9 @@ def materialize_partitions(
         except (Failure, *TRANSIENT_ERRORS):
             raise  # a Failure says itself whether it may be retried
         except Exception as exc:
-            raise Failure(f"{key}: {type(exc).__name__}: {exc}", metadata={"partition": key},
-                          allow_retries=False) from exc
+            raise Failure(
+                f"{key}: {type(exc).__name__}: {exc}", metadata={"partition": key}, allow_retries=False
+            ) from exc
         judged = {**done.outcomes, COST_CHECK: cost_outcome(measured.cost_usd, gates.max_cost_usd_per_partition)}
         if set(judged) != set(outcomes):
             raise ValueError(f"{key}: outcomes for {sorted(judged)}, but the asset's checks are {sorted(outcomes)}")

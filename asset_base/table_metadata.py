@@ -14,6 +14,7 @@ from domain.keys import OPENAQ_BUCKET as SOURCE
 from domain.keys import RAW_MEASUREMENTS as RAW
 from domain.raw_schema import ERROR_COLUMNS, ORIGIN_COLUMNS, RAW_COLUMNS, type_label
 
+
 def column_schema(columns: list[tuple[str, str, str]]) -> TableSchema:
     return TableSchema(columns=[TableColumn(name, kind, description) for name, kind, description in columns])
 
@@ -32,9 +33,14 @@ def table_metadata(columns: list[tuple[str, str, str]], sources: dict[str, list[
 
 
 _RAW_FIELDS = {
-    "date_utc": "date.utc", "date_local": "date.local", "averaging_period_value": "averagingPeriod.value",
-    "averaging_period_unit": "averagingPeriod.unit", "latitude": "coordinates.latitude",
-    "longitude": "coordinates.longitude", "source_name": "sourceName", "source_type": "sourceType",
+    "date_utc": "date.utc",
+    "date_local": "date.local",
+    "averaging_period_value": "averagingPeriod.value",
+    "averaging_period_unit": "averagingPeriod.unit",
+    "latitude": "coordinates.latitude",
+    "longitude": "coordinates.longitude",
+    "source_name": "sourceName",
+    "source_type": "sourceType",
 }
 RAW_METADATA = table_metadata(
     [(name, type_label(kind), description) for name, kind, description in RAW_COLUMNS],
@@ -69,8 +75,14 @@ HARMONIZED_METADATA = table_metadata(
         "latitude": [(RAW, "latitude")],
         "longitude": [(RAW, "longitude")],
         "station_name": [(RAW, "location"), (RAW, "city")],
-        "timeseries_id": [(RAW, "latitude"), (RAW, "longitude"), (RAW, "parameter"), (RAW, "source_name"),
-                          (RAW, "averaging_period_value"), (RAW, "averaging_period_unit")],
+        "timeseries_id": [
+            (RAW, "latitude"),
+            (RAW, "longitude"),
+            (RAW, "parameter"),
+            (RAW, "source_name"),
+            (RAW, "averaging_period_value"),
+            (RAW, "averaging_period_unit"),
+        ],
         "variable": [(RAW, "parameter")],
         "unit": [(RAW, "parameter")],
         "sampling_frequency": [(RAW, "averaging_period_value"), (RAW, "averaging_period_unit")],
@@ -91,16 +103,24 @@ def features_metadata(feature_columns: list[str], target: str) -> dict:
         "target_time": ("timestamp", "issue time + horizon"),
         target: ("float", "observed hourly ozone at the target time, nmol/mol (empty until observed)"),
     }
-    columns = [("station_id", *described["station_id"]), ("issue_time", *described["issue_time"]),
-               ("target_time", *described["target_time"])]
+    columns = [
+        ("station_id", *described["station_id"]),
+        ("issue_time", *described["issue_time"]),
+        ("target_time", *described["target_time"]),
+    ]
     columns += [(c, "float", _feature_description(c)) for c in feature_columns]
     columns.append((target, *described[target]))
     ozone = [(HARMONIZED, "value"), (HARMONIZED, "variable"), (HARMONIZED, "datetime"), (HARMONIZED, "station_id")]
     sources = {c: ozone for c in feature_columns if c.startswith(("o3_", "no2_", "has_no2"))}
     sources |= {c: [(HARMONIZED, "datetime")] for c in feature_columns if c.startswith(("hour_", "dow_"))}
-    sources |= {"latitude": [(HARMONIZED, "latitude")], "longitude": [(HARMONIZED, "longitude")],
-                "station_id": [(HARMONIZED, "station_id")], "issue_time": [(HARMONIZED, "datetime")],
-                "target_time": [(HARMONIZED, "datetime")], target: ozone}
+    sources |= {
+        "latitude": [(HARMONIZED, "latitude")],
+        "longitude": [(HARMONIZED, "longitude")],
+        "station_id": [(HARMONIZED, "station_id")],
+        "issue_time": [(HARMONIZED, "datetime")],
+        "target_time": [(HARMONIZED, "datetime")],
+        target: ozone,
+    }
     return table_metadata(columns, sources)
 
 

@@ -82,17 +82,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             f"Target: overhead under {TARGET_SECONDS:g} s per day partition, amortized."
         ),
     )
-    parser.add_argument("--start", type=date.fromisoformat, default=date(2014, 1, 1),
-                        help="first day of the backfill (default %(default)s)")
+    parser.add_argument(
+        "--start",
+        type=date.fromisoformat,
+        default=date(2014, 1, 1),
+        help="first day of the backfill (default %(default)s)",
+    )
     parser.add_argument("--days", type=int, default=90, help="day partitions to backfill (default %(default)s)")
-    parser.add_argument("--stations", type=int, default=5,
-                        help="stations in the sample bucket; few keep the work small (default %(default)s)")
+    parser.add_argument(
+        "--stations",
+        type=int,
+        default=5,
+        help="stations in the sample bucket; few keep the work small (default %(default)s)",
+    )
     parser.add_argument("--seed", type=int, default=2014, help="seed of the sample bucket (default %(default)s)")
-    parser.add_argument("--batch", type=int, default=DAYS_PER_RUN,
-                        help="days per run, the assets' backfill policy (default %(default)s)")
-    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite",
-                        help="TOAR database: a SQLite file in the scratch folder, or a throwaway database "
-                             "on the local PostgreSQL server (default %(default)s)")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=DAYS_PER_RUN,
+        help="days per run, the assets' backfill policy (default %(default)s)",
+    )
+    parser.add_argument(
+        "--database",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="TOAR database: a SQLite file in the scratch folder, or a throwaway database "
+        "on the local PostgreSQL server (default %(default)s)",
+    )
     args = parser.parse_args(argv)
     if args.days < 2 or args.batch < 1 or args.stations < 1:
         parser.error("need --days >= 2 (features skip the first day), --batch >= 1 and --stations >= 1")
@@ -156,31 +172,74 @@ def report(runs: list[Run], days: list[str]) -> bool:
         mine = [r for r in runs if r.job == job]
         partitions = sum(len(r.keys) for r in mine)
         wall, work = sum(r.wall for r in mine), sum(r.work_seconds for r in mine)
-        rows.append([job, len(mine), partitions, wall, wall / partitions, work, wall - work,
-                     (wall - work) / partitions, f"{(wall - work) / wall:.0%}",
-                     f"{sum(r.events for r in mine) / len(mine):.1f}", f"{sum(r.events for r in mine) / partitions:.1f}"])
-    rows.append(["both, per day", len(runs), len(days), total_wall, total_wall / len(days), total_work, overhead,
-                 overhead / len(days), f"{overhead / total_wall:.0%}", f"{events / len(runs):.1f}",
-                 f"{events / len(days):.1f}"])
-    print_table(["job", "runs", "partitions", "wall s", "wall/partition s", "work s", "overhead s",
-                 "overhead/partition s", "share", "events/run", "events/partition"], rows)
+        rows.append(
+            [
+                job,
+                len(mine),
+                partitions,
+                wall,
+                wall / partitions,
+                work,
+                wall - work,
+                (wall - work) / partitions,
+                f"{(wall - work) / wall:.0%}",
+                f"{sum(r.events for r in mine) / len(mine):.1f}",
+                f"{sum(r.events for r in mine) / partitions:.1f}",
+            ]
+        )
+    rows.append(
+        [
+            "both, per day",
+            len(runs),
+            len(days),
+            total_wall,
+            total_wall / len(days),
+            total_work,
+            overhead,
+            overhead / len(days),
+            f"{overhead / total_wall:.0%}",
+            f"{events / len(runs):.1f}",
+            f"{events / len(days):.1f}",
+        ]
+    )
+    print_table(
+        [
+            "job",
+            "runs",
+            "partitions",
+            "wall s",
+            "wall/partition s",
+            "work s",
+            "overhead s",
+            "overhead/partition s",
+            "share",
+            "events/run",
+            "events/partition",
+        ],
+        rows,
+    )
 
     outside = sum(r.wall - r.span for r in runs)
     framework = sum(r.span - sum(r.steps.values()) for r in runs)
     in_steps = sum(sum(r.steps.values()) - r.work_seconds for r in runs)
     print("\nWhere the overhead goes (from the event log's timestamps)")
-    print_table(["part", "seconds", "per day s", "share of overhead"], [
-        [label, seconds, seconds / len(days), f"{seconds / overhead:.0%}"]
-        for label, seconds in (
-            ("around the run (instance, run creation, teardown)", outside),
-            ("run framework (planning, start, resources, end)", framework),
-            ("in steps, outside QoA (lake I/O, metadata, checks)", in_steps),
-            ("overhead", overhead),
-        )
-    ])
-    print(f"events written: {events} in {len(runs)} runs ({events / len(runs):.0f} per run, "
-          f"{sum(r.dagster_events for r in runs)} of them Dagster events); "
-          f"overhead per event written {overhead / events * 1000:.1f} ms")
+    print_table(
+        ["part", "seconds", "per day s", "share of overhead"],
+        [
+            [label, seconds, seconds / len(days), f"{seconds / overhead:.0%}"]
+            for label, seconds in (
+                ("around the run (instance, run creation, teardown)", outside),
+                ("run framework (planning, start, resources, end)", framework),
+                ("in steps, outside QoA (lake I/O, metadata, checks)", in_steps),
+                ("overhead", overhead),
+            )
+        ],
+    )
+    print(
+        f"events written: {events} in {len(runs)} runs ({events / len(runs):.0f} per run, "
+        f"{sum(r.dagster_events for r in runs)} of them Dagster events); "
+        f"overhead per event written {overhead / events * 1000:.1f} ms"
+    )
 
     print("\nPer asset (work = qoa/wall_seconds per partition; step = STEP_START..STEP_SUCCESS of its runs)")
     rows = []
@@ -190,23 +249,53 @@ def report(runs: list[Run], days: list[str]) -> bool:
             seconds = [s for r in mine for s in r.work(asset).values()]
             rows_in = sum(m["qoa/rows_in"] for r in mine for m in r.metadata[asset].values())
             step = sum(r.steps[asset] for r in mine)
-            rows.append([asset, len(seconds), round(rows_in / len(seconds)), sum(seconds), percentile(seconds, 0.5),
-                         percentile(seconds, 0.95), max(seconds), step, (step - sum(seconds)) / len(seconds)])
-    print_table(["asset", "partitions", "rows in/partition", "work s", "p50 s", "p95 s", "max s", "step s",
-                 "step-work/partition s"], rows)
+            rows.append(
+                [
+                    asset,
+                    len(seconds),
+                    round(rows_in / len(seconds)),
+                    sum(seconds),
+                    percentile(seconds, 0.5),
+                    percentile(seconds, 0.95),
+                    max(seconds),
+                    step,
+                    (step - sum(seconds)) / len(seconds),
+                ]
+            )
+    print_table(
+        [
+            "asset",
+            "partitions",
+            "rows in/partition",
+            "work s",
+            "p50 s",
+            "p95 s",
+            "max s",
+            "step s",
+            "step-work/partition s",
+        ],
+        rows,
+    )
 
     print("\nPer run")
-    print_table(["run", "job", "days", "wall s", "work s", "overhead s", "events", "Dagster events"], [
-        [n + 1, r.job, f"{r.keys[0]}..{r.keys[-1]}", r.wall, r.work_seconds, r.overhead, r.events, r.dagster_events]
-        for n, r in enumerate(runs)
-    ])
+    print_table(
+        ["run", "job", "days", "wall s", "work s", "overhead s", "events", "Dagster events"],
+        [
+            [n + 1, r.job, f"{r.keys[0]}..{r.keys[-1]}", r.wall, r.work_seconds, r.overhead, r.events, r.dagster_events]
+            for n, r in enumerate(runs)
+        ],
+    )
 
     amortized = overhead / len(days)
-    print("\nNot counted: loading the code location (once per process). Runs here execute in this process; "
-          "a run launcher that starts a process per run would add its start-up to every run.")
+    print(
+        "\nNot counted: loading the code location (once per process). Runs here execute in this process; "
+        "a run launcher that starts a process per run would add its start-up to every run."
+    )
     passed = amortized < TARGET_SECONDS
-    print(f"Overhead per day partition, amortized: {amortized:.3f} s (target < {TARGET_SECONDS:g} s): "
-          f"{'PASS' if passed else 'FAIL'}")
+    print(
+        f"Overhead per day partition, amortized: {amortized:.3f} s (target < {TARGET_SECONDS:g} s): "
+        f"{'PASS' if passed else 'FAIL'}"
+    )
     return passed
 
 
@@ -224,9 +313,11 @@ def main(argv: list[str] | None = None) -> int:
         with DagsterInstance.get() as instance:
             for run in runs:
                 read_event_log(instance, run)
-        print(f"\nBackfill {days[0]}..{days[-1]}: {len(days)} day partitions of a {args.stations}-station sample "
-              f"bucket, runs of up to {args.batch} days, in process on the SQLite Dagster instance in "
-              f"{(root / 'dagster_home').relative_to(ROOT)}; TOAR database: {args.database}")
+        print(
+            f"\nBackfill {days[0]}..{days[-1]}: {len(days)} day partitions of a {args.stations}-station sample "
+            f"bucket, runs of up to {args.batch} days, in process on the SQLite Dagster instance in "
+            f"{(root / 'dagster_home').relative_to(ROOT)}; TOAR database: {args.database}"
+        )
         passed = report(runs, days)
     return 0 if passed else 1
 

@@ -53,7 +53,7 @@ def parse_importtime(text: str) -> list[ImportLine]:
     for raw in text.splitlines():
         if not raw.startswith("import time:") or "imported package" in raw:
             continue
-        self_us, cumulative_us, name = raw[len("import time:"):].split("|", 2)
+        self_us, cumulative_us, name = raw[len("import time:") :].split("|", 2)
         stripped = name.lstrip()
         lines.append(ImportLine(stripped, int(self_us), int(cumulative_us), (len(name) - len(stripped) - 1) // 2))
     pending: list[ImportLine] = []  # lines still waiting for their parent, deepest last
@@ -105,8 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         ),
     )
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per import command (default %(default)s)")
-    parser.add_argument("--validations", type=int, default=3,
-                        help="timed runs of dagster definitions validate (default %(default)s)")
+    parser.add_argument(
+        "--validations", type=int, default=3, help="timed runs of dagster definitions validate (default %(default)s)"
+    )
     parser.add_argument("--top", type=int, default=10, help="imports listed by cumulative time (default %(default)s)")
     args = parser.parse_args(argv)
 
@@ -116,8 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         Timed("python -c 'import dagster'", [python, "-c", "import dagster"]),
         Timed("python -c 'import definitions'", [python, "-c", "import definitions"]),
     ]
-    validate = Timed("dagster definitions validate -m definitions",
-                     [str(BIN / "dagster"), "definitions", "validate", "-m", "definitions"])
+    validate = Timed(
+        "dagster definitions validate -m definitions",
+        [str(BIN / "dagster"), "definitions", "validate", "-m", "definitions"],
+    )
 
     with scratch_project("code_location", bucket=RESULTS / "code_location" / "openaq-mirror"):
         for timed in (*imports, validate):
@@ -130,32 +133,54 @@ def main(argv: list[str] | None = None) -> int:
             validate.seconds.append(wall_seconds(validate.command))
 
         probe = subprocess.run(
-            [python, "-c", "import json, sys, time\n"
-                           "start = time.perf_counter()\n"
-                           "import definitions\n"
-                           "print(json.dumps({'seconds': time.perf_counter() - start, 'modules': sorted(sys.modules)}))"],
-            cwd=ROOT, capture_output=True, text=True, check=True,
+            [
+                python,
+                "-c",
+                "import json, sys, time\n"
+                "start = time.perf_counter()\n"
+                "import definitions\n"
+                "print(json.dumps({'seconds': time.perf_counter() - start, 'modules': sorted(sys.modules)}))",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         loaded = json.loads(probe.stdout.splitlines()[-1])
-        profile = subprocess.run([python, "-X", "importtime", "-c", "import definitions"],
-                                 cwd=ROOT, capture_output=True, text=True, check=True)
+        profile = subprocess.run(
+            [python, "-X", "importtime", "-c", "import definitions"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         lines = parse_importtime(profile.stderr)
 
     dagster_median = imports[1].median
-    print(f"\nCode location load, fresh interpreters ({args.repeats} runs per import command after one warm-up, "
-          f"{args.validations} validations)")
+    print(
+        f"\nCode location load, fresh interpreters ({args.repeats} runs per import command after one warm-up, "
+        f"{args.validations} validations)"
+    )
     print_table(
         ["command", "median s", "min s", "max s", "ratio to import dagster"],
         [[t.label, t.median, min(t.seconds), max(t.seconds), t.median / dagster_median] for t in (*imports, validate)],
     )
-    print(f"(import definitions measured inside the interpreter: {loaded['seconds']:.3f} s; "
-          f"{len(loaded['modules'])} modules loaded)")
+    print(
+        f"(import definitions measured inside the interpreter: {loaded['seconds']:.3f} s; "
+        f"{len(loaded['modules'])} modules loaded)"
+    )
 
-    print("\nBiggest imports of `import definitions` (python -X importtime, one run; cumulative includes what they import)")
+    print(
+        "\nBiggest imports of `import definitions` (python -X importtime, one run; cumulative includes what they import)"
+    )
     reported = sorted((line for line in lines if is_reported(line.module)), key=lambda line: -line.cumulative_us)
-    print_table(["module", "cumulative ms", "self ms", "imported by"],
-                [[line.module, line.cumulative_us / 1000, line.self_us / 1000, line.imported_by or "-"]
-                 for line in reported[: args.top]])
+    print_table(
+        ["module", "cumulative ms", "self ms", "imported by"],
+        [
+            [line.module, line.cumulative_us / 1000, line.self_us / 1000, line.imported_by or "-"]
+            for line in reported[: args.top]
+        ],
+    )
 
     print("\nHeavy libraries after `import definitions`:")
     modules = set(loaded["modules"])
@@ -165,10 +190,12 @@ def main(argv: list[str] | None = None) -> int:
 
     import_median = imports[2].median
     ok = import_median < TARGET_SECONDS
-    print(f"\n{'PASS' if ok else 'FAIL'}: import definitions takes {import_median:.2f} s (median, "
-          f"{import_median / dagster_median:.2f}x import dagster); target < {TARGET_SECONDS:g} s; "
-          f"heavy libraries loaded eagerly: {', '.join(eager) if eager else 'none'}; "
-          f"dagster definitions validate succeeded in {validate.median:.2f} s")
+    print(
+        f"\n{'PASS' if ok else 'FAIL'}: import definitions takes {import_median:.2f} s (median, "
+        f"{import_median / dagster_median:.2f}x import dagster); target < {TARGET_SECONDS:g} s; "
+        f"heavy libraries loaded eagerly: {', '.join(eager) if eager else 'none'}; "
+        f"dagster definitions validate succeeded in {validate.median:.2f} s"
+    )
     return 0
 
 

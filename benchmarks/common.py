@@ -22,8 +22,9 @@ LOCATION_VARIABLES = ("OPENAQ_BUCKET_URL", "TOAR_DATABASE_URL", "DATA_LAKE_URL",
 
 
 @contextlib.contextmanager
-def scratch_project(name: str, bucket: Path, database_url: str | None = None,
-                    dagster_home: Path | None = None) -> Iterator[Path]:
+def scratch_project(
+    name: str, bucket: Path, database_url: str | None = None, dagster_home: Path | None = None
+) -> Iterator[Path]:
     """A fresh folder ``benchmarks/results/<name>`` holding the lake, MLflow store and Dagster
     instance (and the TOAR database unless ``database_url`` is given; the instance is
     ``dagster_home``, kept as it is, if given); the environment points there while the block
@@ -118,6 +119,6 @@ def print_table(headers: list[str], rows: list[list]) -> None:
 
     cells = [[cell(v) for v in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths))))
+    print("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths, strict=True))))
     for row in cells:
-        print("  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths))))
+        print("  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths, strict=True))))

@@ -39,16 +39,30 @@ TARGET_PEAK_RSS_MB = 1536
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.ingest", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.ingest",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+    )
     parser.add_argument("--day", default="2014-01-01", help="fetch day to generate and ingest (default %(default)s)")
-    parser.add_argument("--stations", type=int, default=3000, help="stations in the generated day (default %(default)s)")
+    parser.add_argument(
+        "--stations", type=int, default=3000, help="stations in the generated day (default %(default)s)"
+    )
     parser.add_argument("--seed", type=int, default=1, help="generator seed (default %(default)s)")
-    parser.add_argument("--sample-records", type=int, default=20000,
-                        help="records the per-record loader runs on before extrapolating (default %(default)s)")
-    parser.add_argument("--rounds", type=int, default=5,
-                        help="rounds of (a), (b), (a) again and (c), one after the other; a round's floor is the "
-                             "mean of its two (a); verdicts use the median of the rounds' ratios (default %(default)s)")
+    parser.add_argument(
+        "--sample-records",
+        type=int,
+        default=20000,
+        help="records the per-record loader runs on before extrapolating (default %(default)s)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="rounds of (a), (b), (a) again and (c), one after the other; a round's floor is the "
+        "mean of its two (a); verdicts use the median of the rounds' ratios (default %(default)s)",
+    )
     parser.add_argument("--dagster-child", metavar="JSON", help=argparse.SUPPRESS)  # internal: run (b), write figures
     return parser.parse_args(argv)
 
@@ -67,8 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     objects = [(info.key, source.read(info.key)) for info in source.list_day(args.day)]
     texts = _texts(objects)
     records = sum(text.count(b"\n") for text in texts)
-    print(f"{args.day}: {len(objects)} objects, {sum(len(d) for _, d in objects) / 1e6:.1f} MB as stored, "
-          f"{sum(len(t) for t in texts) / 1e6:.1f} MB of NDJSON, {records} lines", flush=True)
+    print(
+        f"{args.day}: {len(objects)} objects, {sum(len(d) for _, d in objects) / 1e6:.1f} MB as stored, "
+        f"{sum(len(t) for t in texts) / 1e6:.1f} MB of NDJSON, {records} lines",
+        flush=True,
+    )
 
     floor_texts = valid_texts(objects, texts)
     rounds = []
@@ -79,33 +96,72 @@ def main(argv: list[str] | None = None) -> int:
         floor = {**before, "seconds": (before["seconds"] + after["seconds"]) / 2}
         loader = measure_per_record_loader(objects, args.sample_records)
         loader_day = loader["seconds"] / loader["records"] * dagster["records"]
-        rounds.append({"floor": floor, "dagster": dagster, "loader_day": loader_day,
-                       "floor_ratio": dagster["run_seconds"] / floor["seconds"],
-                       "speedup": loader_day / dagster["run_seconds"]})
-        print(f"round {number}: (a) {floor['seconds']:.2f} s (before (b) {before['seconds']:.2f} s, after "
-              f"{after['seconds']:.2f} s), (b) {dagster['run_seconds']:.2f} s, "
-              f"(c) {loader_day:.1f} s extrapolated from {loader['records']} records in {loader['seconds']:.2f} s", flush=True)
+        rounds.append(
+            {
+                "floor": floor,
+                "dagster": dagster,
+                "loader_day": loader_day,
+                "floor_ratio": dagster["run_seconds"] / floor["seconds"],
+                "speedup": loader_day / dagster["run_seconds"],
+            }
+        )
+        print(
+            f"round {number}: (a) {floor['seconds']:.2f} s (before (b) {before['seconds']:.2f} s, after "
+            f"{after['seconds']:.2f} s), (b) {dagster['run_seconds']:.2f} s, "
+            f"(c) {loader_day:.1f} s extrapolated from {loader['records']} records in {loader['seconds']:.2f} s",
+            flush=True,
+        )
 
     print()
     print_table(
-        ["round", "(a) floor s", "(b) Dagster s", "raw asset s", "harmonized asset s", "orchestration s", "(c) loader s",
-         "(b)/(a)", "(c)/(b)", "peak RSS MB"],
-        [[n, r["floor"]["seconds"], r["dagster"]["run_seconds"], r["dagster"]["raw_seconds"],
-          r["dagster"]["harmonized_seconds"], r["dagster"]["overhead_seconds"], r["loader_day"],
-          r["floor_ratio"], r["speedup"], f"{r['dagster']['peak_rss_mb']:.0f}"] for n, r in enumerate(rounds, start=1)],
+        [
+            "round",
+            "(a) floor s",
+            "(b) Dagster s",
+            "raw asset s",
+            "harmonized asset s",
+            "orchestration s",
+            "(c) loader s",
+            "(b)/(a)",
+            "(c)/(b)",
+            "peak RSS MB",
+        ],
+        [
+            [
+                n,
+                r["floor"]["seconds"],
+                r["dagster"]["run_seconds"],
+                r["dagster"]["raw_seconds"],
+                r["dagster"]["harmonized_seconds"],
+                r["dagster"]["overhead_seconds"],
+                r["loader_day"],
+                r["floor_ratio"],
+                r["speedup"],
+                f"{r['dagster']['peak_rss_mb']:.0f}",
+            ]
+            for n, r in enumerate(rounds, start=1)
+        ],
     )
     floor_ratio = statistics.median(r["floor_ratio"] for r in rounds)
     speedup = statistics.median(r["speedup"] for r in rounds)
     peak_rss = max(r["dagster"]["peak_rss_mb"] for r in rounds)
     last = rounds[-1]["dagster"]
     records = rounds[-1]["floor"]["records"]
-    print(f"\n(a) parses {records} records; (b): {last['records']} records in, {last['values']} values written, "
-          f"{last['quarantined']} quarantined, {last['events']} Dagster events; the first run in each (b) process (cold "
-          f"imports) took {last['warmup_seconds']:.2f} s on the {last['warmup_records']}-record warm-up day")
-    print("peak RSS of (b): each round's child process's high-water mark (the warm-up day, then the day); the largest counts")
+    print(
+        f"\n(a) parses {records} records; (b): {last['records']} records in, {last['values']} values written, "
+        f"{last['quarantined']} quarantined, {last['events']} Dagster events; the first run in each (b) process (cold "
+        f"imports) took {last['warmup_seconds']:.2f} s on the {last['warmup_records']}-record warm-up day"
+    )
+    print(
+        "peak RSS of (b): each round's child process's high-water mark (the warm-up day, then the day); the largest counts"
+    )
     print()
     verdicts = [
-        (f"(b) within {TARGET_FLOOR_RATIO:g}x of the floor (median of rounds)", floor_ratio, floor_ratio <= TARGET_FLOOR_RATIO),
+        (
+            f"(b) within {TARGET_FLOOR_RATIO:g}x of the floor (median of rounds)",
+            floor_ratio,
+            floor_ratio <= TARGET_FLOOR_RATIO,
+        ),
         (f"(b) at least {TARGET_SPEEDUP:g}x faster than (c) (median of rounds)", speedup, speedup >= TARGET_SPEEDUP),
         (f"peak RSS of (b) under {TARGET_PEAK_RSS_MB} MB", peak_rss, peak_rss < TARGET_PEAK_RSS_MB),
     ]
@@ -128,7 +184,7 @@ def valid_texts(objects: list[tuple[str, bytes]], texts: list[bytes]) -> list[by
     from sources.openaq_v1.parse import parse_object
 
     valid = []
-    for (key, data), text in zip(objects, texts):
+    for (key, data), text in zip(objects, texts, strict=True):
         parsed = parse_object(data, key=key, etag="")
         accepted = set(parsed.filter(pa.compute.is_null(parsed.column("raw_line"))).column("line_number").to_pylist())
         valid.append(b"\n".join(line for n, line in enumerate(text.split(b"\n"), start=1) if n in accepted))
@@ -147,15 +203,30 @@ def measure_floor(objects: list[tuple[str, bytes]], valid: list[bytes]) -> dict:
             decompress(data)
     with stopwatch() as parse:
         rows = sum(pa_json.read_json(io.BytesIO(text), parse_options=options).num_rows for text in valid)
-    return {"gunzip": gunzip["seconds"], "parse": parse["seconds"], "records": rows,
-            "seconds": gunzip["seconds"] + parse["seconds"]}
+    return {
+        "gunzip": gunzip["seconds"],
+        "parse": parse["seconds"],
+        "records": rows,
+        "seconds": gunzip["seconds"] + parse["seconds"],
+    }
 
 
 def measure_dagster(args: argparse.Namespace) -> dict:
     """Run (b) in a child process, to measure its peak RSS alone."""
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        command = [sys.executable, "-m", "benchmarks.ingest", "--day", args.day, "--stations", str(args.stations),
-                   "--seed", str(args.seed), "--dagster-child", out.name]
+        command = [
+            sys.executable,
+            "-m",
+            "benchmarks.ingest",
+            "--day",
+            args.day,
+            "--stations",
+            str(args.stations),
+            "--seed",
+            str(args.seed),
+            "--dagster-child",
+            out.name,
+        ]
         with tempfile.TemporaryFile() as log:  # Dagster's log lines, shown only if the run fails
             child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
             _, status, usage = os.wait4(child.pid, 0)
@@ -177,8 +248,8 @@ def dagster_run(bucket: Path, warmup_bucket: Path, day: str) -> dict:
 
     from dagster import DagsterInstance
 
-    from main_job import materializations
     from local_services.postgres import throwaway_postgres
+    from main_job import materializations
 
     home = RESULTS / "ingest-dagster-home"
     shutil.rmtree(home, ignore_errors=True)
@@ -217,22 +288,27 @@ def measure_per_record_loader(objects: list[tuple[str, bytes]], sample_records: 
     import psycopg2
     import sqlalchemy as sa
 
-    from local_services.postgres import throwaway_postgres
     import toar.database
+    from local_services.postgres import throwaway_postgres
     from sources.openaq_v1.parse import decompress
 
     with throwaway_postgres("ingest_per_record") as url:
         engine = toar.database.create_engine(url)
         toar.database.ensure_schema(engine)
         engine.dispose()
-        connection = psycopg2.connect(sa.engine.make_url(url).render_as_string(hide_password=False).replace("+psycopg2", ""))
+        connection = psycopg2.connect(
+            sa.engine.make_url(url).render_as_string(hide_password=False).replace("+psycopg2", "")
+        )
         loaded = 0
         try:
             with stopwatch() as timing:
                 for key, data in objects:
                     text = decompress(data)[0]  # the loader gunzips each object it reads, as the product does
                     with connection, connection.cursor() as cursor:
-                        cursor.execute("INSERT INTO raw_object (key, etag, partition_date) VALUES (%s, '', '') RETURNING id", (key,))
+                        cursor.execute(
+                            "INSERT INTO raw_object (key, etag, partition_date) VALUES (%s, '', '') RETURNING id",
+                            (key,),
+                        )
                         object_id = cursor.fetchone()[0]
                         for line in text.splitlines():
                             if line.strip():
@@ -271,8 +347,15 @@ def _load_record(cursor, line: bytes, object_id: int) -> None:
         cursor.execute(
             "INSERT INTO stationmeta_core (lat_key, lon_key, name, city, country, latitude, longitude) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-            (lat_key, lon_key, record.get("location") or "", record.get("city") or "", record.get("country") or "",
-             latitude, longitude),
+            (
+                lat_key,
+                lon_key,
+                record.get("location") or "",
+                record.get("city") or "",
+                record.get("country") or "",
+                latitude,
+                longitude,
+            ),
         )
         row = cursor.fetchone()
     frequency = f"{period.get('value')}{period.get('unit')}"

@@ -39,12 +39,16 @@ def build_champion(root: Path) -> None:
     """Run the main job in a fresh process (its Dagster logs go to a file) and require a champion."""
     log = root / "main_job.log"
     with log.open("w") as out:
-        finished = subprocess.run([sys.executable, "-m", "main_job", "--start", START.isoformat(), "--end", END.isoformat()],
-                                  cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        finished = subprocess.run(
+            [sys.executable, "-m", "main_job", "--start", START.isoformat(), "--end", END.isoformat()],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     text = log.read_text()
     if finished.returncode != 0 or "promoted to champion" not in text:
         raise SystemExit(f"the main job did not produce a champion (exit code {finished.returncode}); see {log}")
-    summary = text[text.index("\nModel "):].split("\n\n")[0].strip()
+    summary = text[text.index("\nModel ") :].split("\n\n")[0].strip()
     print(f"champion built by `python -m main_job` (log: {log.relative_to(ROOT)}):\n{summary}\n", flush=True)
 
 
@@ -58,9 +62,23 @@ def served_champion(tracking_uri: str, timeout: float) -> Iterator[int]:
     port = free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     server = subprocess.Popen(
-        [str(BIN / "mlflow"), "models", "serve", "-m", MODEL_URI, "--env-manager", "local",
-         "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        [
+            str(BIN / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            MODEL_URI,
+            "--env-manager",
+            "local",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     try:
         wait_until_serving(f"http://127.0.0.1:{port}/ping", server, timeout=timeout)
@@ -125,7 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--requests", type=int, default=1000, help="timed requests per mode (default %(default)s)")
     parser.add_argument("--warmup", type=int, default=50, help="untimed requests first (default %(default)s)")
-    parser.add_argument("--startup-timeout", type=float, default=120, help="seconds to wait for the server (default %(default)s)")
+    parser.add_argument(
+        "--startup-timeout", type=float, default=120, help="seconds to wait for the server (default %(default)s)"
+    )
     args = parser.parse_args(argv)
 
     bucket = generate_bucket(RESULTS / "bucket_serving", START.isoformat(), (END - START).days + 1, 40, 2014)
@@ -135,9 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         import mlflow.pyfunc
         import numpy as np
 
+        import toar.database
         from forecasting.features import FEATURE_COLUMNS, features_for_window
         from ml_assets.serving import invocation_payload
-        import toar.database
 
         engine = toar.database.create_engine(os.environ["TOAR_DATABASE_URL"])
         day = datetime.combine(END, datetime.min.time())
@@ -146,12 +166,16 @@ def main(argv: list[str] | None = None) -> int:
         rows = [features.iloc[[i]][FEATURE_COLUMNS] for i in range(len(features))]
         bodies = [json.dumps(invocation_payload(row)).encode() for row in rows]
         headers = {"Content-Type": "application/json"}
-        print(f"{len(rows)} feature rows of {END} ({features['station_id'].nunique()} stations), cycled; "
-              f"a request body is {len(bodies[0])} bytes", flush=True)
+        print(
+            f"{len(rows)} feature rows of {END} ({features['station_id'].nunique()} stations), cycled; "
+            f"a request body is {len(bodies[0])} bytes",
+            flush=True,
+        )
 
         model = mlflow.pyfunc.load_model(MODEL_URI)
-        in_process, expected = timed_requests(lambda i: float(model.predict(rows[i % len(rows)])[0]),
-                                              args.requests, args.warmup)
+        in_process, expected = timed_requests(
+            lambda i: float(model.predict(rows[i % len(rows)])[0]), args.requests, args.warmup
+        )
 
         with served_champion(os.environ["MLFLOW_TRACKING_URI"], args.startup_timeout) as port:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -180,23 +204,40 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("the served predictions differ from the in-process model's")
 
     def figures(label: str, latencies: list[float]) -> list:
-        return [label, len(latencies), percentile(latencies, 0.5), percentile(latencies, 0.9), percentile(latencies, 0.99),
-                max(latencies), float(np.mean(latencies)), 1000 / float(np.mean(latencies))]
+        return [
+            label,
+            len(latencies),
+            percentile(latencies, 0.5),
+            percentile(latencies, 0.9),
+            percentile(latencies, 0.99),
+            max(latencies),
+            float(np.mean(latencies)),
+            1000 / float(np.mean(latencies)),
+        ]
 
-    print(f"\nSingle-row requests, sequential, after {args.warmup} warm-up requests; every answer is one finite "
-          f"prediction equal to the in-process model's")
-    print_table(["mode", "requests", "p50 ms", "p90 ms", "p99 ms", "max ms", "mean ms", "requests/s"], [
-        figures("HTTP, one keep-alive connection", kept),
-        figures("HTTP, new connection per request", fresh_latencies),
-        figures("in process: pyfunc predict", in_process),
-    ])
+    print(
+        f"\nSingle-row requests, sequential, after {args.warmup} warm-up requests; every answer is one finite "
+        f"prediction equal to the in-process model's"
+    )
+    print_table(
+        ["mode", "requests", "p50 ms", "p90 ms", "p99 ms", "max ms", "mean ms", "requests/s"],
+        [
+            figures("HTTP, one keep-alive connection", kept),
+            figures("HTTP, new connection per request", fresh_latencies),
+            figures("in process: pyfunc predict", in_process),
+        ],
+    )
     base50, base_mean = percentile(in_process, 0.5), float(np.mean(in_process))
-    print(f"served / in process: keep-alive p50 {percentile(kept, 0.5) / base50:.2f}x, mean {np.mean(kept) / base_mean:.2f}x "
-          f"(HTTP, JSON and request handling add {percentile(kept, 0.5) - base50:.2f} ms at p50); "
-          f"new connection p50 {percentile(fresh_latencies, 0.5) / base50:.2f}x")
+    print(
+        f"served / in process: keep-alive p50 {percentile(kept, 0.5) / base50:.2f}x, mean {np.mean(kept) / base_mean:.2f}x "
+        f"(HTTP, JSON and request handling add {percentile(kept, 0.5) - base50:.2f} ms at p50); "
+        f"new connection p50 {percentile(fresh_latencies, 0.5) / base50:.2f}x"
+    )
     p99 = percentile(kept, 0.99)
-    print(f"{'PASS' if p99 < TARGET_P99_MS else 'FAIL'}: p99 {p99:.2f} ms over {len(kept)} keep-alive requests; "
-          f"target < {TARGET_P99_MS:g} ms (new connection per request: p99 {percentile(fresh_latencies, 0.99):.2f} ms)")
+    print(
+        f"{'PASS' if p99 < TARGET_P99_MS else 'FAIL'}: p99 {p99:.2f} ms over {len(kept)} keep-alive requests; "
+        f"target < {TARGET_P99_MS:g} ms (new connection per request: p99 {percentile(fresh_latencies, 0.99):.2f} ms)"
+    )
     return 0
 
 

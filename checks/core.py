@@ -149,8 +149,13 @@ def check_result(check: AssetCheckSpec, outcomes: dict[str, Outcome]) -> AssetCh
         passed=not failed,
         severity=AssetCheckSeverity.ERROR if severe else AssetCheckSeverity.WARN,
         metadata=metadata,
-        description=None if not failed else "failed for " + ", ".join(
-            f"{day} ({outcomes[day].details['summary']})" if "summary" in outcomes[day].details else day for day in failed),
+        description=None
+        if not failed
+        else "failed for "
+        + ", ".join(
+            f"{day} ({outcomes[day].details['summary']})" if "summary" in outcomes[day].details else day
+            for day in failed
+        ),
     )
 
 

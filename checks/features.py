@@ -10,14 +10,17 @@ from forecasting.features import FEATURE_COLUMNS
 ASSET = "ozone_features"
 
 FEATURES_VALID = spec(
-    ASSET, "features_valid",
+    ASSET,
+    "features_valid",
     "great-expectations: no nulls in model inputs and at least the configured number of rows. "
     "Blocks downstream below the data-quality floor.",
 )
 HOURLY_CONTINUITY = spec(
-    ASSET, "hourly_continuity",
+    ASSET,
+    "hourly_continuity",
     "The share of station-hours of the day with a feature row is above the floor (a warning: the first days "
-    "of a data set lack the history a row needs).", blocking=False,
+    "of a data set lack the history a row needs).",
+    blocking=False,
 )
 SPECS = [FEATURES_VALID, HOURLY_CONTINUITY, cost_spec(ASSET)]
 
@@ -39,5 +42,6 @@ def validate(features: pd.DataFrame, min_rows: int, min_score: float) -> Outcome
 
 def hourly_continuity(features: pd.DataFrame, min_continuity: float) -> Outcome:
     share = continuity(features)
-    return Outcome(share >= min_continuity, {"hourly_continuity": share, "min_hourly_continuity": min_continuity},
-                   severe=False)
+    return Outcome(
+        share >= min_continuity, {"hourly_continuity": share, "min_hourly_continuity": min_continuity}, severe=False
+    )

@@ -8,18 +8,20 @@ import pandas as pd
 from checks.core import Expectation, Outcome, SuiteOutcome, cost_spec, run_suite, spec
 from domain.quality import FLAGS, VALUE_LIMITS
 from domain.vocabulary import GASES, UNIT_PPB, UNIT_UG_M3
-from toar.harmonize import Harmonized, SERIES_KEY
+from toar.harmonize import SERIES_KEY, Harmonized
 
 ASSET = "harmonized_toar_series"
 
 VALUES_VALID = spec(
-    ASSET, "values_valid",
+    ASSET,
+    "values_valid",
     "great-expectations: values within each TOAR variable's physical range in its unit, one value per "
     "(series, datetime), flags from the documented set, every station with valid coordinates; and the "
     "conservation counts add up. Blocks downstream below the data-quality floor.",
 )
 QUARANTINE_SHARE = spec(
-    ASSET, "quarantine_share_within_limit",
+    ASSET,
+    "quarantine_share_within_limit",
     "QoA control rule: the share of raw records quarantined stays under the configured limit.",
 )
 SPECS = [VALUES_VALID, QUARANTINE_SHARE, cost_spec(ASSET)]
@@ -49,11 +51,17 @@ STATION_SUITE: list[Expectation] = [
 def validate(harmonized: Harmonized, min_score: float) -> Outcome:
     values = harmonized.observations[SERIES_KEY + ["datetime", "value", "flags"]]
     variable = values["variable"]
-    values = values.assign(**{f"value_{limit}": variable.map({v: limits[i] for v, limits in VALUE_LIMITS.items()})
-                              for i, limit in ((0, "floor"), (2, "ceiling"))})
+    values = values.assign(
+        **{
+            f"value_{limit}": variable.map({v: limits[i] for v, limits in VALUE_LIMITS.items()})
+            for i, limit in ((0, "floor"), (2, "ceiling"))
+        }
+    )
     # Every series' station: the stations of the series written, with their coordinates.
-    stations = harmonized.series[["lat_key", "lon_key"]].drop_duplicates().merge(
-        harmonized.stations, on=["lat_key", "lon_key"], how="left"
+    stations = (
+        harmonized.series[["lat_key", "lon_key"]]
+        .drop_duplicates()
+        .merge(harmonized.stations, on=["lat_key", "lon_key"], how="left")
     )
     series = harmonized.series[["variable", "unit"]]
     series = series.assign(toar_unit=np.where(series["variable"].isin(GASES), UNIT_PPB, UNIT_UG_M3))
@@ -61,25 +69,32 @@ def validate(harmonized: Harmonized, min_score: float) -> Outcome:
     units = pd.CategoricalDtype(sorted(set(series["unit"]) | {UNIT_PPB, UNIT_UG_M3}))
     series = series.astype({"unit": units, "toar_unit": units})
     evaluated, failures = 0, []
-    for name, frame, suite in (("values", values, VALUE_SUITE), ("series", series, SERIES_SUITE),
-                               ("stations", stations, STATION_SUITE)):
+    for name, frame, suite in (
+        ("values", values, VALUE_SUITE),
+        ("series", series, SERIES_SUITE),
+        ("stations", stations, STATION_SUITE),
+    ):
         if len(frame):
             result = run_suite(f"{ASSET}.{name}", frame, suite)
             evaluated, failures = evaluated + result.evaluated, failures + result.failures
     evaluated += 1
     if not harmonized.conserved:
-        failures.append({
-            "expectation": "conservation",
-            "rows_in": harmonized.rows_in,
-            "values": len(harmonized.observations),
-            "duplicates": harmonized.duplicates,
-            "quarantined": len(harmonized.quarantine),
-        })
+        failures.append(
+            {
+                "expectation": "conservation",
+                "rows_in": harmonized.rows_in,
+                "values": len(harmonized.observations),
+                "duplicates": harmonized.duplicates,
+                "quarantined": len(harmonized.quarantine),
+            }
+        )
     return SuiteOutcome(evaluated, failures).outcome(min_score)
 
 
 def quarantine_share(harmonized: Harmonized, max_share: float) -> Outcome:
     share = len(harmonized.quarantine) / harmonized.rows_in if harmonized.rows_in else 0.0
     by_reason = harmonized.quarantined_by_reason()
-    return Outcome(share <= max_share, {"quarantined_share": share, "max_quarantined_share": max_share,
-                                        "quarantined_by_reason": by_reason})
+    return Outcome(
+        share <= max_share,
+        {"quarantined_share": share, "max_quarantined_share": max_share, "quarantined_by_reason": by_reason},
+    )

@@ -30,7 +30,8 @@ MAX_BAD_SHARE = 0.05
 OBJECTS_SHOWN = 10  # objects named per failed rule, those with the most bad records first
 
 RECORDS_VALID = spec(
-    ASSET, "records_valid",
+    ASSET,
+    "records_valid",
     "great-expectations, one rule at a time: lines are records, required fields present, parameter and unit "
     "in OpenAQ's vocabulary, ISO 8601 timestamps not after the object's publish time. Blocks downstream when "
     "the share of records breaking one rule exceeds the quality gates' max_bad_record_share.",
@@ -56,7 +57,10 @@ LAG = "seconds_after_publication"
 def suite(max_bad_share: float) -> list[Expectation]:
     mostly = 1.0 - max_bad_share
     return [("ExpectColumnValuesToBeNull", {"column": rule, "mostly": mostly}) for rule in RULES if rule != LAG] + [
-        ("ExpectColumnValuesToBeBetween", {"column": LAG, "max_value": PUBLICATION_SKEW.total_seconds(), "mostly": mostly})
+        (
+            "ExpectColumnValuesToBeBetween",
+            {"column": LAG, "max_value": PUBLICATION_SKEW.total_seconds(), "mostly": mostly},
+        )
     ]
 
 
@@ -79,10 +83,13 @@ def validation_frame(table: pa.Table) -> pd.DataFrame:
     rules = pd.DataFrame(index=frame.index)
     rules["parse_error"] = frame["parse_error"]
     rules["missing_fields"] = pd.Categorical(np.where(missing == "", None, [m.lstrip(",") for m in missing]))
-    rules["parameter"] = pd.Categorical(per_distinct(frame["parameter"], lambda s: s.where(~s.map(is_openaq_parameter), None), None))
+    rules["parameter"] = pd.Categorical(
+        per_distinct(frame["parameter"], lambda s: s.where(~s.map(is_openaq_parameter), None), None)
+    )
     rules["unit"] = pd.Categorical(per_distinct(frame["unit"], lambda s: s.where(~s.map(is_openaq_unit), None), None))
     rules["date_utc_not_iso8601"] = pd.Categorical(
-        per_distinct(frame["date_utc"], lambda s: s.where(~s.str.match(ISO_8601), None), None))
+        per_distinct(frame["date_utc"], lambda s: s.where(~s.str.match(ISO_8601), None), None)
+    )
     measured = parse_utc_times(frame["date_utc"])
     published = table.column("published_at").to_numpy(zero_copy_only=False).astype("datetime64[ns]")
     rules[LAG] = (measured - published) / np.timedelta64(1, "s")
@@ -109,5 +116,7 @@ def validate(table: pa.Table, min_score: float, max_bad_share: float = MAX_BAD_S
     if failed_rules:
         outcome.details["summary"] = "; ".join(
             f"{f['rule']}: {f['unexpected_count']} records ({f['bad_share']:.1%} > {max_bad_share:.0%}) "
-            f"in {f['objects_with_bad_records']} object(s)" for f in failed_rules)
+            f"in {f['objects_with_bad_records']} object(s)"
+            for f in failed_rules
+        )
     return outcome

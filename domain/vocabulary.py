@@ -55,8 +55,22 @@ def canonical_unit(unit: str) -> str | None:
 # What else OpenAQ publishes (v1 real-time feed and v3): not TOAR variables, so harmonization
 # quarantines them as unsupported, but a source that sends them is not broken.
 OTHER_OPENAQ_PARAMETERS = {
-    "nox", "pm1", "pm4", "co2", "ch4", "temperature", "relativehumidity", "pressure", "wind_speed",
-    "wind_direction", "um003", "um005", "um010", "um025", "um050", "um100",
+    "nox",
+    "pm1",
+    "pm4",
+    "co2",
+    "ch4",
+    "temperature",
+    "relativehumidity",
+    "pressure",
+    "wind_speed",
+    "wind_direction",
+    "um003",
+    "um005",
+    "um010",
+    "um025",
+    "um050",
+    "um100",
 }
 OTHER_OPENAQ_UNITS = {"c", "f", "%", "hpa", "mb", "particles/cm³", "particles/cm3", "m/s", "deg"}
 

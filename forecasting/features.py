@@ -63,7 +63,9 @@ def measurement_query(start: datetime, end: datetime, timeseries_ids: list[int])
 
 def select_measurements(conn, start: datetime, end: datetime, station_ids: list[int] | None = None) -> pd.DataFrame:
     """Ozone and NO2 values with start < datetime <= end, with their series and station."""
-    series = pd.DataFrame(conn.execute(series_query(station_ids)).all(), columns=["timeseries_id", "station_id", "variable"])
+    series = pd.DataFrame(
+        conn.execute(series_query(station_ids)).all(), columns=["timeseries_id", "station_id", "variable"]
+    )
     ids = series["timeseries_id"].tolist()
     rows = []
     for first in range(0, len(ids), SERIES_PER_QUERY):
@@ -75,7 +77,9 @@ def select_measurements(conn, start: datetime, end: datetime, station_ids: list[
 
 
 def select_stations(conn, station_ids) -> pd.DataFrame:
-    query = sa.select(stationmeta_core.c.id.label("station_id"), stationmeta_core.c.latitude, stationmeta_core.c.longitude)
+    query = sa.select(
+        stationmeta_core.c.id.label("station_id"), stationmeta_core.c.latitude, stationmeta_core.c.longitude
+    )
     query = query.where(stationmeta_core.c.id.in_([int(s) for s in station_ids]))
     return pd.DataFrame(conn.execute(query).all(), columns=["station_id", "latitude", "longitude"])
 
@@ -83,7 +87,9 @@ def select_stations(conn, station_ids) -> pd.DataFrame:
 def hourly_means(measurements: pd.DataFrame) -> pd.DataFrame:
     """Mean per (station, hour ending) of every series of a variable: columns o3, no2."""
     if measurements.empty:
-        return pd.DataFrame(columns=["o3", "no2"], index=pd.MultiIndex.from_arrays([[], []], names=["station_id", "hour"]))
+        return pd.DataFrame(
+            columns=["o3", "no2"], index=pd.MultiIndex.from_arrays([[], []], names=["station_id", "hour"])
+        )
     hour = measurements["datetime"].dt.ceil("h")  # a 15-min value ending 10:15 belongs to the hour ending 11:00
     means = measurements.assign(hour=hour).groupby(["station_id", "hour", "variable"])["value"].mean()
     return means.unstack("variable").reindex(columns=["o3", "no2"])
@@ -102,7 +108,9 @@ def build_features(
     with_o3 = hourly["o3"].dropna().index.get_level_values("station_id").unique() if len(hourly) else []
     if len(with_o3) == 0:
         return pd.DataFrame(columns=columns)
-    hours = pd.date_range(pd.Timestamp(issue_start) - HISTORY, pd.Timestamp(issue_end) + horizon, freq="h", inclusive="left")
+    hours = pd.date_range(
+        pd.Timestamp(issue_start) - HISTORY, pd.Timestamp(issue_end) + horizon, freq="h", inclusive="left"
+    )
     grid = hourly.reindex(pd.MultiIndex.from_product([sorted(with_o3), hours], names=["station_id", "hour"]))
     by_station = grid.groupby(level="station_id", group_keys=False)
     filled = by_station.ffill(limit=MAX_FILL_HOURS)  # past only: no value from after t
@@ -134,8 +142,9 @@ def build_features(
     return out.loc[in_window & complete, columns].reset_index(drop=True)
 
 
-def features_for_window(engine, issue_start: datetime, issue_end: datetime, horizon_hours: int,
-                        station_ids: list[int] | None = None) -> tuple[pd.DataFrame, dict]:
+def features_for_window(
+    engine, issue_start: datetime, issue_end: datetime, horizon_hours: int, station_ids: list[int] | None = None
+) -> tuple[pd.DataFrame, dict]:
     """Read what the window needs from the TOAR database and build its feature rows.
 
     Returns the rows and what was read (for provenance and QoA): rows selected, the stations
@@ -145,8 +154,11 @@ def features_for_window(engine, issue_start: datetime, issue_end: datetime, hori
     read_end = pd.Timestamp(issue_end) + pd.Timedelta(hours=horizon_hours)
     with engine.connect() as conn:
         measurements = select_measurements(conn, read_start.to_pydatetime(), read_end.to_pydatetime(), station_ids)
-        stations = select_stations(conn, measurements["station_id"].unique()) if len(measurements) else pd.DataFrame(
-            columns=["station_id", "latitude", "longitude"])
+        stations = (
+            select_stations(conn, measurements["station_id"].unique())
+            if len(measurements)
+            else pd.DataFrame(columns=["station_id", "latitude", "longitude"])
+        )
     features = build_features(hourly_means(measurements), stations, issue_start, issue_end, horizon_hours)
     read = {
         "rows_selected": len(measurements),

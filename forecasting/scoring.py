@@ -38,7 +38,9 @@ def forecast_errors(engine, model_name: str, version: str, since: datetime) -> F
         forecasts["hour"] = pd.to_datetime(forecasts["hour"])
         start = (forecasts["hour"].min() - pd.Timedelta(hours=1)).to_pydatetime()
         end = forecasts["hour"].max().to_pydatetime()
-        observed = hourly_means(select_measurements(conn, start, end, sorted(forecasts["station_id"].unique().tolist())))
+        observed = hourly_means(
+            select_measurements(conn, start, end, sorted(forecasts["station_id"].unique().tolist()))
+        )
     scored = forecasts.join(observed["o3"].rename("observed"), on=["station_id", "hour"], how="inner").dropna()
     if scored.empty:
         return ForecastErrors(float("nan"), 0)

@@ -24,7 +24,7 @@ def wait_until_serving(url: str, process: subprocess.Popen, timeout: float) -> N
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 detail = process.stderr.read().decode()[-2000:] if process.stderr else ""
-                raise AssertionError(f"{url} did not come up (exit code {process.poll()}): {detail}")
+                raise AssertionError(f"{url} did not come up (exit code {process.poll()}): {detail}") from None
             time.sleep(0.5)
 
 

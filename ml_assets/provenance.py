@@ -57,28 +57,47 @@ def provenance_chain(registry: ModelRegistry, version: str, instance: DagsterIns
         window = meta.get("measurement_window", "")
         if window:
             windows.append(window.split(" .. "))
-        feature_links.append({
-            "partition": day,
-            "fingerprint_at_training": recorded.get(day, ""),
-            "fingerprint_now": meta.get("data_fingerprint", ""),
-            "run_id": features.get(day, {}).get("run_id", ""),
-            "rows": meta.get("dagster/row_count"),
-            "measurement_window": window,
-        })
+        feature_links.append(
+            {
+                "partition": day,
+                "fingerprint_at_training": recorded.get(day, ""),
+                "fingerprint_now": meta.get("data_fingerprint", ""),
+                "run_id": features.get(day, {}).get("run_id", ""),
+                "rows": meta.get("dagster/row_count"),
+                "measurement_window": window,
+            }
+        )
 
     with engine.connect() as conn:
-        series = conn.execute(
-            sa.select(timeseries.c.id, timeseries.c.variable, timeseries.c.provider, timeseries.c.sampling_frequency,
-                      stationmeta_core.c.id.label("station_id"), stationmeta_core.c.name)
-            .join(stationmeta_core).where(timeseries.c.id.in_(sorted(series_ids))).order_by(timeseries.c.id)
-        ).mappings().all()
+        series = (
+            conn.execute(
+                sa.select(
+                    timeseries.c.id,
+                    timeseries.c.variable,
+                    timeseries.c.provider,
+                    timeseries.c.sampling_frequency,
+                    stationmeta_core.c.id.label("station_id"),
+                    stationmeta_core.c.name,
+                )
+                .join(stationmeta_core)
+                .where(timeseries.c.id.in_(sorted(series_ids)))
+                .order_by(timeseries.c.id)
+            )
+            .mappings()
+            .all()
+        )
         start, end = min(w[0] for w in windows), max(w[1] for w in windows)
-        objects = conn.execute(
-            sa.select(raw_object.c.partition_date, raw_object.c.key, raw_object.c.etag).distinct()
-            .select_from(data.join(raw_object, data.c.source_object_id == raw_object.c.id))
-            .where(data.c.timeseries_id.in_(sorted(series_ids)), data.c.datetime > start, data.c.datetime <= end)
-            .order_by(raw_object.c.partition_date, raw_object.c.key)
-        ).mappings().all()
+        objects = (
+            conn.execute(
+                sa.select(raw_object.c.partition_date, raw_object.c.key, raw_object.c.etag)
+                .distinct()
+                .select_from(data.join(raw_object, data.c.source_object_id == raw_object.c.id))
+                .where(data.c.timeseries_id.in_(sorted(series_ids)), data.c.datetime > start, data.c.datetime <= end)
+                .order_by(raw_object.c.partition_date, raw_object.c.key)
+            )
+            .mappings()
+            .all()
+        )
 
     raw_days = sorted({o["partition_date"] for o in objects})
     raw = latest_materializations(instance, "raw_openaq_measurements", raw_days)
@@ -89,22 +108,36 @@ def provenance_chain(registry: ModelRegistry, version: str, instance: DagsterIns
         day_objects = [dict(o) for o in objects if o["partition_date"] == day]
         for o in day_objects:
             o["etag_in_raw_metadata"] = listed.get(o["key"])
-        raw_links.append({
-            "partition": day,
-            "raw_run_id": raw.get(day, {}).get("run_id", ""),
-            "harmonized_run_id": harmonized.get(day, {}).get("run_id", ""),
-            "bucket": raw.get(day, {}).get("metadata", {}).get("bucket", ""),
-            "objects": [{k: o[k] for k in ("key", "etag", "etag_in_raw_metadata")} for o in day_objects],
-        })
+        raw_links.append(
+            {
+                "partition": day,
+                "raw_run_id": raw.get(day, {}).get("run_id", ""),
+                "harmonized_run_id": harmonized.get(day, {}).get("run_id", ""),
+                "bucket": raw.get(day, {}).get("metadata", {}).get("bucket", ""),
+                "objects": [{k: o[k] for k in ("key", "etag", "etag_in_raw_metadata")} for o in day_objects],
+            }
+        )
 
     return {
-        "model": {"name": registry.model_name, "version": str(model_version.version),
-                  "aliases": list(model_version.aliases), "source": model_version.source},
-        "mlflow_run": {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id,
-                       "metrics": dict(run.data.metrics), "git_commit": tags.get("git_commit", "")},
-        "dagster_run": {"run_id": tags["dagster_run_id"], "job": dagster_run.job_name if dagster_run else "",
-                        "status": dagster_run.status.value if dagster_run else "not in this instance",
-                        "partition": tags.get("dagster_partition", ""), "code_version": tags.get("dagster_code_version", "")},
+        "model": {
+            "name": registry.model_name,
+            "version": str(model_version.version),
+            "aliases": list(model_version.aliases),
+            "source": model_version.source,
+        },
+        "mlflow_run": {
+            "run_id": run.info.run_id,
+            "experiment_id": run.info.experiment_id,
+            "metrics": dict(run.data.metrics),
+            "git_commit": tags.get("git_commit", ""),
+        },
+        "dagster_run": {
+            "run_id": tags["dagster_run_id"],
+            "job": dagster_run.job_name if dagster_run else "",
+            "status": dagster_run.status.value if dagster_run else "not in this instance",
+            "partition": tags.get("dagster_partition", ""),
+            "code_version": tags.get("dagster_code_version", ""),
+        },
         "feature_partitions": feature_links,
         "toar_series": [dict(s) for s in series],
         "raw_partitions": raw_links,
@@ -130,7 +163,9 @@ def gaps(chain: dict) -> list[str]:
             problems.append(f"raw partition {r['partition']} has no materialization")
         for o in r["objects"]:
             if o["etag_in_raw_metadata"] != o["etag"]:
-                problems.append(f"{o['key']}: ETag {o['etag']} in the database, {o['etag_in_raw_metadata']} in raw metadata")
+                problems.append(
+                    f"{o['key']}: ETag {o['etag']} in the database, {o['etag_in_raw_metadata']} in raw metadata"
+                )
     return problems
 
 
@@ -144,18 +179,24 @@ def render(chain: dict) -> str:
         "  feature partitions:",
     ]
     for f in chain["feature_partitions"]:
-        lines.append(f"    {f['partition']}  fingerprint {f['fingerprint_at_training']}  run {f['run_id']}  "
-                     f"rows {f['rows']}  window {f['measurement_window']}")
+        lines.append(
+            f"    {f['partition']}  fingerprint {f['fingerprint_at_training']}  run {f['run_id']}  "
+            f"rows {f['rows']}  window {f['measurement_window']}"
+        )
     variables = {}
     for s in chain["toar_series"]:
         variables[s["variable"]] = variables.get(s["variable"], 0) + 1
-    lines.append(f"  TOAR series: {len(chain['toar_series'])} "
-                 f"({', '.join(f'{v} {n}' for v, n in sorted(variables.items()))}) "
-                 f"at {len({s['station_id'] for s in chain['toar_series']})} stations")
+    lines.append(
+        f"  TOAR series: {len(chain['toar_series'])} "
+        f"({', '.join(f'{v} {n}' for v, n in sorted(variables.items()))}) "
+        f"at {len({s['station_id'] for s in chain['toar_series']})} stations"
+    )
     lines.append("  raw partitions and objects:")
     for r in chain["raw_partitions"]:
-        lines.append(f"    {r['partition']}  raw run {r['raw_run_id']}  harmonized run {r['harmonized_run_id']}  "
-                     f"{len(r['objects'])} objects in {r['bucket']}")
+        lines.append(
+            f"    {r['partition']}  raw run {r['raw_run_id']}  harmonized run {r['harmonized_run_id']}  "
+            f"{len(r['objects'])} objects in {r['bucket']}"
+        )
         lines += [f"      {o['key']}  etag {o['etag']}" for o in r["objects"]]
     problems = gaps(chain)
     lines.append("chain complete" if not problems else "chain INCOMPLETE:\n  " + "\n  ".join(problems))
@@ -166,8 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m ml_assets.provenance",
         description="Print the lineage of a model version: MLflow run -> Dagster run -> feature partitions "
-                    "-> TOAR series -> raw partitions -> S3 object keys and ETags. Reads MLFLOW_TRACKING_URI, "
-                    "DAGSTER_HOME and TOAR_DATABASE_URL. Exit status 1 if a link is missing.",
+        "-> TOAR series -> raw partitions -> S3 object keys and ETags. Reads MLFLOW_TRACKING_URI, "
+        "DAGSTER_HOME and TOAR_DATABASE_URL. Exit status 1 if a link is missing.",
     )
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--version", help="model version number")
@@ -189,7 +230,9 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         version = found.version
     with DagsterInstance.get() as instance:
-        chain = provenance_chain(registry, str(version), instance, ToarDatabase(url=os.environ["TOAR_DATABASE_URL"]).engine())
+        chain = provenance_chain(
+            registry, str(version), instance, ToarDatabase(url=os.environ["TOAR_DATABASE_URL"]).engine()
+        )
     print(json.dumps(chain, indent=2, default=str) if args.json else render(chain))
     return 0 if not gaps(chain) else 1
 

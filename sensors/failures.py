@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from dagster import DagsterEventType, DefaultSensorStatus, RunFailureSensorContext, run_failure_sensor
@@ -25,7 +25,6 @@ pipeline_failure = sa.Table(
     sa.Column("failed_at", sa.DateTime, nullable=False),
     comment="Failed Dagster runs, recorded by the run-failure sensor.",
 )
-
 
 
 def failed_partitions(tags: dict) -> str:
@@ -55,7 +54,7 @@ def record_run_failures(context: RunFailureSensorContext, toar_database: ToarDat
         "partitions": failed_partitions(run.tags),
         "failed_steps": ",".join(sorted({e.step_key for e in steps if e.step_key})),
         "error": (context.failure_event.message or "")[:4000],
-        "failed_at": datetime.now(timezone.utc).replace(tzinfo=None),
+        "failed_at": datetime.now(UTC).replace(tzinfo=None),
     }
     with toar_database.engine().begin() as conn:
         pipeline_failure.create(conn, checkfirst=True)

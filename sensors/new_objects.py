@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SkipReason, sensor
 
-from resources.openaq_bucket import OpenAQBucket
 from domain.fingerprint import objects_fingerprint
+from resources.openaq_bucket import OpenAQBucket
 from sources.openaq_v1.names import object_name_error
 
 WATCHED_DAYS = 2  # today and yesterday: late objects still land in yesterday's prefix
@@ -19,8 +19,8 @@ def sensor_now() -> datetime:
     """Now, or the time in ``OPENAQ_SENSOR_NOW`` to replay a past day (e.g. of the sample mirror)."""
     replay = os.environ.get("OPENAQ_SENSOR_NOW")
     if replay:
-        return datetime.fromisoformat(replay).replace(tzinfo=timezone.utc)
-    return datetime.now(timezone.utc)
+        return datetime.fromisoformat(replay).replace(tzinfo=UTC)
+    return datetime.now(UTC)
 
 
 def watched_days(now: datetime) -> list[str]:
@@ -51,9 +51,11 @@ def new_openaq_objects(context: SensorEvaluationContext, openaq_bucket: OpenAQBu
                 RunRequest(
                     run_key=f"{day}:{fingerprint}",
                     partition_key=day,
-                    tags={"openaq/objects": str(len(objects)),
-                          "openaq/objects_since_last_tick": str(len(objects) - before.get("objects", 0)),
-                          "openaq/fingerprint": fingerprint},
+                    tags={
+                        "openaq/objects": str(len(objects)),
+                        "openaq/objects_since_last_tick": str(len(objects) - before.get("objects", 0)),
+                        "openaq/fingerprint": fingerprint,
+                    },
                 )
             )
     context.update_cursor(json.dumps(cursor, sort_keys=True))  # only the watched days: stays small

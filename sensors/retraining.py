@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Optional
 
 from dagster import (
     AssetKey,
@@ -14,6 +13,7 @@ from dagster import (
     SkipReason,
     sensor,
 )
+
 from resources.mlflow_resources import ModelRegistry
 from resources.retraining_policy import RetrainingPolicy
 from resources.toar_database import ToarDatabase
@@ -35,7 +35,7 @@ class RecentError:
 
 
 def retraining_reasons(
-    champion: Optional[Champion], harmonized_days: list[date], recent: Optional[RecentError], policy: RetrainingPolicy
+    champion: Champion | None, harmonized_days: list[date], recent: RecentError | None, policy: RetrainingPolicy
 ) -> list[tuple[str, str]]:
     """Each reason to retrain that holds, as (name, human detail); empty means leave it."""
     if not harmonized_days:
@@ -49,16 +49,24 @@ def retraining_reasons(
     newer = [d for d in harmonized_days if d > champion.trained_day]
     if len(newer) >= policy.min_new_partitions:
         reasons.append(("new_data", f"{len(newer)} harmonized days after {champion.trained_day}"))
-    if recent is not None and recent.n >= policy.min_scored_forecasts and \
-            recent.rmse > champion.holdout_rmse * policy.drift_factor:
-        reasons.append(("drift", f"RMSE {recent.rmse:.3f} on {recent.n} recent forecasts > "
-                                 f"{policy.drift_factor} x holdout RMSE {champion.holdout_rmse:.3f}"))
+    if (
+        recent is not None
+        and recent.n >= policy.min_scored_forecasts
+        and recent.rmse > champion.holdout_rmse * policy.drift_factor
+    ):
+        reasons.append(
+            (
+                "drift",
+                f"RMSE {recent.rmse:.3f} on {recent.n} recent forecasts > "
+                f"{policy.drift_factor} x holdout RMSE {champion.holdout_rmse:.3f}",
+            )
+        )
     if (latest - champion.trained_day).days >= policy.max_age_days:
         reasons.append(("age", f"trained on data up to {champion.trained_day}, newest data {latest}"))
     return reasons
 
 
-def current_champion(registry: ModelRegistry) -> Optional[Champion]:
+def current_champion(registry: ModelRegistry) -> Champion | None:
     found = registry.version("champion")
     if found is None:
         return None
@@ -93,7 +101,9 @@ def retraining(
     champion = current_champion(model_registry)
     recent = None
     if champion is not None and harmonized:
-        since = datetime.combine(max(harmonized) - timedelta(days=retraining_policy.drift_window_days - 1), datetime.min.time())
+        since = datetime.combine(
+            max(harmonized) - timedelta(days=retraining_policy.drift_window_days - 1), datetime.min.time()
+        )
         errors = forecast_errors(toar_database.engine(), model_registry.model_name, champion.version, since)
         recent = RecentError(errors.rmse, errors.n)
     reasons = retraining_reasons(champion, harmonized, recent, retraining_policy)

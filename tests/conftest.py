@@ -46,8 +46,11 @@ def project_resources(root: Path, bucket: Path, database_url: str | None = None,
 @pytest.fixture
 def s3_endpoint(monkeypatch):
     """moto's S3 server on a loopback port, with dummy credentials in the environment."""
-    for name, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(name, value)
     with moto_s3_server() as endpoint:
         yield endpoint

@@ -24,13 +24,28 @@ def project_locations(root: Path, bucket: Path | str | None = None, database_url
     }
 
 
-def materialize_days(assets, resources, first: str, last: str | None = None, *, instance=None, selection=None,
-                     run_config=None, raise_on_error: bool = True):
+def materialize_days(
+    assets,
+    resources,
+    first: str,
+    last: str | None = None,
+    *,
+    instance=None,
+    selection=None,
+    run_config=None,
+    raise_on_error: bool = True,
+):
     """One run over the days ``first``..``last`` (one day if ``last`` is None), as a backfill
     batch runs them; with ``raise_on_error`` the run must succeed."""
-    result = materialize(assets, selection=selection, resources=resources,
-                         instance=instance if instance is not None else DagsterInstance.ephemeral(),
-                         tags=partition_range_tags(first, last), run_config=run_config, raise_on_error=raise_on_error)
+    result = materialize(
+        assets,
+        selection=selection,
+        resources=resources,
+        instance=instance if instance is not None else DagsterInstance.ephemeral(),
+        tags=partition_range_tags(first, last),
+        run_config=run_config,
+        raise_on_error=raise_on_error,
+    )
     if raise_on_error:
         assert result.success
     return result
@@ -39,8 +54,9 @@ def materialize_days(assets, resources, first: str, last: str | None = None, *, 
 def metadata_by_partition(result) -> dict[tuple[str, str], dict]:
     """Metadata values of every materialization of a run, by (asset name, partition)."""
     return {
-        (e.materialization.asset_key.path[-1], e.materialization.partition):
-            {k: v.value for k, v in e.materialization.metadata.items()}
+        (e.materialization.asset_key.path[-1], e.materialization.partition): {
+            k: v.value for k, v in e.materialization.metadata.items()
+        }
         for e in result.get_asset_materialization_events()
     }
 

@@ -1,6 +1,6 @@
 """Jobs by import path, for executors that start steps in other processes (reconstructable).
 
-    python -m tests.parallel_jobs 2014-01-03   # one run of data_logistics for that day, exit 0 on success
+python -m tests.parallel_jobs 2014-01-03   # one run of data_logistics for that day, exit 0 on success
 """
 
 import sys
@@ -15,7 +15,10 @@ def data_logistics_job():
 if __name__ == "__main__":
     from dagster import DagsterInstance, execute_job, reconstructable
 
-    with DagsterInstance.get() as instance:
-        with execute_job(reconstructable(data_logistics_job), instance=instance,
-                         tags={"dagster/partition": sys.argv[1]}) as result:
-            sys.exit(0 if result.success else 1)
+    with (
+        DagsterInstance.get() as instance,
+        execute_job(
+            reconstructable(data_logistics_job), instance=instance, tags={"dagster/partition": sys.argv[1]}
+        ) as result,
+    ):
+        sys.exit(0 if result.success else 1)

@@ -7,8 +7,13 @@ from definitions import defs
 
 DEFS = defs()
 GRAPH = DEFS.resolve_asset_graph()
-MATERIALIZABLE = ["raw_openaq_measurements", "harmonized_toar_series", "ozone_features",
-                  "ozone_forecast_model", "ozone_forecasts"]
+MATERIALIZABLE = [
+    "raw_openaq_measurements",
+    "harmonized_toar_series",
+    "ozone_features",
+    "ozone_forecast_model",
+    "ozone_forecasts",
+]
 TABLES = ["raw_openaq_measurements", "harmonized_toar_series", "ozone_features"]
 
 
@@ -74,21 +79,25 @@ def graph_snapshot() -> dict:
         partitions = node.partitions_def
         assets[key.to_user_string()] = {
             "group": node.group_name,
-            "deps": sorted(
-                f"{parent.to_user_string()} via {_mapping(key, parent)}" for parent in node.parent_keys
-            ),
+            "deps": sorted(f"{parent.to_user_string()} via {_mapping(key, parent)}" for parent in node.parent_keys),
             "partitions": None if partitions is None else str(partitions),
             "code_version": node.code_version,
             "kinds": sorted(node.kinds),
             "materializable": node.is_materializable,
             "checks": sorted(
                 f"{c.name}{' (blocking)' if GRAPH.get_check_spec(c).blocking else ''}"
-                for c in GRAPH.asset_check_keys if c.asset_key == key
+                for c in GRAPH.asset_check_keys
+                if c.asset_key == key
             ),
-            "automation": None if node.automation_condition is None else node.automation_condition.get_label() or
-            type(node.automation_condition).__name__,
+            "automation": None
+            if node.automation_condition is None
+            else node.automation_condition.get_label() or type(node.automation_condition).__name__,
         }
-    return {"assets": assets, "jobs": sorted(j.name for j in DEFS.jobs), "sensors": sorted(s.name for s in DEFS.sensors)}
+    return {
+        "assets": assets,
+        "jobs": sorted(j.name for j in DEFS.jobs),
+        "sensors": sorted(s.name for s in DEFS.sensors),
+    }
 
 
 def _mapping(key, parent) -> str:

@@ -38,7 +38,11 @@ def test_main_job_generates_the_mirror_backfills_trains_and_summarizes(project_e
     assert all(line.split()[-2] == "yes" for line in lines)  # conservation column
     assert "stations" in out and "quarantine by reason: " in out
     assert "Model ozone-forecast version 1" in out
-    metrics = {line.split()[0]: float(line.split()[1]) for line in out.splitlines() if line.startswith(("  candidate", "  persistence"))}
+    metrics = {
+        line.split()[0]: float(line.split()[1])
+        for line in out.splitlines()
+        if line.startswith(("  candidate", "  persistence"))
+    }
     assert set(metrics) == {"candidate", "persistence"} and all(v > 0 for v in metrics.values())
     assert "Forecasts for 2014-01-04" in out
     with DagsterInstance.from_config(project_env["DAGSTER_HOME"]) as instance:
@@ -61,7 +65,9 @@ def test_runs_are_batched(project_env):
 def test_dagster_validates_the_code_location(project_env):
     result = subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "definitions"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert "Validation successful" in result.stdout + result.stderr

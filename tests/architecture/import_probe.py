@@ -13,8 +13,18 @@ import os
 import sys
 import warnings
 
-THIRD_PARTY = ["dagster", "pandas", "numpy", "pyarrow", "pyarrow.json", "pyarrow.parquet", "sqlalchemy",
-               "psutil", "boto3", "pydantic"]
+THIRD_PARTY = [
+    "dagster",
+    "pandas",
+    "numpy",
+    "pyarrow",
+    "pyarrow.json",
+    "pyarrow.parquet",
+    "sqlalchemy",
+    "psutil",
+    "boto3",
+    "pydantic",
+]
 
 
 def snapshot(root: str) -> dict:
@@ -40,7 +50,9 @@ def probe(module: str, root: str) -> dict:
     for name in before:
         if before[name] != after[name]:
             if isinstance(before[name], dict):
-                keys = set(before[name]) ^ set(after[name]) | {k for k in before[name] if before[name][k] != after[name].get(k)}
+                keys = set(before[name]) ^ set(after[name]) | {
+                    k for k in before[name] if before[name][k] != after[name].get(k)
+                }
                 changed[name] = sorted(keys)
             elif isinstance(before[name], list):
                 changed[name] = sorted(set(map(str, after[name])) ^ set(map(str, before[name])))

@@ -11,8 +11,20 @@ import pytest
 from resources.environment import PROJECT_ROOT
 from tests.helpers import LOCATION_VARIABLES
 
-PRODUCT_PACKAGES = ["domain", "sources", "toar", "forecasting", "resources", "checks", "asset_base",
-                    "toar_assets", "ml_assets", "sensors", "sample_data", "local_services"]
+PRODUCT_PACKAGES = [
+    "domain",
+    "sources",
+    "toar",
+    "forecasting",
+    "resources",
+    "checks",
+    "asset_base",
+    "toar_assets",
+    "ml_assets",
+    "sensors",
+    "sample_data",
+    "local_services",
+]
 TOP_MODULES = ["definitions", "main_job"]
 
 
@@ -32,8 +44,14 @@ def probed(tmp_path_factory) -> dict[str, dict]:
     cwd = tmp_path_factory.mktemp("fresh")
     env = {k: v for k, v in os.environ.items() if k not in {*LOCATION_VARIABLES, "ARROW_DEFAULT_MEMORY_POOL"}}
     env |= {"PYTHONPATH": str(PROJECT_ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
-    done = subprocess.run([sys.executable, "-m", "tests.architecture.import_probe", *product_modules()],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.architecture.import_probe", *product_modules()],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     results = [json.loads(line) for line in done.stdout.splitlines()]
     return {r["module"]: r for r in results}
@@ -60,10 +78,13 @@ def test_the_data_folders_are_made_by_the_load_not_the_import(tmp_path):
     """Loading the code location (Dagster calls ``defs``) prepares the process; importing does not."""
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
     env |= {"DAGSTER_HOME": str(tmp_path / "home"), "PYTHONDONTWRITEBYTECODE": "1"}
-    script = ("import os, definitions; print(os.path.exists(os.environ['DAGSTER_HOME'])); "
-              "definitions.defs(); print(os.path.exists(os.environ['DAGSTER_HOME']))")
-    done = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
+    script = (
+        "import os, definitions; print(os.path.exists(os.environ['DAGSTER_HOME'])); "
+        "definitions.defs(); print(os.path.exists(os.environ['DAGSTER_HOME']))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split() == ["False", "True"]
     assert Path(tmp_path / "home" / "dagster.yaml").exists() is False  # not the embedded home: left as it is

@@ -170,8 +170,13 @@ def test_an_error_no_retry_can_cure_fails_at_once_naming_the_partition():
     def toy(context, qoa: QoAMonitor, quality_gates: QualityGates):
         return materialize_partitions(context, SPECS, qoa, quality_gates, step)
 
-    result = materialize([toy], instance=DagsterInstance.ephemeral(), partition_key=DAYS[0], raise_on_error=False,
-                         resources={"qoa": QoAMonitor(), "quality_gates": QualityGates()})
+    result = materialize(
+        [toy],
+        instance=DagsterInstance.ephemeral(),
+        partition_key=DAYS[0],
+        raise_on_error=False,
+        resources={"qoa": QoAMonitor(), "quality_gates": QualityGates()},
+    )
     assert not result.success and retries(result) == 0
     failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0].step_failure_data
     assert failure.user_failure_data.description == f"{DAYS[0]}: ValueError: a record the code cannot handle"
@@ -191,6 +196,10 @@ def test_a_lost_database_connection_is_retried_by_the_policy():
     def toy(context, qoa: QoAMonitor, quality_gates: QualityGates):
         return materialize_partitions(context, SPECS, qoa, quality_gates, step)
 
-    result = materialize([toy], instance=DagsterInstance.ephemeral(), partition_key=DAYS[0],
-                         resources={"qoa": QoAMonitor(), "quality_gates": QualityGates()})
+    result = materialize(
+        [toy],
+        instance=DagsterInstance.ephemeral(),
+        partition_key=DAYS[0],
+        resources={"qoa": QoAMonitor(), "quality_gates": QualityGates()},
+    )
     assert result.success and retries(result) == 2 and len(attempts) == 3

@@ -16,7 +16,10 @@ from toar.harmonize import harmonize
 
 
 def failed(outcome: Outcome) -> dict[str, dict]:
-    return {f["expectation"] + ":" + str(f.get("column", f.get("column_A", ""))): f for f in outcome.details["failed_expectations"]}
+    return {
+        f["expectation"] + ":" + str(f.get("column", f.get("column_A", ""))): f
+        for f in outcome.details["failed_expectations"]
+    }
 
 
 def good_records(n=200):
@@ -25,6 +28,7 @@ def good_records(n=200):
 
 # raw ------------------------------------------------------------------------------------------
 
+
 def test_raw_records_pass_on_good_data():
     outcome = checks.raw.validate(raw_table(good_records()), min_score=1.0)
     assert outcome.passed and outcome.details["data_quality_score"] == 1.0
@@ -32,8 +36,13 @@ def test_raw_records_pass_on_good_data():
 
 def test_raw_records_fail_on_a_bad_partition_and_say_what_and_where():
     # 34 records: each rule broken by more than the 5 % the check tolerates
-    items = (good_records(20) + [record(unit="mg/m³")] * 5 + [record(utc="2014-01-02T12:00:00.000Z")] * 3 + ["{cut"] * 4
-             + [record(utc="01/01/2014 10:00")] * 2)
+    items = (
+        good_records(20)
+        + [record(unit="mg/m³")] * 5
+        + [record(utc="2014-01-02T12:00:00.000Z")] * 3
+        + ["{cut"] * 4
+        + [record(utc="01/01/2014 10:00")] * 2
+    )
     outcome = checks.raw.validate(raw_table(items), min_score=1.0)
     assert not outcome.passed and outcome.severe
     failures = failed(outcome)
@@ -73,12 +82,15 @@ def test_raw_check_blocks_only_above_its_threshold_and_speaks_harmonizations_spe
 
 
 def test_an_expectation_that_cannot_run_fails_and_says_why():
-    outcome = run_suite("probe", pd.DataFrame({"value": [1.0]}), [("ExpectColumnValuesToNotBeNull", {"column": "valu"})])
+    outcome = run_suite(
+        "probe", pd.DataFrame({"value": [1.0]}), [("ExpectColumnValuesToNotBeNull", {"column": "valu"})]
+    )
     assert outcome.score == 0.0
     assert 'The column "valu" in BatchData does not exist' in outcome.failures[0]["error"]
 
 
 # harmonized -----------------------------------------------------------------------------------
+
 
 def test_harmonized_values_pass_on_good_data():
     outcome = checks.harmonized.validate(harmonize(raw_table(good_records())), min_score=1.0)
@@ -116,12 +128,19 @@ def test_quarantine_share_rule():
 
 # features -------------------------------------------------------------------------------------
 
+
 def feature_rows(stations=2, hours=24) -> pd.DataFrame:
     rows = []
     for s in range(stations):
         for h in range(hours):
-            rows.append({"station_id": s, "issue_time": pd.Timestamp("2014-01-05") + pd.Timedelta(hours=h),
-                         **{c: 1.0 for c in FEATURE_COLUMNS}, TARGET: 1.0})
+            rows.append(
+                {
+                    "station_id": s,
+                    "issue_time": pd.Timestamp("2014-01-05") + pd.Timedelta(hours=h),
+                    **{c: 1.0 for c in FEATURE_COLUMNS},
+                    TARGET: 1.0,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -145,6 +164,7 @@ def test_hourly_continuity_warns():
 
 # model ----------------------------------------------------------------------------------------
 
+
 class _Signature:
     class inputs:
         @staticmethod
@@ -167,10 +187,16 @@ def test_model_rules():
 
 # results --------------------------------------------------------------------------------------
 
+
 def test_check_result_reports_each_partition_and_the_right_severity():
     spec = checks.raw.RECORDS_VALID
-    result = check_result(spec, {"2014-01-01": Outcome(True, {"data_quality_score": 1.0}),
-                                 "2014-01-02": Outcome(False, {"data_quality_score": 0.5})})
+    result = check_result(
+        spec,
+        {
+            "2014-01-01": Outcome(True, {"data_quality_score": 1.0}),
+            "2014-01-02": Outcome(False, {"data_quality_score": 0.5}),
+        },
+    )
     assert not result.passed and result.severity == AssetCheckSeverity.ERROR
     assert result.metadata["failed_partitions"].value == ["2014-01-02"]
     assert result.metadata["data_quality_score"].value == 0.5

@@ -5,10 +5,19 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from forecasting.features import FEATURE_COLUMNS, HISTORY, TARGET, build_features, features_for_window, hourly_means, measurement_query, series_query
-from tests.openaq_fixtures import raw_table, record
 import toar.database
 import toar.writer
+from forecasting.features import (
+    FEATURE_COLUMNS,
+    HISTORY,
+    TARGET,
+    build_features,
+    features_for_window,
+    hourly_means,
+    measurement_query,
+    series_query,
+)
+from tests.openaq_fixtures import raw_table, record
 from toar.harmonize import harmonize
 
 DAY = datetime(2014, 1, 5)
@@ -17,8 +26,13 @@ STATIONS = pd.DataFrame({"station_id": [1, 2], "latitude": [40.4, 4.6], "longitu
 
 def measurements(values: dict[datetime, float], station_id=1, variable="o3") -> pd.DataFrame:
     return pd.DataFrame(
-        {"timeseries_id": 10 + station_id, "station_id": station_id, "variable": variable,
-         "datetime": list(values), "value": list(values.values())}
+        {
+            "timeseries_id": 10 + station_id,
+            "station_id": station_id,
+            "variable": variable,
+            "datetime": list(values),
+            "value": list(values.values()),
+        }
     )
 
 
@@ -117,10 +131,17 @@ def filled_database(database_url):
     toar.database.ensure_schema(engine)
     hours = [DAY - timedelta(days=1, hours=6) + timedelta(hours=h) for h in range(60)]
     for lat in (40.4168, 4.5981):
-        items = [record(value=0.030 + (h % 24) / 1000, utc=t.strftime("%Y-%m-%dT%H:00:00.000Z"),
-                        coordinates={"latitude": lat, "longitude": -3.7})
-                 for h, t in enumerate(hours)]
-        toar.writer.write_partition(engine, "2014-01-05", harmonize(raw_table(items, key=f"2014-01-06/{1388966400 + int(lat)}.ndjson.gz")))
+        items = [
+            record(
+                value=0.030 + (h % 24) / 1000,
+                utc=t.strftime("%Y-%m-%dT%H:00:00.000Z"),
+                coordinates={"latitude": lat, "longitude": -3.7},
+            )
+            for h, t in enumerate(hours)
+        ]
+        toar.writer.write_partition(
+            engine, "2014-01-05", harmonize(raw_table(items, key=f"2014-01-06/{1388966400 + int(lat)}.ndjson.gz"))
+        )
     yield engine
     engine.dispose()
 
@@ -138,10 +159,15 @@ def test_features_for_window_reads_the_database(filled_database):
 def test_selection_searches_each_series_on_the_primary_key(filled_database):
     with filled_database.connect() as conn:
         ids = [row.id for row in conn.execute(series_query())]
-        sql = str(measurement_query(DAY - timedelta(days=1), DAY, ids).compile(conn, compile_kwargs={"literal_binds": True}))
+        sql = str(
+            measurement_query(DAY - timedelta(days=1), DAY, ids).compile(conn, compile_kwargs={"literal_binds": True})
+        )
         if conn.dialect.name == "sqlite":
             plan = " ".join(str(row) for row in conn.execute(sa.text(f"EXPLAIN QUERY PLAN {sql}")))
-            assert "SEARCH data USING INDEX sqlite_autoindex_data_1 (timeseries_id=? AND datetime>? AND datetime<?)" in plan, plan
+            assert (
+                "SEARCH data USING INDEX sqlite_autoindex_data_1 (timeseries_id=? AND datetime>? AND datetime<?)"
+                in plan
+            ), plan
         else:
             conn.execute(sa.text("SET enable_seqscan = off"))  # is the key usable for this shape?
             plan = " ".join(row[0] for row in conn.execute(sa.text(f"EXPLAIN {sql}")))

@@ -13,20 +13,20 @@ import pytest
 import sqlalchemy as sa
 from dagster import DagsterInstance, materialize
 
-from ml_assets.assets import ozone_features, ozone_forecast_model, ozone_forecasts
-from forecasting.features import FEATURE_COLUMNS, features_for_window
-from ml_assets.provenance import gaps, provenance_chain, render
-from ml_assets.serving import invocation_payload
-from resources.openaq_bucket import OpenAQBucket
-from resources.mlflow_resources import ModelRegistry
-from tests.conftest import project_resources
-from tests.helpers import materialize_days, metadata_of
-from local_services.loopback import free_port, wait_until_serving
 import forecasting.tables
 import toar.bulk_load
 import toar.database
-from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements
+from forecasting.features import FEATURE_COLUMNS, features_for_window
+from local_services.loopback import free_port, wait_until_serving
+from ml_assets.assets import ozone_features, ozone_forecast_model, ozone_forecasts
+from ml_assets.provenance import gaps, provenance_chain, render
+from ml_assets.serving import invocation_payload
+from resources.mlflow_resources import ModelRegistry
+from resources.openaq_bucket import OpenAQBucket
 from sample_data.generator import generate_bucket
+from tests.conftest import project_resources
+from tests.helpers import materialize_days, metadata_of
+from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements
 
 pytestmark = pytest.mark.slow
 
@@ -35,8 +35,9 @@ LAST_DAY = "2014-01-08"
 
 
 def run(resources, instance, selection, first, last=None, run_config=None):
-    return materialize_days(ALL_ASSETS, resources, first, last, instance=instance, selection=selection,
-                            run_config=run_config)
+    return materialize_days(
+        ALL_ASSETS, resources, first, last, instance=instance, selection=selection, run_config=run_config
+    )
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +51,16 @@ def pipeline(tmp_path_factory):
         features = run(resources, instance, [ozone_features], "2014-01-02", LAST_DAY)
         trained = run(resources, instance, [ozone_forecast_model, ozone_forecasts], LAST_DAY)
         tracking_uri = os.environ["MLFLOW_TRACKING_URI"]
-        yield {"root": root, "resources": resources, "instance": instance, "trained": trained,
-               "results": [logistics, features, trained],
-               "registry": ModelRegistry(tracking_uri=tracking_uri),
-               "engine": toar.database.create_engine(os.environ["TOAR_DATABASE_URL"]), "tracking_uri": tracking_uri}
+        yield {
+            "root": root,
+            "resources": resources,
+            "instance": instance,
+            "trained": trained,
+            "results": [logistics, features, trained],
+            "registry": ModelRegistry(tracking_uri=tracking_uri),
+            "engine": toar.database.create_engine(os.environ["TOAR_DATABASE_URL"]),
+            "tracking_uri": tracking_uri,
+        }
 
 
 def test_first_model_beats_persistence_and_becomes_champion(pipeline):
@@ -133,14 +140,28 @@ def test_served_champion_answers_like_the_in_process_model(pipeline):
     bin_dir = str(Path(sys.executable).parent)
     env = {**os.environ, "MLFLOW_TRACKING_URI": pipeline["tracking_uri"], "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     server = subprocess.Popen(
-        [f"{bin_dir}/mlflow", "models", "serve", "-m", "models:/ozone-forecast@champion", "--env-manager", "local",
-         "-h", "127.0.0.1", "-p", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            f"{bin_dir}/mlflow",
+            "models",
+            "serve",
+            "-m",
+            "models:/ozone-forecast@champion",
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         wait_until_serving(f"http://127.0.0.1:{port}/ping", server, timeout=90)
         request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations", data=json.dumps(invocation_payload(features)).encode(),
+            f"http://127.0.0.1:{port}/invocations",
+            data=json.dumps(invocation_payload(features)).encode(),
             headers={"Content-Type": "application/json"},
         )
         served = json.loads(urllib.request.urlopen(request, timeout=30).read())["predictions"]
@@ -160,30 +181,49 @@ def test_every_materialization_records_numeric_plausible_qoa(pipeline):
             seen.add(m.asset_key.path[-1])
             assert all(isinstance(v, (int, float)) for v in qoa.values()), (m.asset_key, qoa)
             assert qoa["qoa/wall_seconds"] > 0 and qoa["qoa/cpu_seconds"] > 0 and qoa["qoa/peak_rss_bytes"] > 50e6
-            expected = (qoa["qoa/cpu_seconds"] / 3600 * 0.04048
-                        + qoa["qoa/peak_rss_bytes"] / 1024**3 * qoa["qoa/wall_seconds"] / 3600 * 0.004445)
+            expected = (
+                qoa["qoa/cpu_seconds"] / 3600 * 0.04048
+                + qoa["qoa/peak_rss_bytes"] / 1024**3 * qoa["qoa/wall_seconds"] / 3600 * 0.004445
+            )
             assert qoa["qoa/cost_usd"] == pytest.approx(expected)
             assert "qoa/rows_in" in qoa and "qoa/rows_out" in qoa
-    assert seen == {"raw_openaq_measurements", "harmonized_toar_series", "ozone_features",
-                    "ozone_forecast_model", "ozone_forecasts"}
+    assert seen == {
+        "raw_openaq_measurements",
+        "harmonized_toar_series",
+        "ozone_features",
+        "ozone_forecast_model",
+        "ozone_forecasts",
+    }
     model = metadata_of(pipeline["trained"], "ozone_forecast_model")
     assert model["qoa/model_rmse"] == model["candidate_rmse"] and "qoa/model_r2" in model
-    harmonized = [e.materialization.metadata for e in pipeline["results"][0].get_asset_materialization_events()
-                  if e.materialization.asset_key.path[-1] == "harmonized_toar_series"]
+    harmonized = [
+        e.materialization.metadata
+        for e in pipeline["results"][0].get_asset_materialization_events()
+        if e.materialization.asset_key.path[-1] == "harmonized_toar_series"
+    ]
     assert all(h["qoa/rows_quarantined"].value == h["quarantined"].value for h in harmonized)
     assert all(h["qoa/data_quality_score"].value == 1.0 for h in harmonized)
 
 
 def test_checks_ran_in_the_same_runs_and_passed(pipeline):
-    evaluations = [e.event_specific_data for r in pipeline["results"] for e in r.all_events
-                   if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    evaluations = [
+        e.event_specific_data
+        for r in pipeline["results"]
+        for e in r.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
     by_check = {(ev.asset_key.path[-1], ev.check_name): ev for ev in evaluations}
     assert set(by_check) >= {
-        ("raw_openaq_measurements", "records_valid"), ("raw_openaq_measurements", "cost_within_budget"),
-        ("harmonized_toar_series", "values_valid"), ("harmonized_toar_series", "quarantine_share_within_limit"),
-        ("ozone_features", "features_valid"), ("ozone_features", "hourly_continuity"),
-        ("ozone_forecast_model", "beats_persistence"), ("ozone_forecast_model", "predictions_valid"),
-        ("ozone_forecast_model", "quality_floor"), ("ozone_forecasts", "cost_within_budget"),
+        ("raw_openaq_measurements", "records_valid"),
+        ("raw_openaq_measurements", "cost_within_budget"),
+        ("harmonized_toar_series", "values_valid"),
+        ("harmonized_toar_series", "quarantine_share_within_limit"),
+        ("ozone_features", "features_valid"),
+        ("ozone_features", "hourly_continuity"),
+        ("ozone_forecast_model", "beats_persistence"),
+        ("ozone_forecast_model", "predictions_valid"),
+        ("ozone_forecast_model", "quality_floor"),
+        ("ozone_forecasts", "cost_within_budget"),
     }
     blocking = [ev for ev in evaluations if ev.blocking]
     assert blocking and all(ev.passed for ev in blocking)
@@ -196,8 +236,11 @@ def sensor_resources(pipeline):
     from resources.toar_database import ToarDatabase
     from sensors.retraining import RetrainingPolicy
 
-    return {"model_registry": pipeline["registry"], "retraining_policy": RetrainingPolicy(),
-            "toar_database": ToarDatabase(url=str(pipeline["engine"].url))}
+    return {
+        "model_registry": pipeline["registry"],
+        "retraining_policy": RetrainingPolicy(),
+        "toar_database": ToarDatabase(url=str(pipeline["engine"].url)),
+    }
 
 
 def test_retraining_sensor_waits_then_fires_on_drift_and_the_model_records_why(pipeline):
@@ -212,11 +255,18 @@ def test_retraining_sensor_waits_then_fires_on_drift_and_the_model_records_why(p
     features, _ = features_for_window(pipeline["engine"], datetime(2014, 1, 8), datetime(2014, 1, 9), 1)
     scored = features.dropna(subset=["target_o3"])
     rows = scored[["station_id", "issue_time", "target_time"]].assign(
-        horizon_hours=1, value=scored["target_o3"] + 15.0, model_name="ozone-forecast",
-        model_version=str(pipeline["registry"].version("champion").version), mlflow_run_id="r", dagster_run_id="d")
+        horizon_hours=1,
+        value=scored["target_o3"] + 15.0,
+        model_name="ozone-forecast",
+        model_version=str(pipeline["registry"].version("champion").version),
+        mlflow_run_id="r",
+        dagster_run_id="d",
+    )
     with pipeline["engine"].begin() as conn:
         conn.execute(forecasting.tables.ozone_forecast.delete())
-        toar.bulk_load.bulk_insert(conn, forecasting.tables.ozone_forecast, rows[[c.name for c in forecasting.tables.ozone_forecast.columns]])
+        toar.bulk_load.bulk_insert(
+            conn, forecasting.tables.ozone_forecast, rows[[c.name for c in forecasting.tables.ozone_forecast.columns]]
+        )
 
     request = retraining(build_sensor_context(instance=pipeline["instance"], resources=sensor_resources(pipeline)))
     assert isinstance(request, RunRequest)
@@ -224,8 +274,14 @@ def test_retraining_sensor_waits_then_fires_on_drift_and_the_model_records_why(p
     assert "RMSE 15.000" in request.tags["retrain/detail"]
 
     # Run what the sensor asked for, as the daemon would.
-    result = materialize(ALL_ASSETS, selection=request.asset_selection, resources=pipeline["resources"],
-                         instance=pipeline["instance"], partition_key=request.partition_key, tags=request.tags)
+    result = materialize(
+        ALL_ASSETS,
+        selection=request.asset_selection,
+        resources=pipeline["resources"],
+        instance=pipeline["instance"],
+        partition_key=request.partition_key,
+        tags=request.tags,
+    )
     assert result.success
     model = metadata_of(result, "ozone_forecast_model")
     assert model["trigger"] == "drift" and "RMSE 15.000" in model["trigger_detail"]
@@ -241,7 +297,8 @@ def test_automation_refreshes_features_after_new_harmonized_data(pipeline):
     now = datetime(2014, 1, 8, 18)
     first = evaluate_automation_conditions(defs=defs(), instance=pipeline["instance"], evaluation_time=now)
     run(pipeline["resources"], pipeline["instance"], [raw_openaq_measurements, harmonized_toar_series], LAST_DAY)
-    second = evaluate_automation_conditions(defs=defs(), instance=pipeline["instance"], evaluation_time=now,
-                                            cursor=first.cursor)
+    second = evaluate_automation_conditions(
+        defs=defs(), instance=pipeline["instance"], evaluation_time=now, cursor=first.cursor
+    )
     assert LAST_DAY in set(second.get_requested_partitions(AssetKey("ozone_features")))
     assert second.get_num_requested(AssetKey("ozone_forecast_model")) == 0  # retraining is the sensor's decision

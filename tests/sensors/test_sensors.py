@@ -13,17 +13,17 @@ from dagster import (
     build_sensor_context,
     materialize,
 )
-from asset_base.partitions import partition_range_tags
 
-from resources.quality_gates import QualityGates
+import sensors.failures
+from asset_base.partitions import partition_range_tags
 from resources.openaq_bucket import OpenAQBucket
+from resources.quality_gates import QualityGates
 from resources.toar_database import ToarDatabase
 from sensors.failures import record_run_failures
 from sensors.new_objects import new_openaq_objects, watched_days
 from sensors.retraining import Champion, RecentError, RetrainingPolicy, retraining_reasons
 from tests.conftest import project_resources
 from tests.openaq_fixtures import record, write_object
-import sensors.failures
 from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements
 
 TODAY, YESTERDAY = "2014-01-05", "2014-01-04"
@@ -130,14 +130,23 @@ def test_retraining_fires_for_each_reason_and_not_otherwise(champion, harmonized
 def test_failed_run_is_recorded_with_assets_and_partitions(tmp_path):
     write_object(tmp_path / "bucket", "2014-01-01", "1388577600.ndjson.gz", [record()])
     instance = DagsterInstance.ephemeral()
-    with project_resources(tmp_path, tmp_path / "bucket", quality_gates=QualityGates(max_cost_usd_per_partition=0.0)) as resources:
+    with project_resources(
+        tmp_path, tmp_path / "bucket", quality_gates=QualityGates(max_cost_usd_per_partition=0.0)
+    ) as resources:
         tags = partition_range_tags("2014-01-01", "2014-01-01")
-        result = materialize([raw_openaq_measurements, harmonized_toar_series], resources=resources,
-                             instance=instance, tags=tags, raise_on_error=False)
+        result = materialize(
+            [raw_openaq_measurements, harmonized_toar_series],
+            resources=resources,
+            instance=instance,
+            tags=tags,
+            raise_on_error=False,
+        )
         assert not result.success
         failure = next(e for e in result.all_events if e.event_type == DagsterEventType.RUN_FAILURE)
         context = build_run_status_sensor_context(
-            sensor_name="record_run_failures", dagster_event=failure, dagster_instance=instance,
+            sensor_name="record_run_failures",
+            dagster_event=failure,
+            dagster_instance=instance,
             dagster_run=instance.get_run_by_id(result.run_id),
         ).for_run_failure()
         database = ToarDatabase(url=f"sqlite:///{tmp_path / 'toar.sqlite'}")

@@ -7,17 +7,17 @@ from datetime import date
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
-from dagster import DagsterInstance, materialize
+from dagster import DagsterInstance
 
-from resources.environment import PROJECT_ROOT
-from resources.openaq_bucket import OpenAQBucket
-from tests.conftest import project_resources
-from tests.helpers import count, materialize_days, metadata_by_partition, snapshot
 import toar.database
 import toar.schema
-from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements
 from domain.quality import REASONS
+from resources.environment import PROJECT_ROOT
+from resources.openaq_bucket import OpenAQBucket
 from sample_data.generator import generate_bucket
+from tests.conftest import project_resources
+from tests.helpers import count, materialize_days, metadata_by_partition, snapshot
+from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements
 
 pytestmark = pytest.mark.slow
 
@@ -60,10 +60,14 @@ def test_two_partitions_conserve_records_and_rerun_changes_nothing(bucket, datab
         }
         assert raw["skipped_keys"] == 1  # the generator's odd file
         # The Parquet partition holds every record read.
-        assert pq.read_table(tmp_path / "lake" / "raw_openaq_measurements" / f"{day}.parquet").num_rows == raw["records"]
+        assert (
+            pq.read_table(tmp_path / "lake" / "raw_openaq_measurements" / f"{day}.parquet").num_rows == raw["records"]
+        )
         with engine.connect() as conn:
             quarantined = conn.execute(
-                sa.select(sa.func.count()).select_from(toar.schema.quarantine).where(toar.schema.quarantine.c.partition_date == day)
+                sa.select(sa.func.count())
+                .select_from(toar.schema.quarantine)
+                .where(toar.schema.quarantine.c.partition_date == day)
             ).scalar_one()
         assert quarantined == harmonized["quarantined"]
     first = metadata[("harmonized_toar_series", "2014-01-01")]

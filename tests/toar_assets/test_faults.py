@@ -9,15 +9,15 @@ import boto3
 import pytest
 from dagster import DagsterEventType, DagsterInstance, materialize
 
-from resources.openaq_bucket import OpenAQBucket
-from tests.conftest import project_resources
-from local_services.loopback import free_port
-from tests.helpers import snapshot
 import toar.database
 import toar.writer
-from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements
-from toar.harmonize import harmonize_in_parts
+from local_services.loopback import free_port
+from resources.openaq_bucket import OpenAQBucket
 from sample_data.generator import generate_bucket
+from tests.conftest import project_resources
+from tests.helpers import snapshot
+from toar.harmonize import harmonize_in_parts
+from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements
 
 pytestmark = pytest.mark.slow
 
@@ -44,8 +44,9 @@ class FlakyS3Proxy(ThreadingHTTPServer):
             return False
         with self.lock:
             self.attempts[path] = self.attempts.get(path, 0) + 1
-            return (self.always_fail is not None and self.always_fail in path) or \
-                self.attempts[path] <= self.transient_failures
+            return (self.always_fail is not None and self.always_fail in path) or self.attempts[
+                path
+            ] <= self.transient_failures
 
 
 class _Forward(BaseHTTPRequestHandler):
@@ -94,16 +95,18 @@ def serve(proxy: FlakyS3Proxy):
 
 
 def bucket_through(proxy: FlakyS3Proxy, retries: int = 5) -> OpenAQBucket:
-    return OpenAQBucket(url="s3://openaq-fetches/realtime-gzipped", endpoint_url=proxy.url, unsigned=False,
-                        max_attempts=retries)
+    return OpenAQBucket(
+        url="s3://openaq-fetches/realtime-gzipped", endpoint_url=proxy.url, unsigned=False, max_attempts=retries
+    )
 
 
 def test_transient_s3_errors_are_retried_with_backoff(s3_bucket, tmp_path):
     proxy = serve(FlakyS3Proxy(s3_bucket, transient_failures=2))
     try:
         with project_resources(tmp_path, tmp_path / "unused", openaq_bucket=bucket_through(proxy)) as resources:
-            result = materialize([raw_openaq_measurements], resources=resources,
-                                 instance=DagsterInstance.ephemeral(), partition_key=DAY)
+            result = materialize(
+                [raw_openaq_measurements], resources=resources, instance=DagsterInstance.ephemeral(), partition_key=DAY
+            )
     finally:
         proxy.shutdown()
     assert result.success
@@ -116,8 +119,13 @@ def test_an_object_that_keeps_failing_fails_the_partition_and_is_named(s3_bucket
     proxy = serve(FlakyS3Proxy(s3_bucket, always_fail=broken))
     try:
         with project_resources(tmp_path, tmp_path / "unused", openaq_bucket=bucket_through(proxy, 1)) as resources:
-            result = materialize([raw_openaq_measurements], resources=resources,
-                                 instance=DagsterInstance.ephemeral(), partition_key=DAY, raise_on_error=False)
+            result = materialize(
+                [raw_openaq_measurements],
+                resources=resources,
+                instance=DagsterInstance.ephemeral(),
+                partition_key=DAY,
+                raise_on_error=False,
+            )
     finally:
         proxy.shutdown()
     assert not result.success
@@ -143,7 +151,9 @@ def test_database_failure_mid_partition_leaves_nothing_and_a_rerun_repairs(postg
         # The fault strikes after stations, series and values were written, before quarantine.
         with monkeypatch.context() as patch:
             patch.setattr(toar.writer, "_WIDEN_SERIES_RANGES", "SELECT 1 FROM no_such_table")
-            broken = materialize(assets, resources=resources, instance=instance, partition_key=DAY, raise_on_error=False)
+            broken = materialize(
+                assets, resources=resources, instance=instance, partition_key=DAY, raise_on_error=False
+            )
         assert not broken.success
         assert snapshot(engine) == empty  # no half partition
 
@@ -173,8 +183,13 @@ def test_a_failure_while_harmonizing_later_parts_rolls_back_the_parts_written(po
                 yield part
 
         monkeypatch.setattr("toar_assets.assets.harmonize_in_parts", fail_on_the_third_part)
-        result = materialize([raw_openaq_measurements, harmonized_toar_series], resources=resources,
-                             instance=DagsterInstance.ephemeral(), partition_key=DAY, raise_on_error=False)
+        result = materialize(
+            [raw_openaq_measurements, harmonized_toar_series],
+            resources=resources,
+            instance=DagsterInstance.ephemeral(),
+            partition_key=DAY,
+            raise_on_error=False,
+        )
         assert not result.success
         failure = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE][0]
         assert "third part" in str(failure.step_failure_data.error)

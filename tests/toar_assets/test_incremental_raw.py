@@ -5,13 +5,13 @@ from datetime import date
 import pytest
 from dagster import DagsterInstance, materialize
 
+from domain.fingerprint import table_fingerprint
+from sample_data.generator import generate_bucket
+from sources.objects import ObjectInfo
+from sources.openaq_v1.reader import read_objects
 from tests.conftest import project_resources
 from tests.openaq_fixtures import record, write_object
 from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements
-from domain.fingerprint import table_fingerprint
-from sources.objects import ObjectInfo
-from sources.openaq_v1.reader import read_objects
-from sample_data.generator import generate_bucket
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,10 @@ def test_reuse_gives_the_same_table_as_a_full_read(tmp_path):
     assert fetched == [] and again_report.objects_reused == len(again_report.objects) == len(report.objects)
     assert table_fingerprint(again) == table_fingerprint(full)  # same rows in the same order (NaN-aware)
     assert (again_report.records, again_report.unparseable_lines, again_report.broken_objects) == (
-        report.records, report.unparseable_lines, report.broken_objects)
+        report.records,
+        report.unparseable_lines,
+        report.broken_objects,
+    )
     # One object changed (new ETag): only it is fetched again.
     changed = [o if i else ObjectInfo(o.key, o.size, "new-etag") for i, o in enumerate(objects)]
     partial, partial_report = read_objects(changed, lambda key: fetched.append(key) or read(key), previous=full)
@@ -47,8 +50,12 @@ def test_asset_reads_only_new_objects_when_a_day_is_materialized_again(tmp_path)
         instance = DagsterInstance.ephemeral()
 
         def raw_metadata():
-            result = materialize([raw_openaq_measurements, harmonized_toar_series], resources=resources,
-                                 instance=instance, partition_key=day)
+            result = materialize(
+                [raw_openaq_measurements, harmonized_toar_series],
+                resources=resources,
+                instance=instance,
+                partition_key=day,
+            )
             assert result.success
             events = [e.materialization for e in result.get_asset_materialization_events()]
             return {k: v.value for k, v in events[0].metadata.items()}

@@ -4,18 +4,17 @@ from datetime import date
 
 import pytest
 import sqlalchemy as sa
-from dagster import DagsterInstance, materialize
 
-from resources.quality_gates import QualityGates
+import toar.database
+import toar.schema
 from ml_assets.assets import ozone_features
+from resources.quality_gates import QualityGates
+from sample_data.generator import generate_bucket
 from tests.conftest import project_resources
 from tests.helpers import check_evaluation as evaluation
 from tests.helpers import materialize_days, materialized
 from tests.openaq_fixtures import record, write_object
-import toar.database
-import toar.schema
 from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements
-from sample_data.generator import generate_bucket
 
 pytestmark = pytest.mark.slow
 
