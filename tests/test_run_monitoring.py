@@ -131,6 +131,9 @@ def messages(instance, run_id: str) -> str:
 
 @pytest.mark.slow
 def test_a_run_whose_worker_is_killed_is_marked_failed_with_the_reason(daemon):
+    """The code server that launched the worker sees it die and fails the run at once. (The
+    monitoring daemon cannot check a started worker with the default run launcher: if the code
+    server dies too, the run stays STARTED; README, "Run monitoring".)"""
     instance, _, workspace, env = daemon
     run_id = launch(workspace, env)
     wait_for(lambda: has_event(instance, run_id, DagsterEventType.STEP_START), 60, "the op started")
