@@ -59,8 +59,8 @@ Damaged streams
 Broken objects
     An object is not NDJSON at all, and gives no rows but one entry in the day's
     ``broken_objects``, when it has non-blank lines and none of them looks like a record: none,
-    stripped of JSON whitespace, starts with ``{`` and ends with ``}`` within ``MAX_LINE_BYTES``
-    as valid UTF-8 without NUL. So nothing that could be a record is dropped. The reason names
+    stripped of JSON whitespace, starts with ``{`` within ``MAX_LINE_BYTES`` as valid UTF-8
+    without NUL. So nothing that could be a record, or part of one, is dropped. The reason names
     what it is: ``compressed data`` when the text starts with a compressed or archive format's
     magic number (a gzip inside the gzip, bzip2, xz, zstd, zip, 7z), else ``binary data`` when it
     holds NUL bytes or is not UTF-8, else ``not NDJSON`` (an HTML page, a CSV file).
@@ -157,6 +157,7 @@ _PARSE_OPTIONS = pa_json.ParseOptions(explicit_schema=SOURCE_SCHEMA, unexpected_
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _INFLATE_STEP = 64 << 10
+_SPLIT_STEP = 4 << 20
 # Magic numbers of compressed or archive formats: such text is not NDJSON.
 _COMPRESSED_MAGIC = {
     b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd",
@@ -275,8 +276,10 @@ def _inflate_until_error(inflater, step: memoryview) -> bytes:
 def _split_lines(text: bytes | bytearray) -> pa.LargeBinaryArray:
     """The text's lines as an Arrow array without copying: line i is ``text.split(b"\\n")[i]``
     with its newline kept, so the array's data buffer of any run of lines is valid NDJSON."""
-    ends = np.flatnonzero(np.frombuffer(text, np.uint8) == ord("\n")) + 1
-    offsets = np.concatenate(([0], ends, [len(text)])).astype(np.int64)
+    buffer = np.frombuffer(text, np.uint8)
+    # A few MiB at a time: a mask of the whole text would hold a huge object twice.
+    ends = [np.flatnonzero(buffer[i : i + _SPLIT_STEP] == ord("\n")) + (i + 1) for i in range(0, len(buffer), _SPLIT_STEP)]
+    offsets = np.concatenate(([0], *ends, [len(text)])).astype(np.int64)
     return pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(text)])
 
 
@@ -342,7 +345,7 @@ class _Screen:
                 lines += not _is_blank(line)
                 continue
             stripped = bytes(line).strip(_JSON_SPACE)
-            if stripped[:1] == b"{" and stripped[-1:] == b"}" and b"\x00" not in stripped and _is_utf8(stripped):
+            if stripped[:1] == b"{" and b"\x00" not in stripped and _is_utf8(stripped):
                 return None
             lines += bool(stripped)
         if lines == 0:
