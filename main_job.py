@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from datetime import date
 
 from resources.environment import SAMPLE_MIRROR, prepare_process, uses_sample_mirror
@@ -63,7 +64,7 @@ def ensure_sample_mirror() -> None:
         )
 
 
-def run_job(job_name: str, keys: list[str], batch: int, instance=None) -> list:
+def run_job(job_name: str, keys: Sequence[str], batch: int, instance=None) -> list:
     """Run a partitioned job over ``keys`` in runs of at most ``batch`` days; stop at a failure.
     The runs go to ``instance`` if given, else to the instance of ``DAGSTER_HOME``."""
     import contextlib

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from checks.core import Outcome, SuiteOutcome, cost_spec, run_suite, spec
+from checks.core import Expectation, Outcome, SuiteOutcome, cost_spec, run_suite, spec
 from forecasting.features import FEATURE_COLUMNS
 
 ASSET = "ozone_features"
@@ -32,10 +32,14 @@ def continuity(features: pd.DataFrame) -> float:
 
 
 def validate(features: pd.DataFrame, min_rows: int, min_score: float) -> Outcome:
-    suite = [("ExpectColumnValuesToNotBeNull", {"column": c}) for c in FEATURE_COLUMNS]
+    suite: list[Expectation] = [("ExpectColumnValuesToNotBeNull", {"column": c}) for c in FEATURE_COLUMNS]
     suite.append(("ExpectTableRowCountToBeBetween", {"min_value": min_rows}))
     if len(features) == 0:  # an empty frame has no columns for GX to look at
-        failure = {"expectation": "expect_table_row_count_to_be_between", "min_value": min_rows, "observed_value": 0}
+        failure: dict[str, str | int] = {
+            "expectation": "expect_table_row_count_to_be_between",
+            "min_value": min_rows,
+            "observed_value": 0,
+        }
         return SuiteOutcome(len(suite), [failure]).outcome(min_score)
     return run_suite(ASSET, features, suite).outcome(min_score)
 

@@ -68,7 +68,7 @@ def validate(harmonized: Harmonized, min_score: float) -> Outcome:
     # Both as categoricals of one vocabulary: pandas compares categoricals only then.
     units = pd.CategoricalDtype(sorted(set(series["unit"]) | {UNIT_PPB, UNIT_UG_M3}))
     series = series.astype({"unit": units, "toar_unit": units})
-    evaluated, failures = 0, []
+    evaluated, failures = 0, list[dict]()
     for name, frame, suite in (
         ("values", values, VALUE_SUITE),
         ("series", series, SERIES_SUITE),

@@ -76,13 +76,13 @@ def validation_frame(table: pa.Table) -> pd.DataFrame:
     frame = pa.table({c: pc.dictionary_encode(table.column(c)) for c in strings}).to_pandas()
     # A line that is no record misses every field: it counts once, under parse_error.
     record = frame["parse_error"].isna().to_numpy()
-    missing = np.full(len(frame), "", dtype=object)
+    missing = pd.Series("", index=frame.index)
     for column in REQUIRED:
         absent = table.column(column).is_null().to_numpy(zero_copy_only=False) & record
-        missing = np.where(absent, missing + ("," if column != REQUIRED[0] else "") + column, missing)
+        missing = missing.where(~absent, missing + "," + column)
     rules = pd.DataFrame(index=frame.index)
     rules["parse_error"] = frame["parse_error"]
-    rules["missing_fields"] = pd.Categorical(np.where(missing == "", None, [m.lstrip(",") for m in missing]))
+    rules["missing_fields"] = pd.Categorical(missing.str.lstrip(",").replace("", None))
     rules["parameter"] = pd.Categorical(
         per_distinct(frame["parameter"], lambda s: s.where(~s.map(is_openaq_parameter), None), None)
     )

@@ -31,8 +31,9 @@ def latest_materializations(instance: DagsterInstance, asset: str, partitions: l
         records = instance.fetch_materializations(
             AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[partition]), limit=1
         ).records  # newest first
-        if records:
-            metadata = records[0].asset_materialization.metadata
+        materialization = records[0].asset_materialization if records else None
+        if materialization is not None:
+            metadata = materialization.metadata
             latest[partition] = {"run_id": records[0].run_id, "metadata": {k: v.value for k, v in metadata.items()}}
     return latest
 
@@ -183,7 +184,7 @@ def render(chain: dict) -> str:
             f"    {f['partition']}  fingerprint {f['fingerprint_at_training']}  run {f['run_id']}  "
             f"rows {f['rows']}  window {f['measurement_window']}"
         )
-    variables = {}
+    variables: dict[str, int] = {}
     for s in chain["toar_series"]:
         variables[s["variable"]] = variables.get(s["variable"], 0) + 1
     lines.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -27,7 +28,7 @@ pipeline_failure = sa.Table(
 )
 
 
-def failed_partitions(tags: dict) -> str:
+def failed_partitions(tags: Mapping[str, str]) -> str:
     if "dagster/partition" in tags:
         return tags["dagster/partition"]
     if PARTITION_RANGE_START_TAG in tags:
@@ -46,7 +47,8 @@ def record_run_failures(context: RunFailureSensorContext, toar_database: ToarDat
     planned = context.instance.get_records_for_run(
         run_id=run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION_PLANNED, limit=1000
     ).records
-    assets = sorted({r.event_log_entry.dagster_event.asset_key.to_user_string() for r in planned})
+    events = [r.event_log_entry.dagster_event for r in planned]
+    assets = sorted({e.asset_key.to_user_string() for e in events if e is not None and e.asset_key is not None})
     row = {
         "run_id": run.run_id,
         "job_name": run.job_name,
