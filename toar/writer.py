@@ -97,7 +97,15 @@ stage_data = _stage(
     sa.Column("source_object_id", sa.Integer),
     sa.Column("published_at", sa.DateTime),
 )
-_STAGES = (stage_station, stage_alias, stage_series, stage_data)
+# The part's series by id, once their ids are known: later statements need no join by natural key.
+stage_series_id = _stage(
+    "stage_series_id",
+    sa.Column("timeseries_id", sa.Integer),
+    sa.Column("first_time", sa.DateTime),
+    sa.Column("last_time", sa.DateTime),
+    sa.Column("position", sa.Integer),
+)
+_STAGES = (stage_station, stage_alias, stage_series, stage_data, stage_series_id)
 
 # Joins from staged natural keys to surrogate ids, shared by the statements below.
 _JOIN_STATION = "JOIN stationmeta_core st ON st.lat_key = s.lat_key AND st.lon_key = s.lon_key"
@@ -153,8 +161,8 @@ _OBJECT_IDS = "SELECT key, id FROM raw_object WHERE partition_date = :partition"
 _PARTITION_LOCK = "SELECT pg_advisory_xact_lock(7201405, hashtext(:partition))"
 # Read back: the values stored in each staged series within its time range in the part.
 _VALUES_READ_BACK = sa.text(
-    "SELECT s.position, (SELECT count(*) FROM data d WHERE d.timeseries_id = ts.id "
-    f"AND d.datetime >= s.first_time AND d.datetime <= s.last_time) FROM stage_series s {_JOIN_SERIES}"
+    "SELECT p.position, (SELECT count(*) FROM data d WHERE d.timeseries_id = p.timeseries_id "
+    "AND d.datetime >= p.first_time AND d.datetime <= p.last_time) FROM stage_series_id p"
 )
 _QUARANTINE_READ_BACK = (
     "SELECT source_object_id, count(*) FROM quarantine WHERE partition_date = :partition GROUP BY source_object_id"
@@ -176,8 +184,8 @@ _WIDEN_SERIES_RANGES = (
     "UPDATE timeseries SET "
     f"data_start_date = {_pick('data_start_date', 'p.first_time', 'min')}, "
     f"data_end_date = {_pick('data_end_date', 'p.last_time', 'max')} "
-    f"FROM (SELECT ts.id, s.first_time, s.last_time FROM stage_series s {_JOIN_SERIES}) p "
-    "WHERE timeseries.id = p.id AND (data_start_date IS NULL OR data_end_date IS NULL "
+    "FROM stage_series_id p "
+    "WHERE timeseries.id = p.timeseries_id AND (data_start_date IS NULL OR data_end_date IS NULL "
     "OR p.first_time < data_start_date OR p.last_time > data_end_date)"
 )
 
@@ -345,6 +353,7 @@ def _write_part(conn: Connection, partition: str, h: Harmonized, params: dict, o
     # Natural keys become ids here, once per series and object, rather than in a join per value:
     # each value's series id by its row in h.series, its object's id by key.
     stored = _StoredSeries.of(conn.execute(_SERIES_IDS).all(), len(h.series), created)
+    _stage_frames(conn, [(stage_series_id, series.assign(timeseries_id=stored.ids))])
     series_index = h.observations["series_index"].to_numpy()
     values = h.observations.assign(
         timeseries_id=stored.ids[series_index],
