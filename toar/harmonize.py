@@ -38,7 +38,7 @@ wins (then the later line), the others are counted.
 
 Names (station name, city, country, provider) are stored with NUL replaced and cut to
 ``toar.text.MAX_NAME_CHARS`` characters, the same on PostgreSQL and SQLite; aliases whose name
-or city that changed are marked ``altered``, and ``strings_altered`` counts the records whose
+or city changed are marked ``altered``, and ``strings_altered`` counts the records whose
 stored text was altered (quarantined ones included; ``toar.text``, ``toar.quarantine``).
 
 Conservation: ``rows_in == len(observations) + duplicates + len(quarantine)``.

@@ -211,6 +211,10 @@ class WriteStats:
     objects_vanished: tuple[str, ...] = ()
 
 
+# The figures of WriteStats that are sums over a partition's parts.
+_SUMMED = ("stations_created", "series_created", "values_written", "quarantined", "values_read_back")
+
+
 def write_partition(
     engine: Engine,
     partition: str,
@@ -226,18 +230,7 @@ def write_partition(
     returns None.
     """
     parts = [harmonized] if isinstance(harmonized, Harmonized) else harmonized
-    totals = dict.fromkeys(
-        (
-            "stations_created",
-            "series_created",
-            "values_written",
-            "quarantined",
-            "values_read_back",
-            "rows_in",
-            "duplicates",
-        ),
-        0,
-    )
+    totals = dict.fromkeys((*_SUMMED, "rows_in", "duplicates"), 0)  # summed over the parts
     with engine.connect().execution_options(**{WRITE_LOCK_OPTION: True}) as conn, conn.begin() as transaction:
         params = {"partition": partition, "version": HARMONIZATION_VERSION}
         if conn.dialect.name == "postgresql":
@@ -273,10 +266,7 @@ def write_partition(
             transaction.rollback()
             return None
     return WriteStats(
-        **{
-            name: totals[name]
-            for name in ("stations_created", "series_created", "values_written", "quarantined", "values_read_back")
-        },
+        **{name: totals[name] for name in _SUMMED},
         quarantine_read_back=quarantine_read_back,
         objects_vanished=vanished,
     )

@@ -5,6 +5,7 @@ import json
 import threading
 import time
 import warnings
+from contextlib import nullcontext
 
 import pandas as pd
 import pyarrow as pa
@@ -313,11 +314,10 @@ def busy_partition():
 
 
 def test_two_runs_of_one_partition_at_once_both_succeed_and_leave_one_run(database_url):
-    with (
-        throwaway_postgres("single")
-        if database_url.startswith("postgresql")
-        else _sqlite_beside(database_url) as once_url
-    ):
+    # The database after one run, to compare with: a second PostgreSQL database, or SQLite file.
+    postgres = database_url.startswith("postgresql")
+    single = throwaway_postgres("single") if postgres else nullcontext(database_url.replace(".sqlite", "-once.sqlite"))
+    with single as once_url:
         once = toar.database.create_engine(once_url)
         toar.database.ensure_schema(once)
         toar.writer.write_partition(once, "2014-01-01", busy_partition())
@@ -349,19 +349,6 @@ def test_two_runs_of_one_partition_at_once_both_succeed_and_leave_one_run(databa
     assert snapshot(engine) == expected
     assert sorted(r.stations_created for r in results) == [0, 20]
     engine.dispose()
-
-
-class _sqlite_beside:
-    """A second SQLite file next to the first (the single run to compare with)."""
-
-    def __init__(self, url: str):
-        self.url = url.replace(".sqlite", "-once.sqlite")
-
-    def __enter__(self):
-        return self.url
-
-    def __exit__(self, *exc):
-        return False
 
 
 # --- 8. objects that vanished from the bucket --------------------------------------------------
