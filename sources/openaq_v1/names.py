@@ -10,12 +10,12 @@ a day's raw rows must not depend on when the day is read.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 _OBJECT_NAME = re.compile(r"^(?P<seconds>\d{9,11})(?:_(?P<suffix>[A-Za-z0-9-]+))?\.ndjson(?:\.gz)?$")
 
-EARLIEST_PUBLISHED = datetime(2013, 1, 1, tzinfo=timezone.utc)
-LATEST_PUBLISHED = datetime(2100, 1, 1, tzinfo=timezone.utc)
+EARLIEST_PUBLISHED = datetime(2013, 1, 1, tzinfo=UTC)
+LATEST_PUBLISHED = datetime(2100, 1, 1, tzinfo=UTC)
 # Skip reasons start with one of these.
 ODD_NAME = "object name"
 IMPLAUSIBLE_TIME = "implausible publish time"
@@ -31,16 +31,19 @@ def object_name_error(key: str) -> str | None:
     match = _OBJECT_NAME.match(name)
     if match is None:
         return f"{ODD_NAME} {name!r} is not <unix-seconds>[_<suffix>].ndjson[.gz]"
-    when = datetime.fromtimestamp(int(match["seconds"]), tz=timezone.utc)  # 11 digits reach 5138: no overflow
+    when = datetime.fromtimestamp(int(match["seconds"]), tz=UTC)  # 11 digits reach 5138: no overflow
     if not EARLIEST_PUBLISHED <= when < LATEST_PUBLISHED:
-        return (f"{IMPLAUSIBLE_TIME}: object name {name!r} is for {when:%Y-%m-%d %H:%M:%S} UTC, not within "
-                f"{EARLIEST_PUBLISHED:%Y}-{LATEST_PUBLISHED.year - 1} (OpenAQ's real-time feed)")
+        return (
+            f"{IMPLAUSIBLE_TIME}: object name {name!r} is for {when:%Y-%m-%d %H:%M:%S} UTC, not within "
+            f"{EARLIEST_PUBLISHED:%Y}-{LATEST_PUBLISHED.year - 1} (OpenAQ's real-time feed)"
+        )
     return None
 
 
 def published_at(key: str) -> datetime:
     """Publish time encoded in a valid object name (UTC)."""
     problem = object_name_error(key)
-    if problem is not None:
+    match = _OBJECT_NAME.match(key.rsplit("/", 1)[-1])
+    if problem is not None or match is None:
         raise ValueError(problem)
-    return datetime.fromtimestamp(int(_OBJECT_NAME.match(key.rsplit("/", 1)[-1])["seconds"]), tz=timezone.utc)
+    return datetime.fromtimestamp(int(match["seconds"]), tz=UTC)

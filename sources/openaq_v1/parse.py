@@ -32,9 +32,10 @@ Caps (bytes of UTF-8)
     ``MAX_FIELD_BYTES`` (4 KiB): a string field of the record (``location``, an attribution's
     ``url``...) longer than this makes the line a bad line (``field too long``).
     ``MAX_LINE_BYTES`` (64 KiB): a longer line is a bad line (``line too long``) and is not
-    parsed at all, so a huge line costs a scan, not copies. ``MAX_OBJECT_BYTES`` (256 MiB): an
-    object is inflated up to this size; the rest is not read (``object too large``, as for a
-    damaged stream). Real lines are about 500 bytes, real objects a few MB.
+    parsed at all, so a huge line costs a scan, not copies. ``MAX_OBJECT_BYTES`` (256 MiB) and
+    ``MAX_OBJECT_LINES`` (a million): an object is read up to these; the rest is not read
+    (``object too large``, as for a damaged stream). Real lines are about 500 bytes, real
+    objects a few MB and ten thousand lines.
     Nesting: a line read by Python's JSON reader (the lines pyarrow does not read directly: see
     ``_parse_lines``) that is nested deeper than it allows (about 1,000 levels) is a bad line
     (``nested too deeply``). A field given twice in a record is a bad line (``duplicate field``).
@@ -106,6 +107,7 @@ SOURCE_SCHEMA = pa.schema(
 MAX_FIELD_BYTES = 4 << 10
 MAX_LINE_BYTES = 64 << 10
 MAX_OBJECT_BYTES = 256 << 20
+MAX_OBJECT_LINES = 1_000_000
 MAX_RAW_LINE_BYTES = 4 << 10
 # raw_line holds this marker and base64 when the line's bytes are not storable text.
 RAW_LINE_BASE64 = "base64:"
@@ -122,8 +124,19 @@ NESTED_TOO_DEEPLY = "nested too deeply"
 DUPLICATE_FIELD = "duplicate field"
 FIELD_TOO_LONG = "field too long"
 LINE_TOO_LONG = "line too long"
-LINE_REASONS = (INVALID_JSON, INVALID_UTF8, NOT_AN_OBJECT, WRONG_TYPES, NUL_CHARACTER, LONE_SURROGATE,
-                NUMBER_OUT_OF_RANGE, NESTED_TOO_DEEPLY, DUPLICATE_FIELD, FIELD_TOO_LONG, LINE_TOO_LONG)
+LINE_REASONS = (
+    INVALID_JSON,
+    INVALID_UTF8,
+    NOT_AN_OBJECT,
+    WRONG_TYPES,
+    NUL_CHARACTER,
+    LONE_SURROGATE,
+    NUMBER_OUT_OF_RANGE,
+    NESTED_TOO_DEEPLY,
+    DUPLICATE_FIELD,
+    FIELD_TOO_LONG,
+    LINE_TOO_LONG,
+)
 # The row standing for the unreadable rest of a damaged stream (also the object's broken entry).
 TRUNCATED_STREAM = "truncated gzip stream"
 CORRUPT_STREAM = "corrupt gzip stream"
@@ -145,7 +158,7 @@ def reason_class(error: str) -> str:
 def raw_line_bytes_of(raw_line: str) -> bytes:
     """The bytes a ``raw_line`` keeps (the line's first ``MAX_RAW_LINE_BYTES`` at most)."""
     if raw_line.startswith(RAW_LINE_BASE64):
-        return base64.b64decode(raw_line[len(RAW_LINE_BASE64):])
+        return base64.b64decode(raw_line[len(RAW_LINE_BASE64) :])
     return raw_line.encode("utf-8")
 
 
@@ -158,12 +171,18 @@ _PARSE_OPTIONS = pa_json.ParseOptions(explicit_schema=SOURCE_SCHEMA, unexpected_
 _GZIP_MAGIC = b"\x1f\x8b"
 _INFLATE_STEP = 64 << 10
 _SPLIT_STEP = 4 << 20
+_SALVAGED_BATCH = 10_000
 # Magic numbers of compressed or archive formats: such text is not NDJSON.
 _COMPRESSED_MAGIC = {
-    b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd",
-    b"PK\x03\x04": "zip", b"7z\xbc\xaf\x27\x1c": "7z",
+    b"\x1f\x8b": "gzip",
+    b"BZh": "bzip2",
+    b"\xfd7zXZ\x00": "xz",
+    b"\x28\xb5\x2f\xfd": "zstd",
+    b"PK\x03\x04": "zip",
+    b"7z\xbc\xaf\x27\x1c": "7z",
 }
 _JSON_SPACE = b" \t\r"
+_NOT_NUL = re.compile(rb"[^\x00]")
 
 
 @dataclass(frozen=True)
@@ -193,24 +212,27 @@ def read_object(data: bytes, *, key: str, etag: str) -> ParsedObject:
     broken stream last). Each row carries its line number; putting the salvaged rows
     in line order would copy every column of the object (an eighth of the read's CPU)."""
     text, damage, trailing = _inflate(data)
-    lines = _split_lines(text)
+    lines, capped = _split_lines(text)
+    if capped:
+        damage = f"{OBJECT_TOO_LARGE}: more than {MAX_OBJECT_LINES} lines; the rest is not read"
     cut = None
     if damage is not None:
         # The bytes after the last newline are a cut line (possibly empty): it carries the error.
-        cut = memoryview(text)[int(_offsets(lines)[-2]):]
+        cut = memoryview(text)[int(_offsets(lines)[-2]) :]
         lines = lines.slice(0, len(lines) - 1)
     screen = _Screen(text, lines)
     not_ndjson = screen.not_ndjson()
     if not_ndjson is not None:
-        problem = not_ndjson if damage is None else f"{not_ndjson}; {damage}"
-        return ParsedObject(_with_origin(RAW_SCHEMA.empty_table(), key, etag), problem)
+        broken = not_ndjson if damage is None else f"{not_ndjson}; {damage}"
+        return ParsedObject(_with_origin(RAW_SCHEMA.empty_table(), key, etag), broken)
     tables, salvaged = _parse_lines(screen)
     problem = trailing
-    if cut is not None:
-        problem = damage if _is_blank(cut) else f"{damage}; last line cut off"
+    if damage is not None and cut is not None:
+        # The object's entry is its cut row's text, so reused rows give the same entry again.
+        problem = damage if capped or _is_blank(cut) else f"{damage}; last line cut off"
         salvaged.append(_bad_row(len(lines) + 1, cut, problem))
-    if salvaged:  # one table for all of them: a table per row would cost a tenth of the read's CPU
-        tables.append(pa.Table.from_pylist(salvaged, schema=RAW_SCHEMA))
+    if salvaged:
+        tables.append(salvaged.table())
     if len(tables) > 2:
         # Everything after the first parsed block (blocks split around a rejected line, and the
         # salvaged rows) as one chunk: many small chunks would slow every later pass over the day.
@@ -251,15 +273,23 @@ def _inflate(data: bytes) -> tuple[bytes | bytearray, str | None, str | None]:
                 return out, f"{CORRUPT_STREAM}: {exc}", None
             if len(out) > MAX_OBJECT_BYTES:
                 del out[MAX_OBJECT_BYTES:]
-                return out, f"{OBJECT_TOO_LARGE}: more than {MAX_OBJECT_BYTES} bytes inflated; the rest is not read", None
+                return (
+                    out,
+                    f"{OBJECT_TOO_LARGE}: more than {MAX_OBJECT_BYTES} bytes inflated; the rest is not read",
+                    None,
+                )
             position += len(step)
         position -= len(inflater.unused_data)  # the step's bytes after this member
-        rest = len(data) - position
-        position += rest - len(data[position:].lstrip(b"\x00"))
-        if position >= len(data):
+        following = _NOT_NUL.search(data, position)  # NUL padding is skipped
+        if following is None:
             return out, None, None
+        position = following.start()
         if not data.startswith(_GZIP_MAGIC, position):
-            return out, None, f"{TRAILING_DATA}: {len(data) - position} bytes after the gzip stream are not gzip; ignored"
+            return (
+                out,
+                None,
+                f"{TRAILING_DATA}: {len(data) - position} bytes after the gzip stream are not gzip; ignored",
+            )
 
 
 def _inflate_until_error(inflater, step: memoryview) -> bytes:
@@ -273,14 +303,24 @@ def _inflate_until_error(inflater, step: memoryview) -> bytes:
     return b"".join(pieces)
 
 
-def _split_lines(text: bytes | bytearray) -> pa.LargeBinaryArray:
+def _split_lines(text: bytes | bytearray) -> tuple[pa.LargeBinaryArray, bool]:
     """The text's lines as an Arrow array without copying: line i is ``text.split(b"\\n")[i]``
-    with its newline kept, so the array's data buffer of any run of lines is valid NDJSON."""
+    with its newline kept, so the array's data buffer of any run of lines is valid NDJSON. Past
+    MAX_OBJECT_LINES lines, the last element is the rest of the text (and the flag is set)."""
     buffer = np.frombuffer(text, np.uint8)
     # A few MiB at a time: a mask of the whole text would hold a huge object twice.
-    ends = [np.flatnonzero(buffer[i : i + _SPLIT_STEP] == ord("\n")) + (i + 1) for i in range(0, len(buffer), _SPLIT_STEP)]
-    offsets = np.concatenate(([0], *ends, [len(text)])).astype(np.int64)
-    return pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(text)])
+    ends, found = [], 0
+    for i in range(0, len(buffer), _SPLIT_STEP):
+        ends.append(np.flatnonzero(buffer[i : i + _SPLIT_STEP] == ord("\n")) + (i + 1))
+        found += len(ends[-1])
+        if found > MAX_OBJECT_LINES:
+            break
+    offsets = np.concatenate(([0], *ends)).astype(np.int64)[: MAX_OBJECT_LINES + 1]
+    offsets = np.append(offsets, len(text))
+    lines = pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(text)]
+    )
+    return lines, found > MAX_OBJECT_LINES
 
 
 def _offsets(lines: pa.LargeBinaryArray) -> np.ndarray:
@@ -326,7 +366,7 @@ class _Screen:
         self.is_utf8 = _is_utf8_buffer(lines.buffers()[2][offsets[0] : offsets[-1]]) if len(lines) else True
         if not self.is_utf8:
             for index in np.flatnonzero(plain):
-                plain[index] = _is_utf8(self.line(index))
+                plain[index] = _is_utf8(self.line(int(index)))
         self.plain = plain
 
     def line(self, index: int) -> memoryview:
@@ -340,7 +380,7 @@ class _Screen:
             return None
         lines = 0  # non-blank ones
         for index in np.flatnonzero(self.has_text):
-            line = self.line(index)
+            line = self.line(int(index))
             if len(line) > MAX_LINE_BYTES:
                 lines += not _is_blank(line)
                 continue
@@ -387,7 +427,29 @@ def _is_blank(line: memoryview) -> bool:
     return not any(bytes(line[i : i + (1 << 20)]).strip(_JSON_SPACE) for i in range(0, len(line), 1 << 20))
 
 
-def _parse_lines(screen: _Screen) -> tuple[list[pa.Table], list[dict]]:
+class _Salvaged:
+    """Rows made one by one (of RAW_SCHEMA's fields), gathered into Arrow tables every
+    _SALVAGED_BATCH rows: as dicts, an object of a million bad lines would take gigabytes."""
+
+    def __init__(self) -> None:
+        self.tables: list[pa.Table] = []
+        self.rows: list[dict] = []
+
+    def append(self, row: dict) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= _SALVAGED_BATCH:
+            self.tables.append(pa.Table.from_pylist(self.rows, schema=RAW_SCHEMA))
+            self.rows = []
+
+    def __len__(self) -> int:
+        return len(self.rows) + sum(t.num_rows for t in self.tables)
+
+    def table(self) -> pa.Table:
+        """All of them as one table (a table per row would cost a tenth of the read's CPU)."""
+        return pa.concat_tables([*self.tables, pa.Table.from_pylist(self.rows, schema=RAW_SCHEMA)])
+
+
+def _parse_lines(screen: _Screen) -> tuple[list[pa.Table], _Salvaged]:
     """Parse the non-empty lines with one pyarrow call, isolating the lines it would reject:
     the parsed blocks as tables, and the other lines as rows (see _salvage_line).
 
@@ -399,12 +461,12 @@ def _parse_lines(screen: _Screen) -> tuple[list[pa.Table], list[dict]]:
     """
     lines, offsets = screen.lines, screen.offsets
     if len(lines) == 0 or offsets[-1] == offsets[0]:
-        return [], []  # no bytes at all
+        return [], _Salvaged()  # no bytes at all
     keep = np.flatnonzero(screen.plain)
     odd = np.flatnonzero(screen.has_text & ~screen.plain)  # suspect lines, or blank ones made of spaces
-    salvaged = []
+    salvaged = _Salvaged()
     for index in odd:
-        line = screen.line(index)
+        line = screen.line(int(index))
         if not _is_blank(line):
             salvaged.append(_salvage_line(int(index) + 1, line))
     if len(keep) == 0:
@@ -415,13 +477,15 @@ def _parse_lines(screen: _Screen) -> tuple[list[pa.Table], list[dict]]:
         # The runs of lines between odd ones, joined: odd lines (which may be huge) are not copied.
         starts = np.concatenate(([offsets[0]], offsets[odd + 1]))
         stops = np.concatenate((offsets[odd], [offsets[-1]]))
-        block = pa.py_buffer(b"".join(screen.view[a:b] for a, b in zip(starts.tolist(), stops.tolist()) if b > a))
+        block = pa.py_buffer(
+            b"".join(screen.view[a:b] for a, b in zip(starts.tolist(), stops.tolist(), strict=True) if b > a)
+        )
     parsed = _parse_block(block, keep + 1)
     tables = [parsed] if isinstance(parsed, pa.Table) else _bisect(lines.take(pa.array(keep)), keep + 1, salvaged)
     return [_without_overflow(table, screen, salvaged) for table in tables], salvaged
 
 
-def _bisect(lines: pa.LargeBinaryArray, numbers: np.ndarray, salvaged: list[dict]) -> list[pa.Table]:
+def _bisect(lines: pa.LargeBinaryArray, numbers: np.ndarray, salvaged: _Salvaged) -> list[pa.Table]:
     """Parse lines (numbered ``numbers``) in one call; if pyarrow rejects the block, split it at
     the row pyarrow names (or in halves) until each part parses; single rejected lines are
     salvaged (added to ``salvaged``). Every part is parsed again, so a misleading row hint
@@ -438,7 +502,7 @@ def _bisect(lines: pa.LargeBinaryArray, numbers: np.ndarray, salvaged: list[dict
     row = _rejected_row(parsed)
     cuts = [row, row + 1] if row is not None and 0 <= row < len(lines) else [len(lines) // 2]
     tables = []
-    for start, stop in zip([0, *cuts], [*cuts, len(lines)]):
+    for start, stop in zip([0, *cuts], [*cuts, len(lines)], strict=True):
         tables += _bisect(lines.slice(start, stop - start), numbers[start:stop], salvaged)
     return tables
 
@@ -468,7 +532,7 @@ def _parse_block(text: pa.Buffer, numbers: np.ndarray) -> pa.Table | Exception:
 _NUMBER_COLUMNS = ("value", "averaging_period_value", "latitude", "longitude")
 
 
-def _without_overflow(table: pa.Table, screen: _Screen, salvaged: list[dict]) -> pa.Table:
+def _without_overflow(table: pa.Table, screen: _Screen, salvaged: _Salvaged) -> pa.Table:
     """The table without its rows holding an infinite number, which are salvaged instead."""
     infinite = None
     for name in _NUMBER_COLUMNS:
@@ -488,7 +552,10 @@ def _may_hold_infinity(column: pa.ChunkedArray) -> bool:
     test runs for nothing). Reading the buffers is a tenth of the cost of a compute call."""
     for chunk in column.chunks:
         values = chunk.buffers()[1]
-        if values is not None and np.isinf(np.frombuffer(values, np.float64)[chunk.offset : chunk.offset + len(chunk)]).any():
+        if (
+            values is not None
+            and np.isinf(np.frombuffer(values, np.float64)[chunk.offset : chunk.offset + len(chunk)]).any()
+        ):
             return True
     return False
 
@@ -614,7 +681,7 @@ def _salvage_line(number: int, line: memoryview | bytes) -> dict:
             return None
         if isinstance(value, str):
             return _checked_text(name, value, problems)
-        return float(value) if types is _NUMBER else value
+        return float(value) if types is _NUMBER else value  # type: ignore[arg-type]  # an int or float here
 
     def attribution():
         items = pick(("attribution",), (list,))
@@ -623,8 +690,10 @@ def _salvage_line(number: int, line: memoryview | bytes) -> dict:
         if not all(item is None or isinstance(item, dict) for item in items):
             problems.append((WRONG_TYPES, "attribution holds an item that is not an object"))
             return None
-        return [None if item is None else {k: pick((k,), (str,), item, f"attribution[{i}].") for k in ("name", "url")}
-                for i, item in enumerate(items)]
+        return [
+            None if item is None else {k: pick((k,), (str,), item, f"attribution[{i}].") for k in ("name", "url")}
+            for i, item in enumerate(items)
+        ]
 
     row = {
         "line_number": number,

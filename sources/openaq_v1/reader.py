@@ -9,9 +9,9 @@ whole, is listed when it is read, not when its rows are reused.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -28,7 +28,7 @@ READ_THREADS = 4
 
 def read_objects(
     objects: Iterable[ObjectInfo], read: Callable[[str], bytes], previous: pa.Table | None = None
-) -> tuple[pa.Table, "DayReport"]:
+) -> tuple[pa.Table, DayReport]:
     """Read and parse the objects of one day, READ_THREADS objects in memory at a time.
 
     ``previous`` is the day's table from an earlier read: the rows of objects still listed with
@@ -39,7 +39,9 @@ def read_objects(
     known: set[tuple[str, str]] = set()
     if previous is not None and previous.schema.names == RAW_SCHEMA.names:
         previous = previous.cast(RAW_SCHEMA)  # Parquet keeps second timestamps as milliseconds
-        known = set(zip(previous.column("source_key").to_pylist(), previous.column("source_etag").to_pylist()))
+        known = set(
+            zip(previous.column("source_key").to_pylist(), previous.column("source_etag").to_pylist(), strict=True)
+        )
     reused: list[str] = []
     to_read: list[ObjectInfo] = []
     for info in objects:
@@ -61,12 +63,12 @@ def read_objects(
     # (both release the GIL). Results keep the listing's order.
     broken: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
-        for info, (size, parsed) in zip(to_read, pool.map(fetch_and_parse, to_read)):
+        for info, (size, parsed) in zip(to_read, pool.map(fetch_and_parse, to_read), strict=True):
             report.bytes += size
             tables.append(parsed.table)
             if parsed.problem is not None:
                 broken[info.key] = parsed.problem
-    if reused:
+    if reused and previous is not None:
         old = previous.filter(pc.is_in(previous.column("source_key"), value_set=pa.array(reused)))
         tables.append(old)
         errors = old.filter(pc.is_valid(old.column("parse_error"))).select(["source_key", "parse_error"]).to_pylist()

@@ -19,11 +19,22 @@ READ = [c for c in CASES if c.expected.skipped is None]
 
 # Raw columns holding a record's fields, and how the JSON record spells them.
 FIELDS = {
-    "date_utc": ("date", "utc"), "date_local": ("date", "local"), "parameter": ("parameter",), "value": ("value",),
-    "unit": ("unit",), "averaging_period_value": ("averagingPeriod", "value"),
-    "averaging_period_unit": ("averagingPeriod", "unit"), "location": ("location",), "city": ("city",),
-    "country": ("country",), "latitude": ("coordinates", "latitude"), "longitude": ("coordinates", "longitude"),
-    "attribution": ("attribution",), "source_name": ("sourceName",), "source_type": ("sourceType",), "mobile": ("mobile",),
+    "date_utc": ("date", "utc"),
+    "date_local": ("date", "local"),
+    "parameter": ("parameter",),
+    "value": ("value",),
+    "unit": ("unit",),
+    "averaging_period_value": ("averagingPeriod", "value"),
+    "averaging_period_unit": ("averagingPeriod", "unit"),
+    "location": ("location",),
+    "city": ("city",),
+    "country": ("country",),
+    "latitude": ("coordinates", "latitude"),
+    "longitude": ("coordinates", "longitude"),
+    "attribution": ("attribution",),
+    "source_name": ("sourceName",),
+    "source_type": ("sourceType",),
+    "mobile": ("mobile",),
 }
 
 
@@ -90,9 +101,11 @@ def test_the_day_reader_reports_every_case_once():
     assert table.num_rows == report.records == sum(c.expected.rows for c in READ)
     assert report.unparseable_lines == sum(len(c.expected.bad_lines) for c in READ)
     assert {s["key"]: reason_class(s["reason"]) for s in report.skipped} == {
-        c.key: c.expected.skipped for c in CASES if c.expected.skipped}
+        c.key: c.expected.skipped for c in CASES if c.expected.skipped
+    }
     assert {b["key"]: reason_class(b["error"]) for b in report.broken_objects} == {
-        c.key: c.expected.broken for c in READ if c.expected.broken}
+        c.key: c.expected.broken for c in READ if c.expected.broken
+    }
     # Read again with the first read as the previous table: the damaged streams are found again in
     # their rows; objects with no rows (not NDJSON) are read again; trailing data is listed when read.
     fetched = []

@@ -1,14 +1,14 @@
 import gzip
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from tests.openaq_fixtures import ABSENT, ndjson, record, write_object
 from domain.raw_schema import RAW_SCHEMA
 from sources.objects import ObjectInfo
 from sources.openaq_v1.names import object_name_error, published_at
 from sources.openaq_v1.parse import decompress, parse_object
 from sources.openaq_v1.reader import read_objects
+from tests.openaq_fixtures import ABSENT, ndjson, record, write_object
 
 
 @pytest.mark.parametrize(
@@ -25,14 +25,20 @@ def test_both_object_name_styles_are_accepted(key):
 
 
 @pytest.mark.parametrize(
-    "key", ["2014-01-01/README.txt", "2014-01-01/1388577600.json", "2014-01-01/latest.ndjson", "2014-01-01/1388577600.ndjson.tmp"]
+    "key",
+    [
+        "2014-01-01/README.txt",
+        "2014-01-01/1388577600.json",
+        "2014-01-01/latest.ndjson",
+        "2014-01-01/1388577600.ndjson.tmp",
+    ],
 )
 def test_odd_object_names_are_rejected_with_a_reason(key):
     assert "is not <unix-seconds>" in object_name_error(key)
 
 
 def test_publish_time_comes_from_the_name():
-    assert published_at("x/2021-06-01/1622505600_abc.ndjson") == datetime(2021, 6, 1, tzinfo=timezone.utc)
+    assert published_at("x/2021-06-01/1622505600_abc.ndjson") == datetime(2021, 6, 1, tzinfo=UTC)
 
 
 def test_clean_object_flattens_fields_and_numbers_lines():
@@ -51,7 +57,7 @@ def test_clean_object_flattens_fields_and_numbers_lines():
     assert rows[1]["unit"] == "µg/m³"
     assert {r["source_key"] for r in rows} == {"2014-01-01/1388577600.ndjson.gz"}
     assert {r["source_etag"] for r in rows} == {"abc"}
-    assert rows[0]["published_at"] == datetime(2014, 1, 1, 12, tzinfo=timezone.utc)
+    assert rows[0]["published_at"] == datetime(2014, 1, 1, 12, tzinfo=UTC)
     assert all(r["parse_error"] is None and r["raw_line"] is None for r in rows)
 
 
@@ -87,7 +93,9 @@ def test_nan_literal_is_read_as_a_number_for_harmonization_to_judge():
 
 def test_non_object_json_line_is_an_error():
     # Beside a record: an object of nothing but such lines is not NDJSON at all (a broken object).
-    rows = parse_object(b'[1, 2]\n"text"\n' + ndjson([record()]), key="2014-01-01/1388577600.ndjson", etag="e").to_pylist()
+    rows = parse_object(
+        b'[1, 2]\n"text"\n' + ndjson([record()]), key="2014-01-01/1388577600.ndjson", etag="e"
+    ).to_pylist()
     assert [r["parse_error"] for r in rows] == [None, "not an object: a JSON array", "not an object: a JSON string"]
 
 

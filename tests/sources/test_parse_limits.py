@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -55,7 +55,9 @@ def test_a_200_mb_location_costs_its_line_and_is_held_once(tmp_path):
     result = json.loads(done.stdout)
     size = (200 << 20) + len('{"parameter":"o3","value":1,"location":""}')
     assert result["rows"] == 6001
-    assert result["bad"] == [[3001, f"line too long: {size} bytes, more than {P.MAX_LINE_BYTES}", P.MAX_RAW_LINE_BYTES, size]]
+    assert result["bad"] == [
+        [3001, f"line too long: {size} bytes, more than {P.MAX_LINE_BYTES}", P.MAX_RAW_LINE_BYTES, size]
+    ]
     assert result["grown"] < 1.5 * size + (32 << 20)
 
 
@@ -82,13 +84,15 @@ def test_garbled_deflate_keeps_every_line_zlib_inflated_cleanly_before_it():
     data[20_000:20_016] = bytes(b ^ 0x5A for b in data[20_000:20_016])
     prefix = inflatable_prefix(bytes(data))
     clean = 0  # complete lines of the inflated prefix that are the object's lines
-    for got, want in zip(prefix.split(b"\n")[:-1], text.split(b"\n")):
+    for got, want in zip(prefix.split(b"\n")[:-1], text.split(b"\n"), strict=False):
         if got != want:
             break
         clean += 1
     assert clean > 300
     rows = {r["line_number"]: r for r in rows_of(bytes(data))}
-    assert all(rows[n]["parse_error"] is None and rows[n]["value"] == items[n - 1]["value"] for n in range(1, clean + 1))
+    assert all(
+        rows[n]["parse_error"] is None and rows[n]["value"] == items[n - 1]["value"] for n in range(1, clean + 1)
+    )
     last = max(rows)
     assert last == prefix.count(b"\n") + 1 and reason_class(rows[last]["parse_error"]) == P.CORRUPT_STREAM
 
@@ -138,7 +142,10 @@ def test_a_long_line_of_valid_fields_is_a_record():
     assert rows[0]["parse_error"] is None and rows[0]["location"] == record["location"]
     record["city"] += "y"
     rows = rows_of(ndjson([line(record)]))
-    assert rows[0]["parse_error"] == f"field too long: city is {P.MAX_FIELD_BYTES + 1} bytes, more than {P.MAX_FIELD_BYTES}"
+    assert (
+        rows[0]["parse_error"]
+        == f"field too long: city is {P.MAX_FIELD_BYTES + 1} bytes, more than {P.MAX_FIELD_BYTES}"
+    )
 
 
 def test_bad_line_reasons_name_the_field():
@@ -164,8 +171,11 @@ def test_bad_line_reasons_name_the_field():
 
 def test_pyarrow_infinities_are_checked_one_by_one():
     base = records(9, 1388577600, 1)[0]
-    lines = [line(base | {"value": 1.5}), line(base).replace(b'"value":', b'"value":' + b"9" * 320 + b',"x":', 1),
-             line(base).replace(b'"value":', b'"value":-Infinity,"x":', 1)]
+    lines = [
+        line(base | {"value": 1.5}),
+        line(base).replace(b'"value":', b'"value":' + b"9" * 320 + b',"x":', 1),
+        line(base).replace(b'"value":', b'"value":-Infinity,"x":', 1),
+    ]
     rows = {r["line_number"]: r for r in rows_of(ndjson(lines))}
     assert rows[1]["parse_error"] is None and rows[1]["value"] == 1.5
     assert reason_class(rows[2]["parse_error"]) == P.NUMBER_OUT_OF_RANGE and rows[2]["value"] is None
@@ -179,7 +189,7 @@ def test_pyarrow_infinities_are_checked_one_by_one():
         (int(EARLIEST_PUBLISHED.timestamp()), True),
         (int(LATEST_PUBLISHED.timestamp()) - 1, True),
         (int(LATEST_PUBLISHED.timestamp()), False),
-        (int((datetime.now(timezone.utc) + timedelta(days=1)).timestamp()), True),
+        (int((datetime.now(UTC) + timedelta(days=1)).timestamp()), True),
     ],
 )
 def test_names_are_plausible_from_2013_to_2099(seconds, plausible):
@@ -197,3 +207,18 @@ def test_only_an_object_without_a_line_that_could_be_a_record_is_not_ndjson():
     assert parsed.table.num_rows == 0 and parsed.problem is None  # blank: nothing to read, nothing lost
     parsed = read_object(json.dumps(records(10, 1388577600, 1)[0]).encode() + b"\r\n", key=KEY, etag="e")
     assert parsed.table.num_rows == 1 and parsed.problem is None  # a CRLF record looks like a record
+
+
+def test_an_object_is_read_up_to_its_line_cap(monkeypatch):
+    monkeypatch.setattr(P, "MAX_OBJECT_LINES", 100)
+    monkeypatch.setattr(P, "_SALVAGED_BATCH", 7)  # bad rows gathered into tables a few at a time
+    items = [line(r) for r in records(11, 1388577600, 150)]
+    items[10:40] = [b"[1]"] * 30
+    parsed = read_object(gzip.compress(ndjson(items)), key=KEY, etag="e")
+    rows = parsed.table.to_pylist()
+    assert sorted(r["line_number"] for r in rows) == list(range(1, 102))
+    assert [r["line_number"] for r in rows if r["parse_error"] == "not an object: a JSON array"] == list(range(11, 41))
+    rest = rows[-1]
+    assert rest["line_number"] == 101 and rest["parse_error"] == parsed.problem
+    assert parsed.problem == "object too large: more than 100 lines; the rest is not read"
+    assert rest["raw_line_bytes"] == len(ndjson(items[100:]))  # the unread rest, whose first 4 KiB raw_line keeps
