@@ -90,13 +90,13 @@ def encode_credentials(url: str) -> str:
     userinfo = _URL_USERINFO.match(url)
     if userinfo:
         password = quote(unquote(userinfo["password"]), safe="")
-        url = f"{userinfo['head']}:{password}@{url[userinfo.end():]}"
+        url = f"{userinfo['head']}:{password}@{url[userinfo.end() :]}"
     base, mark, query = url.partition("?")
     return base + mark + query.replace("@", "%40")
 
 
 def _after_each_at(password: str) -> list[str]:
-    return [password[i + 1:] for i, char in enumerate(password) if char == "@" and password[i + 1:]]
+    return [password[i + 1 :] for i, char in enumerate(password) if char == "@" and password[i + 1 :]]
 
 
 def _spellings(secret: str) -> list[str]:

@@ -7,7 +7,7 @@ import os
 import stat
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import urlparse
 
 from dagster import ConfigurableResource
@@ -36,7 +36,7 @@ class OpenAQBucket(ConfigurableResource):
     """
 
     url: str = Field(description="s3://bucket/prefix, or a local folder holding YYYY-MM-DD/ subfolders")
-    endpoint_url: Optional[str] = Field(default=None, description="S3-compatible endpoint (e.g. MinIO)")
+    endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (e.g. MinIO)")
     unsigned: bool = Field(default=True, description="anonymous S3 requests (public bucket)")
     max_attempts: int = Field(
         default=5, description="S3 client retries per request after the first try (botocore's max_attempts)"

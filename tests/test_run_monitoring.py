@@ -67,6 +67,7 @@ def daemon(tmp_path_factory):
     workspace = root / "workspace.yaml"
     workspace.write_text(yaml.safe_dump({"load_from": [{"python_file": {"relative_path": str(JOB_MODULE)}}]}))
     env = {**os.environ, "DAGSTER_HOME": str(home), "RUN_MONITORING_HANG_FILE": str(root / "hang")}
+    instance = DagsterInstance.from_config(str(home))  # its SQLite storage made before the daemon starts
     log = (root / "daemon.log").open("w")
     process = subprocess.Popen(
         [BIN / "dagster-daemon", "run", "-w", workspace],
@@ -77,9 +78,15 @@ def daemon(tmp_path_factory):
         start_new_session=True,
     )
     try:
-        with DagsterInstance.from_config(str(home)) as instance:
-            yield instance, root, workspace, env
+        # Runs are launched once the daemons that launch and monitor them are beating.
+        wait_for(
+            lambda: {"QUEUED_RUN_COORDINATOR", "MONITORING"} <= set(instance.get_daemon_heartbeats()),
+            60,
+            "the daemon's run queue and run monitoring",
+        )
+        yield instance, root, workspace, env
     finally:
+        instance.dispose()
         # The daemon's session holds its code server and the run workers: stop them all.
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -93,13 +100,14 @@ def daemon(tmp_path_factory):
 def launch(workspace: Path, env: dict) -> str:
     """Submit a run of the sleepy job to the instance's run queue; the daemon launches it."""
     run_id = str(uuid.uuid4())
-    subprocess.run(
+    done = subprocess.run(
         [BIN / "dagster", "job", "launch", "-w", workspace, "-j", "sleepy", "--run-id", run_id],
         env=env,
-        check=True,
         capture_output=True,
+        text=True,
         timeout=60,
     )
+    assert done.returncode == 0, done.stderr[-3000:]
     return run_id
 
 

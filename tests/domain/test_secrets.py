@@ -11,30 +11,46 @@ PASSWORD = "Sup3r-Secr3t"
     ("text", "masked"),
     [
         # user:password@, encoded or not
-        ("postgresql+psycopg2://toar:Sup3r-Secr3t@db.example:5432/toar",
-         "postgresql+psycopg2://toar:***@db.example:5432/toar"),
+        (
+            "postgresql+psycopg2://toar:Sup3r-Secr3t@db.example:5432/toar",
+            "postgresql+psycopg2://toar:***@db.example:5432/toar",
+        ),
         ("postgresql+psycopg2://toar:Sup3r%40Secr3t@db.example/toar", "postgresql+psycopg2://toar:***@db.example/toar"),
         ("postgresql+psycopg2://toar:Sup3r@Secr3t@db.example/toar", "postgresql+psycopg2://toar:***@db.example/toar"),
-        ("postgresql://toar:a@b:c/d@Secr3t@db.example:5432/toar?sslmode=require",
-         "postgresql://toar:***@db.example:5432/toar?sslmode=require"),
+        (
+            "postgresql://toar:a@b:c/d@Secr3t@db.example:5432/toar?sslmode=require",
+            "postgresql://toar:***@db.example:5432/toar?sslmode=require",
+        ),
         ("s3://AKIAEXAMPLE:Sup3r/Secr3t+key@bucket/prefix", "s3://AKIAEXAMPLE:***@bucket/prefix"),
         ("mysql://:Sup3r-Secr3t@host/db", "mysql://:***@host/db"),
         # query parameters, any case
-        ("postgresql+psycopg2://toar@db.example/toar?password=Sup3r-Secr3t",
-         "postgresql+psycopg2://toar@db.example/toar?password=***"),
-        ("postgresql://db/toar?sslmode=require&PASSWORD=Sup3r-Secr3t&application_name=toar",
-         "postgresql://db/toar?sslmode=require&PASSWORD=***&application_name=toar"),
-        ("https://h/x?passwd=a&pwd=b&secret=c&token=d&key=e&api_key=f&apiKey=g&access_token=h&sig=i",
-         "https://h/x?passwd=***&pwd=***&secret=***&token=***&key=***&api_key=***&apiKey=***&access_token=***&sig=***"),
-        ("https://b.s3.amazonaws.com/k.ndjson?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F20140101"
-         "&X-Amz-Date=20140101T000000Z&X-Amz-Security-Token=FwoG&X-Amz-Signature=5d672d79",
-         "https://b.s3.amazonaws.com/k.ndjson?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=***"
-         "&X-Amz-Date=20140101T000000Z&X-Amz-Security-Token=***&X-Amz-Signature=***"),
-        ("https://b.s3.amazonaws.com/k?AWSAccessKeyId=AKIA&Expires=1&Signature=abc%3D",
-         "https://b.s3.amazonaws.com/k?AWSAccessKeyId=***&Expires=1&Signature=***"),
+        (
+            "postgresql+psycopg2://toar@db.example/toar?password=Sup3r-Secr3t",
+            "postgresql+psycopg2://toar@db.example/toar?password=***",
+        ),
+        (
+            "postgresql://db/toar?sslmode=require&PASSWORD=Sup3r-Secr3t&application_name=toar",
+            "postgresql://db/toar?sslmode=require&PASSWORD=***&application_name=toar",
+        ),
+        (
+            "https://h/x?passwd=a&pwd=b&secret=c&token=d&key=e&api_key=f&apiKey=g&access_token=h&sig=i",
+            "https://h/x?passwd=***&pwd=***&secret=***&token=***&key=***&api_key=***&apiKey=***&access_token=***&sig=***",
+        ),
+        (
+            "https://b.s3.amazonaws.com/k.ndjson?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F20140101"
+            "&X-Amz-Date=20140101T000000Z&X-Amz-Security-Token=FwoG&X-Amz-Signature=5d672d79",
+            "https://b.s3.amazonaws.com/k.ndjson?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=***"
+            "&X-Amz-Date=20140101T000000Z&X-Amz-Security-Token=***&X-Amz-Signature=***",
+        ),
+        (
+            "https://b.s3.amazonaws.com/k?AWSAccessKeyId=AKIA&Expires=1&Signature=abc%3D",
+            "https://b.s3.amazonaws.com/k?AWSAccessKeyId=***&Expires=1&Signature=***",
+        ),
         # key=value DSNs, quoted values too
-        ("host=db.example port=5432 password=Sup3r-Secr3t dbname=toar",
-         "host=db.example port=5432 password=*** dbname=toar"),
+        (
+            "host=db.example port=5432 password=Sup3r-Secr3t dbname=toar",
+            "host=db.example port=5432 password=*** dbname=toar",
+        ),
         ("host=db.example password='Sup3r Secr3t' dbname=toar", "host=db.example password=*** dbname=toar"),
         (r"host=db password = 'it\'s Secr3t' user=toar", "host=db password = *** user=toar"),
         ('host=db sslpassword="Sup3r Secr3t" user=toar', "host=db sslpassword=*** user=toar"),
@@ -92,11 +108,12 @@ def test_realistic_error_messages_quoting_the_url_are_masked(url):
 def test_a_driver_quoting_the_end_of_a_password_as_a_host_name_is_masked():
     """What psycopg2 said when SQLAlchemy ended the password at its first "@"."""
     url = "postgresql+psycopg2://toar:Sup3r@Secr3t@127.0.0.1:1/toar"
-    message = ('(psycopg2.OperationalError) could not translate host name "Secr3t@127.0.0.1" to address: '
-               "Name or service not known")
-    assert mask_secrets(message, url_secrets(url)) == (
-        '(psycopg2.OperationalError) could not translate host name "***127.0.0.1" to address: '
+    message = (
+        '(psycopg2.OperationalError) could not translate host name "Secr3t@127.0.0.1" to address: '
         "Name or service not known"
+    )
+    assert mask_secrets(message, url_secrets(url)) == (
+        '(psycopg2.OperationalError) could not translate host name "***127.0.0.1" to address: Name or service not known'
     )
 
 
@@ -107,7 +124,10 @@ def test_given_secrets_are_masked_as_written_and_percent_encoded():
 
 def test_url_secrets_are_the_password_and_secret_parameters_decoded_too():
     assert url_secrets("postgresql://toar:Sup3r%40Secr3t@db/toar?password=x%26y&sslmode=require") == [
-        "Sup3r%40Secr3t", "Sup3r@Secr3t", "x%26y", "x&y"
+        "Sup3r%40Secr3t",
+        "Sup3r@Secr3t",
+        "x%26y",
+        "x&y",
     ]
     assert url_secrets("sqlite:////data/toar.sqlite") == []
 
@@ -115,14 +135,26 @@ def test_url_secrets_are_the_password_and_secret_parameters_decoded_too():
 def test_encode_credentials_makes_the_password_and_query_values_whole_url_components():
     import sqlalchemy as sa
 
-    for url, password in [("postgresql+psycopg2://toar:Sup3r@Secr3t@db:5432/toar", "Sup3r@Secr3t"),
-                          ("postgresql+psycopg2://toar:Sup3r%40Secr3t@db:5432/toar", "Sup3r@Secr3t"),
-                          ("postgresql+psycopg2://toar:Sup3r@Sec:r3/t@db:5432/toar", "Sup3r@Sec:r3/t"),
-                          ("postgresql+psycopg2://toar:a%3Fb@db:5432/toar?application_name=x@y", "a?b")]:
+    for url, password in [
+        ("postgresql+psycopg2://toar:Sup3r@Secr3t@db:5432/toar", "Sup3r@Secr3t"),
+        ("postgresql+psycopg2://toar:Sup3r%40Secr3t@db:5432/toar", "Sup3r@Secr3t"),
+        ("postgresql+psycopg2://toar:Sup3r@Sec:r3/t@db:5432/toar", "Sup3r@Sec:r3/t"),
+        ("postgresql+psycopg2://toar:a%3Fb@db:5432/toar?application_name=x@y", "a?b"),
+    ]:
         parsed = sa.engine.make_url(encode_credentials(url))
         assert (parsed.username, parsed.password, parsed.host, parsed.port, parsed.database) == (
-            "toar", password, "db", 5432, "toar")
+            "toar",
+            password,
+            "db",
+            5432,
+            "toar",
+        )
     parsed = sa.engine.make_url(encode_credentials("postgresql+psycopg2://toar@db:5432/toar?password=Sup3r@Secr3t"))
-    assert (parsed.username, parsed.host, parsed.port, parsed.query) == ("toar", "db", 5432, {"password": "Sup3r@Secr3t"})
+    assert (parsed.username, parsed.host, parsed.port, parsed.query) == (
+        "toar",
+        "db",
+        5432,
+        {"password": "Sup3r@Secr3t"},
+    )
     for url in ["sqlite:////data/toar.sqlite", "postgresql+psycopg2://toar@db/toar?password=x"]:
         assert encode_credentials(url) == url

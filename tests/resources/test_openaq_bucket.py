@@ -126,8 +126,14 @@ def test_local_folder_lists_regular_files_and_every_skipped_entry_with_why(odd_b
 
 def test_local_folder_reads_nothing_outside_itself_and_never_opens_a_fifo(odd_bucket):
     bucket = OpenAQBucket(url=str(odd_bucket))
-    for key in ["2014-01-01/1388577601.ndjson", "2014-01-01/1388577602.ndjson", "2014-01-01/../../outside.ndjson",
-                "2014-01-01/../2014-01-02/../../outside.ndjson", "2014-01-01/pipe.ndjson", "2014-01-01/subfolder"]:
+    for key in [
+        "2014-01-01/1388577601.ndjson",
+        "2014-01-01/1388577602.ndjson",
+        "2014-01-01/../../outside.ndjson",
+        "2014-01-01/../2014-01-02/../../outside.ndjson",
+        "2014-01-01/pipe.ndjson",
+        "2014-01-01/subfolder",
+    ]:
         with pytest.raises(ObjectReadError) as raised:
             _finishes(lambda key=key: bucket.read(key))
         assert raised.value.location == str(odd_bucket / key)
@@ -139,7 +145,8 @@ def test_a_day_folder_linked_outside_the_bucket_is_skipped(tmp_path):
     (tmp_path / "bucket").mkdir()
     (tmp_path / "bucket" / "2014-01-01").symlink_to(tmp_path / "elsewhere" / "2014-01-01")
     assert OpenAQBucket(url=str(tmp_path / "bucket")).list_day_with_skipped("2014-01-01") == (
-        [], [{"key": "2014-01-01/", "reason": OUTSIDE}]
+        [],
+        [{"key": "2014-01-01/", "reason": OUTSIDE}],
     )
 
 

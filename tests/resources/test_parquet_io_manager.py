@@ -64,8 +64,9 @@ def test_s3_round_trip_through_dagster_aws(monkeypatch):
         assert keys == ["intermediates/raw/2014-01-01.parquet"]
         assert manager.existing_partition(AssetKey(["raw"]), "2014-01-01").num_rows == 3
         assert manager.existing_partition(AssetKey(["raw"]), "2014-01-02") is None
-        loaded = manager.load_input(build_input_context(asset_key=AssetKey(["raw"]), partition_key="2014-01-01",
-                                                        upstream_output=context))
+        loaded = manager.load_input(
+            build_input_context(asset_key=AssetKey(["raw"]), partition_key="2014-01-01", upstream_output=context)
+        )
         assert loaded["2014-01-01"].column("x").to_pylist() == [0, 1, 2]
 
 
@@ -75,8 +76,12 @@ def test_a_downstream_step_in_the_same_process_takes_the_table_without_reading_i
     manager.handle_output(upstream, {"2014-01-01": pa.table({"x": [1, 2], "y": ["a", "b"]})})
     stored = tmp_path / "raw" / "2014-01-01.parquet"
     stored.rename(tmp_path / "elsewhere.parquet")  # the handoff must not touch the file
-    context = build_input_context(asset_key=AssetKey(["raw"]), partition_key="2014-01-01", upstream_output=upstream,
-                                  definition_metadata={"columns": ["y"]})
+    context = build_input_context(
+        asset_key=AssetKey(["raw"]),
+        partition_key="2014-01-01",
+        upstream_output=upstream,
+        definition_metadata={"columns": ["y"]},
+    )
     assert manager.load_input(context)["2014-01-01"].to_pydict() == {"y": ["a", "b"]}
     with pytest.raises(FileNotFoundError):  # handed off once; later loads read the stored file
         manager.load_input(context)["2014-01-01"]
@@ -101,11 +106,13 @@ def test_a_later_run_reads_the_stored_file_not_a_table_kept_from_an_earlier_run(
 
 def test_numbers_and_times_carry_min_max_statistics_so_readers_can_skip_files(tmp_path):
     manager = ParquetIOManager(base_url=str(tmp_path))
-    frame = pa.table({
-        "datetime": pa.array([0, 3_600_000_000], pa.timestamp("us")),
-        "value": [1.5, 2.5],
-        "station": ["a", "b"],  # a day's strings span their vocabulary: min/max would prune nothing
-    })
+    frame = pa.table(
+        {
+            "datetime": pa.array([0, 3_600_000_000], pa.timestamp("us")),
+            "value": [1.5, 2.5],
+            "station": ["a", "b"],  # a day's strings span their vocabulary: min/max would prune nothing
+        }
+    )
     manager.handle_output(build_output_context(asset_key=AssetKey(["features"])), frame)
     stored = pq.ParquetFile(tmp_path / "features.parquet")
     columns = {c.path_in_schema: c for c in (stored.metadata.row_group(0).column(i) for i in range(3))}

@@ -39,8 +39,10 @@ def assert_no_secret(text: str) -> None:
         ("postgresql+psycopg2://toar@db/toar", "postgresql+psycopg2://toar@db/toar"),
         (f"postgresql+psycopg2://toar:{PASSWORD}@db:5432/toar", "postgresql+psycopg2://toar:***@db:5432/toar"),
         ("postgresql+psycopg2://toar:Sup3r%40Secr3t@db/toar", "postgresql+psycopg2://toar:***@db/toar"),
-        (f"postgresql+psycopg2://toar@db/toar?password={PASSWORD}&sslmode=require",
-         "postgresql+psycopg2://toar@db/toar?password=***&sslmode=require"),
+        (
+            f"postgresql+psycopg2://toar@db/toar?password={PASSWORD}&sslmode=require",
+            "postgresql+psycopg2://toar@db/toar?password=***&sslmode=require",
+        ),
     ],
 )
 def test_display_url_masks_every_password_form(url, shown):
@@ -65,8 +67,11 @@ def test_a_password_with_an_unencoded_at_sign_connects(postgres_url, form):
     """The local server trusts every password: the URL must reach it whole, host and all."""
     parsed = sa.engine.make_url(postgres_url)
     server = f"{parsed.host}:{parsed.port}/{parsed.database}"
-    url = (f"postgresql+psycopg2://{parsed.username}:{PASSWORD}@{server}" if form == "userinfo"
-           else f"postgresql+psycopg2://{parsed.username}@{server}?password={PASSWORD}")
+    url = (
+        f"postgresql+psycopg2://{parsed.username}:{PASSWORD}@{server}"
+        if form == "userinfo"
+        else f"postgresql+psycopg2://{parsed.username}@{server}?password={PASSWORD}"
+    )
     database = ToarDatabase(url=url)
     with database.engine().connect() as conn:
         assert conn.execute(sa.text("SELECT current_database()")).scalar_one() == parsed.database
@@ -87,11 +92,17 @@ def materialize_day(bucket, root, database_url):
     """The day's run, its instance's event log as text, and what the run raised."""
     instance = DagsterInstance.ephemeral()
     with project_resources(root, bucket, database_url) as resources:
-        result = materialize_days([raw_openaq_measurements, harmonized_toar_series], resources, "2014-01-01",
-                                  instance=instance, raise_on_error=False)
+        result = materialize_days(
+            [raw_openaq_measurements, harmonized_toar_series],
+            resources,
+            "2014-01-01",
+            instance=instance,
+            raise_on_error=False,
+        )
         try:  # the same run raising, as the command-line jobs run it
-            materialize_days([raw_openaq_measurements, harmonized_toar_series], resources, "2014-01-01",
-                             instance=instance)
+            materialize_days(
+                [raw_openaq_measurements, harmonized_toar_series], resources, "2014-01-01", instance=instance
+            )
             raised = None
         except Exception as exc:
             raised = exc
@@ -124,14 +135,20 @@ def test_a_run_that_cannot_reach_the_database_fails_and_shows_no_password(bucket
 def test_a_run_that_reaches_the_database_succeeds_and_shows_no_password(bucket, tmp_path, capfd, postgres_url, form):
     parsed = sa.engine.make_url(postgres_url)
     server = f"{parsed.host}:{parsed.port}/{parsed.database}"
-    url = (f"postgresql+psycopg2://{parsed.username}:{PASSWORD}@{server}" if form == "userinfo"
-           else f"postgresql+psycopg2://{parsed.username}@{server}?password={PASSWORD}")
+    url = (
+        f"postgresql+psycopg2://{parsed.username}:{PASSWORD}@{server}"
+        if form == "userinfo"
+        else f"postgresql+psycopg2://{parsed.username}@{server}?password={PASSWORD}"
+    )
     result, log, raised = materialize_day(bucket, tmp_path, url)
 
     assert result.success and raised is None
     shown = metadata_of(result, "harmonized_toar_series")["database"]
-    assert shown == (f"postgresql+psycopg2://{parsed.username}:***@{server}" if form == "userinfo"
-                     else f"postgresql+psycopg2://{parsed.username}@{server}?password=***")
+    assert shown == (
+        f"postgresql+psycopg2://{parsed.username}:***@{server}"
+        if form == "userinfo"
+        else f"postgresql+psycopg2://{parsed.username}@{server}?password=***"
+    )
     assert metadata_of(result, "harmonized_toar_series")["rows_out"] > 0
     assert_no_secret(log)
     captured = capfd.readouterr()
