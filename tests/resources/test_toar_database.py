@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from dagster import DagsterEventType, DagsterInstance, serialize_value
 
 from local_services.loopback import free_port
-from resources.toar_database import ToarDatabase, ToarDatabaseError
+from resources.toar_database import ToarDatabase, ToarDatabaseError, ToarDatabaseUnavailable
 from sample_data.generator import generate_bucket
 from tests.conftest import project_resources
 from tests.helpers import materialize_days, metadata_of
@@ -52,13 +52,25 @@ def test_display_url_masks_every_password_form(url, shown):
 @pytest.mark.parametrize("form", ["userinfo", "query"])
 def test_a_connection_failure_raises_a_masked_error_with_no_chained_original(form):
     url = closed_port_urls()[form]
-    with pytest.raises(ToarDatabaseError) as raised:
+    with pytest.raises(ToarDatabaseUnavailable) as raised:
         ToarDatabase(url=url).engine()
     error = raised.value
     assert str(error).startswith(f"could not open the TOAR database {ToarDatabase(url=url).display_url()}: ")
     assert "Connection refused" in str(error)  # the cause is kept, masked; the host is the real one
     assert error.__cause__ is None and error.__suppress_context__
-    assert_no_secret("".join(traceback.format_exception(error)) + repr(error))
+    assert_no_secret("".join(traceback.format_exception(error)) + repr(error) + str(error.orig))
+    # Transient, as the driver's error it replaces: the assets retry OperationalErrors.
+    assert isinstance(error, sa.exc.OperationalError) and isinstance(error, ToarDatabaseError)
+
+
+def test_an_unusable_url_raises_a_masked_error_that_is_not_retried():
+    with pytest.raises(ToarDatabaseError) as raised:
+        ToarDatabase(url=f"postgresql+psycopg2://toar:{PASSWORD}@db:notaport/toar").engine()
+    assert not isinstance(raised.value, sa.exc.OperationalError)
+    assert str(raised.value) == (
+        "could not open the TOAR database postgresql+psycopg2://toar:***@db:notaport/toar: "
+        "ValueError: invalid literal for int() with base 10: 'notaport'"
+    )
 
 
 @pytest.mark.postgres
@@ -89,43 +101,40 @@ def bucket(tmp_path_factory):
 
 
 def materialize_day(bucket, root, database_url):
-    """The day's run, its instance's event log as text, and what the run raised."""
+    """The day's run (raising, as the command-line jobs run it): its result, what it raised, its
+    events, and all of them as text (messages, errors with their stacks, metadata)."""
     instance = DagsterInstance.ephemeral()
+    result = raised = None
     with project_resources(root, bucket, database_url) as resources:
-        result = materialize_days(
-            [raw_openaq_measurements, harmonized_toar_series],
-            resources,
-            "2014-01-01",
-            instance=instance,
-            raise_on_error=False,
-        )
-        try:  # the same run raising, as the command-line jobs run it
-            materialize_days(
+        try:
+            result = materialize_days(
                 [raw_openaq_measurements, harmonized_toar_series], resources, "2014-01-01", instance=instance
             )
-            raised = None
         except Exception as exc:
             raised = exc
-    events = instance.all_logs(result.run_id)
+    (run,) = instance.get_runs()
+    events = instance.all_logs(run.run_id)
     log = "\n".join([serialize_value(event) for event in events] + [event.message for event in events])
-    return result, log, raised
+    return result, raised, events, log
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("form", ["userinfo", "query"])
 def test_a_run_that_cannot_reach_the_database_fails_and_shows_no_password(bucket, tmp_path, capfd, form):
     url = closed_port_urls()[form]
-    result, log, raised = materialize_day(bucket, tmp_path, url)
+    result, raised, events, log = materialize_day(bucket, tmp_path, url)
 
-    assert not result.success and raised is not None
-    failures = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]
-    assert [e.step_key for e in failures] == ["harmonized_toar_series"]
-    error = failures[0].event_specific_data.error.to_string()  # Dagster's error, with its cause
-    assert "ToarDatabaseError: could not open the TOAR database" in error and "Connection refused" in error
-    assert_no_secret(log)  # every event: messages, errors with their stacks, metadata
+    assert result is None and raised is not None
+    retried = [e.step_key for e in events if e.dagster_event_type == DagsterEventType.STEP_UP_FOR_RETRY]
+    assert retried == ["harmonized_toar_series"] * 2  # transient: the assets' retry policy tries twice more
+    (failure,) = [e.dagster_event for e in events if e.dagster_event_type == DagsterEventType.STEP_FAILURE]
+    assert failure.step_key == "harmonized_toar_series"
+    error = failure.event_specific_data.error.to_string()  # Dagster's error, with its cause
+    assert "ToarDatabaseUnavailable: could not open the TOAR database" in error and "Connection refused" in error
+    assert_no_secret(log)
     assert_no_secret("".join(traceback.format_exception(raised)))
     captured = capfd.readouterr()
-    assert "ToarDatabaseError" in captured.err  # Dagster's console log (compute logs hold the same)
+    assert "ToarDatabaseUnavailable" in captured.err  # Dagster's console log (compute logs hold the same)
     assert_no_secret(captured.out + captured.err)
 
 
@@ -140,9 +149,9 @@ def test_a_run_that_reaches_the_database_succeeds_and_shows_no_password(bucket, 
         if form == "userinfo"
         else f"postgresql+psycopg2://{parsed.username}@{server}?password={PASSWORD}"
     )
-    result, log, raised = materialize_day(bucket, tmp_path, url)
+    result, raised, _, log = materialize_day(bucket, tmp_path, url)
 
-    assert result.success and raised is None
+    assert raised is None and result.success
     shown = metadata_of(result, "harmonized_toar_series")["database"]
     assert shown == (
         f"postgresql+psycopg2://{parsed.username}:***@{server}"
