@@ -36,9 +36,12 @@ Caps (bytes of UTF-8)
     ``MAX_OBJECT_LINES`` (a million): an object is read up to these; the rest is not read
     (``object too large``, as for a damaged stream). Real lines are about 500 bytes, real
     objects a few MB and ten thousand lines.
-    Nesting: a line read by Python's JSON reader (the lines pyarrow does not read directly: see
-    ``_parse_lines``) that is nested deeper than it allows (about 1,000 levels) is a bad line
-    (``nested too deeply``). A field given twice in a record is a bad line (``duplicate field``).
+    Nesting: pyarrow reads most lines and ignores fields it does not know, however deep; the
+    few lines it does not read (not ``{...}``, longer than ``MAX_FIELD_BYTES``, a string value,
+    a ``\u0000`` or surrogate escape, not UTF-8, rejected by pyarrow, an infinite number) are
+    read by Python's JSON reader, and such a line nested deeper than it goes (about 1,000
+    levels) is a bad line (``nested too deeply``). A field given twice is a bad line
+    (``duplicate field``).
 
 raw_line
     A bad line's first ``MAX_RAW_LINE_BYTES`` (4 KiB) bytes, cut before a character that does
@@ -51,11 +54,14 @@ raw_line
 Damaged streams
     Gzip is recognised by its magic bytes, not by the name. The stream is inflated in 64 KiB
     steps; when a step fails, it is inflated again byte by byte, so every line completed before
-    the damage is kept. The bytes after the last complete line (possibly none) become one row
-    numbered after it, carrying the stream's error: it stands for the unreadable rest. Further
-    gzip members are read as the same object; NUL padding between or after members is ignored.
-    Other bytes after the last complete member are ignored, no record is lost, and the object is
-    listed as broken (``trailing data``) when it is read.
+    the damage is kept. (Deflate has no checksum before the trailer: zlib may inflate a stretch
+    of garbage before it notices, and those lines are judged like any other, as bad lines
+    mostly.) The bytes after the last complete line (possibly none; for an object over its
+    caps, the unread rest) become one row numbered after it, carrying the stream's error: it
+    stands for what could not be read. The object is listed as broken with the same text.
+    Further gzip members are read as the same object; NUL padding between or after members is
+    ignored. Other bytes after the last complete member are ignored, no record is lost, and the
+    object is listed as broken (``trailing data``) when it is read.
 
 Broken objects
     An object is not NDJSON at all, and gives no rows but one entry in the day's
