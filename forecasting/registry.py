@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from forecasting.tracking import masked
+
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 
@@ -55,7 +57,7 @@ class RegisteredModel:
         client = self.client()
         with contextlib.suppress(MlflowException):  # it exists already
             client.create_registered_model(self.model_name)
-        return client.create_model_version(self.model_name, model_uri, run_id=run_id, tags=tags)
+        return client.create_model_version(self.model_name, model_uri, run_id=run_id, tags=masked(tags))
 
     def register_challenger(self, model_uri: str, run_id: str, tags: dict[str, str]) -> str:
         """Register a logged model as a new version and make it the challenger; its version number."""

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from domain.secrets import mask_secrets, url_secrets
 from forecasting.features import FEATURE_COLUMNS, KEY_COLUMNS, TARGET
 from forecasting.training import Decision, Evaluation, TrainingWindow
 
@@ -32,11 +33,24 @@ def ensure_experiment(tracking_uri: str, name: str) -> str:
     """The experiment's id; created (with ``artifact_location``) if it does not exist yet."""
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=tracking_uri)
-    experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    return client.create_experiment(name, artifact_location=artifact_location(tracking_uri))
+    try:
+        client = MlflowClient(tracking_uri=tracking_uri)
+        experiment = client.get_experiment_by_name(name)
+        if experiment is not None:
+            return experiment.experiment_id
+        return client.create_experiment(name, artifact_location=artifact_location(tracking_uri))
+    except Exception as exc:
+        failure = exc
+    # Raised outside the except block and unchained: the original text may hold the URI's password.
+    raise RuntimeError(
+        f"MLflow at {mask_secrets(tracking_uri, url_secrets(tracking_uri))} is not usable: "
+        f"{type(failure).__name__}: {mask_secrets(str(failure), url_secrets(tracking_uri))}"
+    ) from None
+
+
+def masked(values: dict) -> dict:
+    """Parameters or tags for MLflow with any credential inside a text value masked."""
+    return {name: mask_secrets(value) if isinstance(value, str) else value for name, value in values.items()}
 
 
 @contextmanager
@@ -67,13 +81,13 @@ def log_training_run(
 
     train, holdout = window.train, window.holdout
     mlflow.log_params(
-        {**settings, "features": len(FEATURE_COLUMNS), "train_rows": len(train), "holdout_rows": len(holdout)}
+        masked({**settings, "features": len(FEATURE_COLUMNS), "train_rows": len(train), "holdout_rows": len(holdout)})
     )
     metrics = {**evaluation.candidate.as_metrics("candidate"), **evaluation.baseline.as_metrics("baseline")}
     if evaluation.champion is not None:
         metrics.update(evaluation.champion.as_metrics("champion"))
     mlflow.log_metrics(metrics)
-    mlflow.set_tags(tags)
+    mlflow.set_tags(masked(tags))
     columns = KEY_COLUMNS + FEATURE_COLUMNS + [TARGET]
     with warnings.catch_warnings():
         # The datasets keep integer station ids on purpose (lineage); MLflow hints about it.
@@ -102,7 +116,7 @@ def log_decision(decision: Decision, version: str) -> None:
     """Tag the active run with the model version it registered and whether it was promoted, and why."""
     import mlflow
 
-    mlflow.set_tags({"promoted": str(decision.promote), "decision": decision.reason, "model_version": version})
+    mlflow.set_tags(masked({"promoted": str(decision.promote), "decision": decision.reason, "model_version": version}))
 
 
 def pip_requirements() -> list[str]:

@@ -78,7 +78,8 @@ def raw_openaq_measurements(
     def read_day(day: str) -> PartitionStep:
         previous = None if config.full_refresh else lake_io_manager.existing_partition(context.asset_key, day)
         try:
-            table, report = read_objects(openaq_bucket.list_day(day), openaq_bucket.read, previous)
+            listed, unlisted = openaq_bucket.list_day_with_skipped(day)
+            table, report = read_objects(listed, openaq_bucket.read, previous)
         except ObjectReadError as exc:
             raise Failure(f"{day}: {exc}", metadata={"partition": day, "failed_object": exc.location}) from exc
         encoded = EncodedTable(table)  # the Parquet encoding overlaps the checks
@@ -93,12 +94,12 @@ def raw_openaq_measurements(
                 "bytes_read": report.bytes,
                 "records": report.records,
                 "unparseable_lines": report.unparseable_lines,
-                "skipped_keys": len(report.skipped),
+                "skipped_keys": len(report.skipped) + len(unlisted),
                 "broken_objects": len(report.broken_objects),
-                "bucket": openaq_bucket.url,
+                "bucket": openaq_bucket.display_url(),
                 "data_fingerprint": objects_fingerprint((o["key"], o["etag"]) for o in report.objects),
                 "source_objects": MetadataValue.json(report.objects),
-                "skipped": MetadataValue.json(report.skipped),
+                "skipped": MetadataValue.json(sorted(report.skipped + unlisted, key=lambda s: s["key"])),
                 "broken": MetadataValue.json(report.broken_objects),
             },
             qoa={
@@ -166,7 +167,13 @@ def harmonized_toar_series(
                 "conservation": (
                     f"{harmonized.rows_in} rows in = {len(obs)} values + "
                     f"{harmonized.duplicates} duplicates + {len(harmonized.quarantine)} quarantined"
+                    + ("" if withheld else " (values and quarantine read back from the database before commit)")
                 ),
+                "values_read_back": 0 if withheld else stats.values_read_back,
+                "quarantine_read_back": 0 if withheld else stats.quarantine_read_back,
+                "strings_altered": harmonized.strings_altered,
+                "objects_vanished": 0 if withheld else len(stats.objects_vanished),
+                "vanished_objects": MetadataValue.json([] if withheld else list(stats.objects_vanished)),
                 "unit_convention": CONVERSION_CONVENTION,
                 "database": toar_database.display_url(),
                 "data_fingerprint": combined_fingerprint(

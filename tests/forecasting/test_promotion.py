@@ -205,3 +205,15 @@ def test_a_new_version_is_the_challenger_and_promotion_keeps_the_champion_it_rep
     champion = registry.version("champion")
     assert str(champion.version) == "2" and champion.tags["previous_champion"] == "1"
     assert registry.load("2").predict(pd.DataFrame({"a": [2.0]}))[0] == pytest.approx(2.0)
+
+
+def test_mlflow_tags_and_errors_never_carry_a_password(tmp_path):
+    from forecasting.tracking import ensure_experiment, masked
+
+    tags = masked({"toar_database": "postgresql://toar:S3cr3t@db.example/toar", "rows": 12})
+    assert tags == {"toar_database": "postgresql://toar:***@db.example/toar", "rows": 12}
+    unreachable = "postgresql+psycopg2://mlflow:p@ss:w/rd@127.0.0.1:9/mlflow"
+    with pytest.raises(RuntimeError) as raised:
+        ensure_experiment(unreachable, "ozone-forecast")
+    assert "p@ss" not in str(raised.value) and "w/rd" not in str(raised.value) and "***" in str(raised.value)
+    assert raised.value.__cause__ is None and raised.value.__context__ is None
