@@ -33,7 +33,11 @@ RAW_COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("source_type", pa.string(), "sourceType"),
     ("mobile", pa.bool_(), "mobile platform"),
     ("parse_error", pa.string(), "why the line is not a valid record (null if it is)"),
-    ("raw_line", pa.string(), "the line's text, kept for lines that needed salvaging"),
+    (
+        "raw_line",
+        pa.string(),
+        'the text of a line that needed salvaging: its first 4 KiB, as "base64:..." when not UTF-8 text without NUL',
+    ),
     ("raw_line_bytes", pa.int64(), "the line's whole length in bytes (raw_line may be cut); null where raw_line is"),
 ]
 
