@@ -19,11 +19,11 @@ from __future__ import annotations
 import io
 import os
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import urlparse
 
 import pyarrow as pa
@@ -63,8 +63,14 @@ def _statistics_columns(schema: pa.Schema) -> list[str]:
     files and row groups. A day's strings span their whole vocabulary (parameters, units,
     station names), so their min/max would prune nothing; they cost a fifth of the encoding of
     a raw day."""
+
     def comparable(kind: pa.DataType) -> bool:
-        return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_temporal(kind) or pa.types.is_boolean(kind)
+        return (
+            pa.types.is_integer(kind)
+            or pa.types.is_floating(kind)
+            or pa.types.is_temporal(kind)
+            or pa.types.is_boolean(kind)
+        )
 
     return [field.name for field in schema if comparable(field.type)]
 
@@ -72,7 +78,7 @@ def _statistics_columns(schema: pa.Schema) -> list[str]:
 class LazyPartitions(Mapping):
     """Read-only mapping of partition key -> table that reads a file on each access."""
 
-    def __init__(self, keys: list[str], read):
+    def __init__(self, keys: Sequence[str], read):
         self._keys = list(keys)
         self._read = read
 
@@ -112,7 +118,7 @@ class LocalStore:
 class S3Store:
     """Objects under ``s3://bucket/prefix``; a PUT is atomic, so no partial object is ever seen."""
 
-    def __init__(self, url: str, endpoint_url: Optional[str]):
+    def __init__(self, url: str, endpoint_url: str | None):
         from dagster_aws.s3 import S3Resource
 
         parsed = urlparse(url)
@@ -144,7 +150,7 @@ class ParquetIOManager(ConfigurableIOManager):
     """Stores Arrow tables (or pandas frames, or EncodedTables) as Parquet, one file per partition."""
 
     base_url: str = Field(description="local folder or s3://bucket/prefix for Parquet intermediates")
-    s3_endpoint_url: Optional[str] = Field(default=None, description="S3-compatible endpoint override")
+    s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint override")
 
     _store: Any = PrivateAttr(default=None)
     _handoff: dict = PrivateAttr(default_factory=dict)  # storage key -> the last table written
@@ -159,9 +165,7 @@ class ParquetIOManager(ConfigurableIOManager):
             return
         if context.has_asset_partitions:
             if not isinstance(obj, Mapping):
-                raise TypeError(
-                    f"{context.asset_key.to_user_string()} is partitioned: return {{partition key: table}}"
-                )
+                raise TypeError(f"{context.asset_key.to_user_string()} is partitioned: return {{partition key: table}}")
             expected = set(context.asset_partition_keys)
             if set(obj) != expected:
                 raise ValueError(f"returned partitions {sorted(obj)} but the run targets {sorted(expected)}")
@@ -197,7 +201,7 @@ class ParquetIOManager(ConfigurableIOManager):
             partitions = [p for p in partitions if self.store().exists(self._key(key, p))]
         return LazyPartitions(partitions, lambda partition: self._read(self._key(key, partition), columns))
 
-    def existing_partition(self, asset_key: AssetKey, partition: str) -> Optional[pa.Table]:
+    def existing_partition(self, asset_key: AssetKey, partition: str) -> pa.Table | None:
         """A partition's stored table, or None if it was never written (for incremental reads)."""
         key = self._key(asset_key, partition)
         return self._read(key) if self.store().exists(key) else None
@@ -215,11 +219,11 @@ class ParquetIOManager(ConfigurableIOManager):
         return self._store
 
     @staticmethod
-    def _key(asset_key: AssetKey, partition: Optional[str]) -> str:
+    def _key(asset_key: AssetKey, partition: str | None) -> str:
         path = "/".join(asset_key.path)
         return f"{path}/{partition}.parquet" if partition else f"{path}.parquet"
 
-    def _read(self, key: str, columns: Optional[list[str]] = None) -> pa.Table:
+    def _read(self, key: str, columns: list[str] | None = None) -> pa.Table:
         table = self._handoff.pop(key, None)
         if table is not None:
             return table.select(columns) if columns else table

@@ -17,7 +17,9 @@ def test_the_code_location_uses_the_system_allocator_unless_the_environment_name
     env["DAGSTER_HOME"] = str(tmp_path)  # loading the code location prepares the process's folders
     if setting:
         env["ARROW_DEFAULT_MEMORY_POOL"] = setting
-    done = subprocess.run([sys.executable, "-c", PRINT_POOL], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", PRINT_POOL], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == expected
 
@@ -25,6 +27,8 @@ def test_the_code_location_uses_the_system_allocator_unless_the_environment_name
 def test_importing_the_code_location_leaves_the_allocator_alone():
     env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
     probe = "import definitions, pyarrow as pa; print(pa.default_memory_pool().backend_name)"
-    done = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "mimalloc"  # Arrow's own default: only the load changes it

@@ -45,11 +45,19 @@ def test_peak_rss_sees_a_transient_allocation():
 def test_metadata_keys_are_stable_and_numeric():
     with QoAMonitor().measure() as m:
         burn(0.05)
-    metadata = m.metadata(rows_in=10, rows_out=8, rows_quarantined=2, duplicates=0, data_quality_score=1.0,
-                          bytes_in=None)
+    metadata = m.metadata(
+        rows_in=10, rows_out=8, rows_quarantined=2, duplicates=0, data_quality_score=1.0, bytes_in=None
+    )
     assert set(metadata) == {
-        "qoa/wall_seconds", "qoa/cpu_seconds", "qoa/peak_rss_bytes", "qoa/cost_usd",
-        "qoa/rows_in", "qoa/rows_out", "qoa/rows_quarantined", "qoa/duplicates", "qoa/data_quality_score",
+        "qoa/wall_seconds",
+        "qoa/cpu_seconds",
+        "qoa/peak_rss_bytes",
+        "qoa/cost_usd",
+        "qoa/rows_in",
+        "qoa/rows_out",
+        "qoa/rows_quarantined",
+        "qoa/duplicates",
+        "qoa/data_quality_score",
     }
     assert all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in metadata.values())
     assert metadata["qoa/cpu_seconds"] > 0
