@@ -1,4 +1,5 @@
 import contextlib
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,17 @@ def project_resources(root: Path, bucket: Path, database_url: str | None = None,
             patch.setenv(name, value)
         patch.delenv("MLFLOW_ARTIFACT_LOCATION", raising=False)
         yield {**build_resources(), **overrides}
+
+
+@pytest.fixture(scope="session")
+def two_day_mirror(tmp_path_factory) -> Path:
+    """A generated mirror of the bucket, 2014-01-01..02 with 12 stations, shared by the tests
+    that only read it."""
+    from sample_data.generator import generate_bucket
+
+    root = tmp_path_factory.mktemp("mirror") / "openaq"
+    generate_bucket(root, date(2014, 1, 1), days=2, stations=12, seed=7, objects_per_day=24)
+    return root
 
 
 @pytest.fixture

@@ -25,10 +25,8 @@ ASSETS = [raw_openaq_measurements, harmonized_toar_series]
 
 
 @pytest.fixture(scope="module")
-def bucket(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bucket") / "openaq"
-    generate_bucket(root, date(2014, 1, 1), days=2, stations=12, seed=7, objects_per_day=24)
-    return root
+def bucket(two_day_mirror):
+    return two_day_mirror
 
 
 def run(resources, instance, first, last=None):

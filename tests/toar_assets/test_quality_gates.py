@@ -26,10 +26,8 @@ def run(resources, first, last):
 
 
 @pytest.fixture(scope="module")
-def bucket(tmp_path_factory):
-    root = tmp_path_factory.mktemp("gates") / "bucket"
-    generate_bucket(root, date(2014, 1, 1), days=2, stations=10, seed=5, objects_per_day=12)
-    return root
+def bucket(two_day_mirror):
+    return two_day_mirror
 
 
 def test_a_bad_source_partition_stops_harmonization_in_the_same_run(tmp_path):
