@@ -2,7 +2,6 @@
 
 import subprocess
 import sys
-from datetime import date
 
 import pyarrow.parquet as pq
 import pytest
@@ -14,7 +13,6 @@ import toar.schema
 from domain.quality import REASONS
 from resources.environment import PROJECT_ROOT
 from resources.openaq_bucket import OpenAQBucket
-from sample_data.generator import generate_bucket
 from tests.conftest import project_resources
 from tests.helpers import count, materialize_days, metadata_by_partition, snapshot
 from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements

@@ -1,7 +1,5 @@
 """Blocking checks stop bad data in the run that produced it."""
 
-from datetime import date
-
 import pytest
 import sqlalchemy as sa
 
@@ -9,7 +7,6 @@ import toar.database
 import toar.schema
 from ml_assets.assets import ozone_features
 from resources.quality_gates import QualityGates
-from sample_data.generator import generate_bucket
 from tests.conftest import project_resources
 from tests.helpers import check_evaluation as evaluation
 from tests.helpers import materialize_days, materialized
