@@ -8,5 +8,8 @@ The simulated world, independent of any output format:
     ``randomness``, ``clock``  seeded random streams; UTC days as unix seconds
 Output formats, one subpackage each:
     ``openaq_v1``       the v1 realtime bucket: objects per fetch day, ndjson lines, faults
-``generator`` is the public API and command line (``python -m sample_data.generator``).
+    ``openaq_v3``       the v3 archive: a gzipped CSV per location and local day, the locations'
+                        catalog, patched re-writes
+``files`` writes files atomically (gzip without a timestamp) on a few threads; ``generator`` is
+the public API and command line (``python -m sample_data.generator``).
 """

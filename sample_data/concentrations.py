@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 import numpy as np
 
@@ -80,19 +81,30 @@ def noise_free_concentration(
     }[parameter]
 
 
-def ar1_noise(
-    rng: np.random.Generator, shape: tuple[int, int], hourly_autocorrelation: float, period: int
-) -> np.ndarray:
-    """Unit-variance AR(1) noise along the rows' steps of ``period`` seconds, stationary from
-    the first step (each day starts afresh). Daily means are independent."""
+def ar1_noise(innovations: np.ndarray, hourly_autocorrelation: float, period: int) -> np.ndarray:
+    """Unit-variance AR(1) noise from standard normal ``innovations`` along the rows' steps of
+    ``period`` seconds, stationary from the first step (each day starts afresh). Daily means
+    are independent."""
     phi = hourly_autocorrelation ** (period / 3600) if period < SECONDS_PER_DAY else 0.0
-    innovations = rng.standard_normal(shape)
     noise = np.empty_like(innovations)
     noise[:, 0] = innovations[:, 0]
     innovation_scale = math.sqrt(1 - phi * phi)
-    for step in range(1, shape[1]):
+    for step in range(1, innovations.shape[1]):
         noise[:, step] = phi * noise[:, step - 1] + innovation_scale * innovations[:, step]
     return noise
+
+
+class NoiseDraws(NamedTuple):
+    """The random numbers behind a block of values (one row per series, one column per period)."""
+
+    innovations: np.ndarray  # standard normal: the AR(1) noise
+    negative_draw: np.ndarray  # uniform [0, 1): which low-gas readings are small negatives
+    negative_size: np.ndarray  # uniform [1, 3): how negative
+
+    @staticmethod
+    def draw(rng: np.random.Generator, shape: tuple[int, int]) -> NoiseDraws:
+        # The order of the draws is part of the output.
+        return NoiseDraws(rng.standard_normal(shape), rng.random(shape), rng.uniform(1, 3, shape))
 
 
 @dataclass
@@ -117,13 +129,27 @@ class ConcentrationModel:
     def _measure_group(self, day: date, series: np.ndarray) -> GroupDay:
         network = self.network
         parameter_number, period = int(network.series_parameter[series[0]]), int(network.series_period[series[0]])
-        parameter = PARAMETERS[parameter_number]
         # One stream per (day, parameter, period): the same values whichever fetch day needs them.
         rng = random_stream(self.seed, Stream.MEASUREMENTS, day.toordinal(), parameter_number, period)
-        stations = network.series_station[series]
         steps = SECONDS_PER_DAY // period
         period_ends = day_start(day) + np.arange(steps, dtype=np.int64) * period
-        mid_period = (period_ends - period / 2)[None, :] + np.zeros((len(series), 1))
+        draws = NoiseDraws.draw(rng, (len(series), steps))
+        values = self.concentrations(
+            PARAMETERS[parameter_number], network.series_station[series], period_ends, period, draws
+        )
+        scale = 10.0 ** network.series_decimals[series][:, None]
+        # + 0.0 turns -0.0 into 0.0, which would print as "-0.0".
+        values = np.round(values * network.series_unit_factor[series][:, None] * scale) / scale + 0.0
+        return GroupDay(series=series, period_ends=period_ends, values=values, rng=rng)
+
+    def concentrations(
+        self, parameter: str, stations: np.ndarray, period_ends: np.ndarray, period: int, draws: NoiseDraws
+    ) -> np.ndarray:
+        """Values of ``parameter`` at ``stations`` (one row each) for the consecutive averaging
+        periods of ``period`` seconds ending at ``period_ends`` (unix seconds: one row for all
+        stations, or one row per station), in ppb (gases) or µg/m³ (particles), not rounded."""
+        network = self.network
+        mid_period = np.broadcast_to(period_ends - period / 2, draws.innovations.shape)
         local_hour = ((mid_period + network.utc_offset_hours[stations][:, None] * 3600) % SECONDS_PER_DAY) / 3600
         regions = network.country_index[stations]
         photochemistry = self.weather.anomaly(regions, mid_period, PHOTOCHEMISTRY)
@@ -134,13 +160,8 @@ class ConcentrationModel:
         deviation, hourly_autocorrelation, relative_to = NOISE[parameter]
         if relative_to is not None:
             deviation = deviation * levels[relative_to] * PARTICLES.get(parameter, 1.0)
-        noise = ar1_noise(rng, (len(series), steps), hourly_autocorrelation, period)
+        noise = ar1_noise(draws.innovations, hourly_autocorrelation, period)
         values = np.maximum(clean + deviation * noise, 0.0)
-
-        negative_draw, negative_size = rng.random(values.shape), rng.uniform(1, 3, values.shape)  # always drawn
         if parameter in LOW_GASES:  # instrument noise around zero: small negative readings
-            values = np.where(negative_draw < 0.005, -negative_size, values)
-        scale = 10.0 ** network.series_decimals[series][:, None]
-        # + 0.0 turns -0.0 into 0.0, which would print as "-0.0".
-        values = np.round(values * network.series_unit_factor[series][:, None] * scale) / scale + 0.0
-        return GroupDay(series=series, period_ends=period_ends, values=values, rng=rng)
+            values = np.where(draws.negative_draw < 0.005, -draws.negative_size, values)
+        return values

@@ -1,9 +1,10 @@
-"""Deterministic local mirror of the OpenAQ v1 "realtime" S3 bucket (``openaq-fetches``):
-the public API and the command line (``python -m sample_data.generator --help``).
+"""Deterministic local mirrors of OpenAQ's buckets: the v1 "realtime" bucket (``openaq-fetches``)
+and the v3 archive (``openaq-data-archive``); the public API and the command line
+(``python -m sample_data.generator --help``, ``... archive --help``, ``... patch-archive --help``).
 
 The embedded default data source of the code location (the demo backfills
 2014-01-01..2014-01-10 from it) and the data set of the ingestion benchmark. The layout is
-described in ``sample_data.openaq_v1``.
+described in ``sample_data.openaq_v1``; the v3 archive's in ``sample_data.openaq_v3``.
 
 Determinism: the same arguments give byte-identical files, and a day's bytes do not depend
 on how many days are generated (see ``sample_data.randomness``).
@@ -19,15 +20,25 @@ from pathlib import Path
 from sample_data.network import PARAMETERS, UG_PER_PPB, UNITS
 from sample_data.openaq_v1.bucket import BucketSummary, generate_bucket
 from sample_data.openaq_v1.publication import NAMINGS
+from sample_data.openaq_v3.archive import ArchiveSummary, archive_key, generate_archive
+from sample_data.openaq_v3.command import archive_main, patch_main
+from sample_data.openaq_v3.patch import ArchivePatch, ValueChange, patch_archive
 
 __all__ = [
+    "ArchivePatch",
+    "ArchiveSummary",
     "BucketSummary",
     "PARAMETERS",
     "UNITS",
     "UG_PER_PPB",
+    "ValueChange",
+    "archive_key",
+    "generate_archive",
     "generate_bucket",
     "main",
+    "patch_archive",
 ]
+PROG = "python -m sample_data.generator"
 
 _DESCRIPTION = """\
 Generate a deterministic local mirror of the OpenAQ v1 "realtime" bucket (openaq-fetches).
@@ -51,6 +62,8 @@ mg/m³, values 99999/-999), a truncated gzip object every third day, and one fil
 folder that is not an object (<unix>.ndjson.tmp or README.txt).
 
 Same arguments give byte-identical files, and a day's files do not depend on --days.
+
+The v3 archive (openaq-data-archive): `archive --help` and `patch-archive --help`.
 """
 
 
@@ -62,8 +75,13 @@ def _parse_date(text: str) -> date:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["archive"]:  # the v1 command line has no positional arguments
+        return archive_main(argv[1:], PROG)
+    if argv[:1] == ["patch-archive"]:
+        return patch_main(argv[1:], PROG)
     parser = argparse.ArgumentParser(
-        prog="python -m sample_data.generator",
+        prog=PROG,
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -254,6 +254,16 @@ def _levels(rng: np.random.Generator, country: Country, city_latitude: float, ur
     }
 
 
+def unit_factor(parameter: str, unit: str) -> float:
+    """From the model's unit (ppb for gases, µg/m³ for particles) to ``unit``."""
+    return {"ppm": 1e-3, "ppb": 1.0}.get(unit, UG_PER_PPB.get(parameter, 1.0))
+
+
+def reported_decimals(parameter: str, unit: str) -> int:
+    """The decimals a value of ``parameter`` in ``unit`` is reported with."""
+    return 3 if unit == "ppm" else 2 if parameter == "bc" else 1
+
+
 class Network:
     """The stations and their series, with per-station and per-series arrays for vectorised use."""
 
@@ -270,13 +280,8 @@ class Network:
         self.series_parameter = np.array([PARAMETERS.index(s.parameter) for s in self.series], dtype=np.int64)
         self.series_unit = [s.unit for s in self.series]
         self.series_period = np.array([int(s.averaging_hours * 3600) for s in self.series], dtype=np.int64)  # seconds
-        # From the model's unit (ppb for gases, µg/m³ for particles) to the series unit.
-        self.series_unit_factor = np.array(
-            [{"ppm": 1e-3, "ppb": 1.0}.get(s.unit, UG_PER_PPB.get(s.parameter, 1.0)) for s in self.series]
-        )
-        self.series_decimals = np.array(
-            [3 if s.unit == "ppm" else 2 if s.parameter == "bc" else 1 for s in self.series], dtype=np.int64
-        )
+        self.series_unit_factor = np.array([unit_factor(s.parameter, s.unit) for s in self.series])
+        self.series_decimals = np.array([reported_decimals(s.parameter, s.unit) for s in self.series], dtype=np.int64)
         # Series of one parameter and averaging period, which are simulated together.
         group_keys = self.series_parameter * 10**6 + self.series_period
         self.series_groups = [np.flatnonzero(group_keys == key) for key in np.unique(group_keys)]

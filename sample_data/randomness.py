@@ -21,6 +21,10 @@ class Stream(IntEnum):
     MEASUREMENTS = 3
     OBJECTS = 4
     FAULTS = 5
+    ARCHIVE_LOCATION = 6  # the v3 archive (openaq_v3): a location's ids, units and habits
+    ARCHIVE_VALUES = 7  # a location-day's values that the model does not give
+    ARCHIVE_FILE = 8  # a location-day's file: absence, BOM, sentinels, broken lines
+    ARCHIVE_PATCH = 9  # a patch: the files and values it changes
 
 
 def random_stream(seed: int, stream: Stream, *keys: int) -> np.random.Generator:

@@ -1,7 +1,8 @@
 """Regional weather: slow anomalies that many stations of a country share.
 
 Each region has two fields, each a sum of three sinusoids of absolute time with periods of
-2-10 days, so a day's weather does not depend on which days are generated.
+2-10 days, so a day's weather does not depend on which days are generated. ``surface_weather``
+adds the temperature and humidity a station feels (the v3 archive reports them).
 """
 
 from __future__ import annotations
@@ -37,3 +38,19 @@ class RegionalWeather:
         amplitude = self.amplitude[regions, field][:, None, :]
         phase = self.phase[regions, field][:, None, :]
         return (amplitude * np.sin(2 * np.pi * times[..., None] / period + phase)).sum(axis=-1)
+
+
+def surface_weather(
+    latitude: np.ndarray, unix_seconds: np.ndarray, local_hour: np.ndarray, photochemistry: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Air temperature (°C) and relative humidity (%) without noise: warmer towards the equator,
+    in the local summer, in the afternoon and in sunny weather; humidity falls as it warms.
+    ``latitude`` broadcasts against the other arrays (a column: one station per row)."""
+    day_of_year = (unix_seconds / SECONDS_PER_DAY) % 365.2425  # the epoch starts on 1 January
+    summer = np.cos(2 * np.pi * (day_of_year - 200) / 365.2425) * np.where(latitude >= 0, 1.0, -1.0)
+    diurnal = np.cos(2 * np.pi * (local_hour - 15) / 24)
+    distance = np.abs(latitude)
+    temperature = 27.0 - 0.4 * np.maximum(distance - 15.0, 0.0) + (3.0 + 0.2 * distance) * summer
+    temperature = temperature + 4.0 * diurnal + 2.0 * photochemistry
+    humidity = 65.0 - 12.0 * diurnal - 6.0 * photochemistry
+    return temperature, humidity

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import gzip
 import os
 import shutil
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
 from sample_data.clock import SECONDS_PER_DAY, day_start
 from sample_data.concentrations import ConcentrationModel
+from sample_data.files import BackgroundWriter
 from sample_data.openaq_v1.faults import DayFaults, inject_faults, odd_file
 from sample_data.openaq_v1.publication import NAMINGS, DayObjects, Publisher
 from sample_data.openaq_v1.records import DayLines, RecordFormatter
-
-GZIP_LEVEL = 3  # fast; the ratio barely differs from level 6 on this repetitive text
 
 
 @dataclass
@@ -40,50 +36,6 @@ class BucketSummary:
             f"bytes={self.bytes} raw_bytes={self.raw_bytes} broken_lines={self.broken_lines} "
             f"truncated_objects={self.truncated_objects} odd_files={self.odd_files}"
         )
-
-
-def write_file(path: Path, payload: bytes, compress: bool, truncate: bool) -> int:
-    """Write ``payload``, gzipped if ``compress`` and then cut in half if ``truncate``; returns
-    the bytes written."""
-    if compress:
-        # mtime=0 and no file name in the header: identical bytes on every run.
-        payload = gzip.compress(payload, compresslevel=GZIP_LEVEL, mtime=0)
-        if truncate:
-            payload = payload[: len(payload) // 2]
-    partial = path.with_name(f".{path.name}.partial")  # readers never see half-written objects
-    partial.write_bytes(payload)
-    os.replace(partial, path)
-    return len(payload)
-
-
-class _BackgroundWriter:
-    """Writes files on a few threads (gzip releases the GIL) while the next objects are built."""
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.workers = max(1, min(4, os.cpu_count() or 1))
-        self.sizes: dict[str, int] = {}  # key -> bytes written
-        self._pending: deque[tuple[str, Future]] = deque()
-        self._pool = ThreadPoolExecutor(self.workers)
-
-    def __enter__(self) -> _BackgroundWriter:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self._pool.shutdown(wait=True)
-
-    def write(self, key: str, payload: bytes, compress: bool = False, truncate: bool = False) -> None:
-        self._pending.append((key, self._pool.submit(write_file, self.root / key, payload, compress, truncate)))
-        while len(self._pending) > 2 * self.workers:  # bounds the memory held by queued payloads
-            self._collect()
-
-    def finish(self) -> None:
-        while self._pending:
-            self._collect()
-
-    def _collect(self) -> None:
-        key, future = self._pending.popleft()
-        self.sizes[key] = future.result()
 
 
 def generate_bucket(
@@ -120,7 +72,7 @@ def generate_bucket(
     publisher = Publisher(model, objects_per_day, naming, republish)
     formatter = RecordFormatter(model.network, rename_at=day_start(start) + SECONDS_PER_DAY // 2)
     summary = BucketSummary(days=days)
-    with _BackgroundWriter(root) as writer:
+    with BackgroundWriter(root) as writer:
         for day in (start + timedelta(offset) for offset in range(days)):
             objects = publisher.objects(day)
             day_lines = formatter.day_lines(publisher.fetch_day(day))
@@ -153,7 +105,7 @@ def _check_arguments(
 
 
 def _write_day(
-    writer: _BackgroundWriter,
+    writer: BackgroundWriter,
     day: date,
     objects: DayObjects,
     day_lines: DayLines,
