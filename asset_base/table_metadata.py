@@ -12,7 +12,7 @@ from dagster import AssetKey, TableColumn, TableColumnDep, TableColumnLineage, T
 from domain.keys import HARMONIZED_SERIES as HARMONIZED
 from domain.keys import OPENAQ_BUCKET as SOURCE
 from domain.keys import RAW_MEASUREMENTS as RAW
-from domain.raw_schema import ERROR_COLUMNS, ORIGIN_COLUMNS, RAW_COLUMNS, type_label
+from domain.raw_schema import ERROR_COLUMNS, ORIGIN_COLUMNS, RAW_COLUMNS, SOURCE_IDS, type_label
 
 
 def column_schema(columns: list[tuple[str, str, str]]) -> TableSchema:
@@ -47,7 +47,7 @@ RAW_METADATA = table_metadata(
     {
         name: [(SOURCE, _RAW_FIELDS.get(name, name))]
         for name, _, _ in RAW_COLUMNS
-        if name not in (*ORIGIN_COLUMNS, *ERROR_COLUMNS)
+        if name not in (*ORIGIN_COLUMNS, *ERROR_COLUMNS, *SOURCE_IDS)
     }
     | {"source_key": [(SOURCE, "key")], "source_etag": [(SOURCE, "etag")], "published_at": [(SOURCE, "key")]},
 )

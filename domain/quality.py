@@ -43,6 +43,9 @@ EARLIEST_MEASUREMENT = pd.Timestamp("2013-01-01")
 AVERAGING_PERIOD_MINUTES = (1.0, 366 * 1440.0)
 
 # Why a raw record was quarantined, in the order the harmonization rules test them.
+# Values providers write for "no measurement" (seen in OpenAQ's v3 archive): never a reading.
+SENTINEL_VALUES = (-999.0, -9999.0)
+
 REASONS = (
     "unparseable_line",
     "unsupported_parameter",
@@ -50,6 +53,7 @@ REASONS = (
     "incompatible_unit",
     "missing_value",
     "value_not_finite",
+    "sentinel_value",
     "invalid_timestamp",
     "timestamp_before_source",
     "timestamp_after_publication",

@@ -39,6 +39,8 @@ RAW_COLUMNS: list[tuple[str, pa.DataType, str]] = [
         'the text of a line that needed salvaging: its first 4 KiB, as "base64:..." when not UTF-8 text without NUL',
     ),
     ("raw_line_bytes", pa.int64(), "the line's whole length in bytes (raw_line may be cut); null where raw_line is"),
+    ("location_id", pa.int64(), "OpenAQ location id (v3 archive; null in v1 objects)"),
+    ("sensor_id", pa.int64(), "OpenAQ sensor id (v3 archive; null in v1 objects)"),
 ]
 
 RAW_SCHEMA = pa.schema([(name, kind) for name, kind, _ in RAW_COLUMNS])
@@ -47,6 +49,8 @@ RAW_SCHEMA = pa.schema([(name, kind) for name, kind, _ in RAW_COLUMNS])
 ORIGIN_COLUMNS = ("source_key", "source_etag", "published_at", "line_number")
 # What a line that is not a record keeps instead of fields.
 ERROR_COLUMNS = ("parse_error", "raw_line", "raw_line_bytes")
+# OpenAQ's ids of a v3 record's location and sensor (v1 records have none).
+SOURCE_IDS = ("location_id", "sensor_id")
 # Kept for provenance in the raw layer only; harmonization does not read them.
 PROVENANCE_ONLY_COLUMNS = ("date_local", "attribution")
 

@@ -6,7 +6,8 @@ the quarantine reason):
 1. the line parsed as an OpenAQ record                          -> ``unparseable_line``
 2. the parameter maps to a TOAR variable                        -> ``unsupported_parameter``
 3. the unit is known, and convertible for that variable          -> ``unknown_unit`` / ``incompatible_unit``
-4. the value is present and finite                               -> ``missing_value`` / ``value_not_finite``
+4. the value is present, finite, and not a "no data" sentinel (``SENTINEL_VALUES``: -999, -9999)
+                                                    -> ``missing_value`` / ``value_not_finite`` / ``sentinel_value``
 5. ``date.utc`` parses, is not before the source existed, and is not after the object was
    published (plus ``PUBLICATION_SKEW``)          -> ``invalid_timestamp`` / ``timestamp_before_source`` /
                                                      ``timestamp_after_publication``
@@ -59,6 +60,7 @@ from domain.quality import (
     FLAGS,
     PUBLICATION_SKEW,
     REASONS,
+    SENTINEL_VALUES,
     VALUE_LIMITS,
 )
 from domain.raw_schema import PROVENANCE_ONLY_COLUMNS, RAW_SCHEMA
@@ -232,6 +234,7 @@ class _RowFacts:
                 np.isnan(factor),  # incompatible_unit
                 value_missing,  # missing_value
                 ~np.isfinite(raw_value),  # value_not_finite
+                np.isin(raw_value, SENTINEL_VALUES),  # sentinel_value
                 np.isnat(when),  # invalid_timestamp
                 when < np.datetime64(EARLIEST_MEASUREMENT),  # timestamp_before_source
                 ~np.isnat(published) & (when > published + PUBLICATION_SKEW),  # timestamp_after_publication

@@ -51,6 +51,7 @@ DETAILS = {
     "incompatible_unit": lambda r: "unit '" + _text(r, "unit") + "' cannot express " + _text(r, "parameter"),
     "missing_value": lambda r: "the record has no value",
     "value_not_finite": lambda r: "value " + _text(r, "value") + " is not a finite number",
+    "sentinel_value": lambda r: "value " + _text(r, "value") + " is a provider's 'no data' sentinel, not a reading",
     "invalid_timestamp": lambda r: "date.utc '" + _text(r, "date_utc") + "' is not an ISO 8601 time",
     "timestamp_before_source": lambda r: (
         "date.utc " + _text(r, "date_utc") + f" is before {EARLIEST_MEASUREMENT:%Y-%m-%d}: earlier than any "

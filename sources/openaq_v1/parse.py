@@ -599,6 +599,8 @@ def _flatten(parsed: pa.Table, line_numbers: np.ndarray) -> pa.Table:
         "parse_error": pa.nulls(n, pa.string()),
         "raw_line": pa.nulls(n, pa.string()),
         "raw_line_bytes": pa.nulls(n, pa.int64()),
+        "location_id": pa.nulls(n, pa.int64()),  # v1 records carry no OpenAQ ids
+        "sensor_id": pa.nulls(n, pa.int64()),
     }
     return pa.table(columns, schema=RAW_SCHEMA)
 

@@ -120,7 +120,7 @@ def test_coordinates_within_the_rounding_tolerance_are_one_station():
         ({"coordinates": {"latitude": 0.0, "longitude": 0.0}}, "invalid_coordinates", "(0.0, 0.0)"),
         ({"mobile": True}, "mobile_platform", "mobile"),
         ({"value": 99999.0}, "value_out_of_range", "99999"),
-        ({"value": -999.0, "unit": "µg/m³"}, "value_out_of_range", "-999"),
+        ({"value": -500.0, "unit": "µg/m³"}, "value_out_of_range", "-500"),  # -999 is a sentinel: its own reason
     ],
 )
 def test_each_rule_quarantines_with_its_reason_and_keeps_the_record(overrides, reason, detail):
@@ -250,3 +250,16 @@ def test_a_day_harmonized_in_parts_is_the_day_harmonized_whole(tmp_path):
     whole, combined = comparable(harmonize(raw)), comparable(Harmonized.combine(parts))
     for name in whole:
         pd.testing.assert_frame_equal(combined[name], whole[name], check_dtype=False, obj=name)
+
+
+def test_no_data_sentinels_are_quarantined_with_their_own_reason():
+    items = [
+        record(value=-999, utc="2014-01-01T10:00:00.000Z"),
+        record(value=-9999, utc="2014-01-01T11:00:00.000Z"),
+        record(value=0.03, utc="2014-01-01T12:00:00.000Z"),
+        record(value=-0.001, utc="2014-01-01T13:00:00.000Z"),
+    ]
+    result = harmonize(raw_table(items))
+    assert result.quarantined_by_reason() == {"sentinel_value": 2}
+    assert "'no data' sentinel" in result.quarantine["detail"].iloc[0]
+    assert len(result.observations) == 2  # a small negative is a reading (flagged doubtful), not a sentinel

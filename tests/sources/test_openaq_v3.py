@@ -1,0 +1,73 @@
+"""The v3 archive's keys and CSV files: both quoting styles, CRLF, BOM, offsets, bad lines."""
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from sources.openaq_v3.keys import month_prefix, object_key, parse_key
+from sources.openaq_v3.parse import parse_archive_csv
+
+PUBLISHED = datetime(2024, 2, 4, 3, 0, tzinfo=UTC)
+QUOTED = (
+    b'\xef\xbb\xbf"location_id","sensors_id","location","datetime","lat","lon","parameter","units","value"\r\n'
+    b'2178,3917,"Del Norte-2178","2024-02-01T01:00:00-07:00","35.1353","-106.584702","o3","ppm","0.031"\r\n'
+    b'2178,3917,"Del Norte-2178","2024-02-01T02:00:00-07:00","35.1353","-106.584702","o3","ppm","0.029"\r\n'
+    b'2178,3918,"Del, Norte-2178","2024-02-01T02:00:00-07:00","35.1353","-106.584702","no2","ppm","0.011"\r\n'
+)
+UNQUOTED = (
+    b"location_id,sensors_id,location,datetime,lat,lon,parameter,units,value\n"
+    b"2178,3917,Del Norte-2178,2023-09-01T01:00:00-06:00,35.1353,-106.584702,o3,ppm,0.041\n"
+    b"2178,3917,Del Norte-2178,2023-09-01T01:10:00-06:00,35.1353,-106.584702,o3,ppm,-999\n"
+)
+
+
+def parse(text: bytes):
+    return parse_archive_csv(text, key="k", etag="e", published_at=PUBLISHED, provider="AirNow").to_pylist()
+
+
+def test_keys_name_a_location_and_its_local_day():
+    key = object_key(2178, date(2024, 2, 1))
+    assert key == "locationid=2178/year=2024/month=02/location-2178-20240201.csv.gz"
+    assert month_prefix(2178, 2024, 2) == "locationid=2178/year=2024/month=02/"
+    assert parse_key(f"records/csv.gz/{key}") == (2178, date(2024, 2, 1))
+    assert parse_key("records/csv.gz/locationid=1/year=2024/month=03/location-1-20240229.csv.gz") is None
+    assert parse_key("records/csv.gz/locationid=1/year=2024/month=02/location-2-20240201.csv.gz") is None
+
+
+@pytest.mark.parametrize("text", [QUOTED, UNQUOTED], ids=["quoted-crlf-bom", "unquoted-lf"])
+def test_both_styles_give_the_same_fields(text):
+    rows = parse(text)
+    first = rows[0]
+    assert first["line_number"] == 2 and first["parse_error"] is None
+    assert first["location"] == "Del Norte-2178" and first["location_id"] == 2178 and first["sensor_id"] == 3917
+    assert first["latitude"] == 35.1353 and first["longitude"] == -106.584702 and first["unit"] == "ppm"
+    assert first["source_name"] == "AirNow" and first["source_key"] == "k" and first["published_at"] == PUBLISHED
+    assert first["date_utc"] == first["date_local"] and first["date_utc"].endswith(("-07:00", "-06:00"))
+
+
+def test_a_quoted_comma_stays_in_its_field_and_the_sensor_spacing_is_its_period():
+    rows = parse(QUOTED)
+    assert rows[2]["location"] == "Del, Norte-2178" and rows[2]["value"] == 0.011
+    assert [r["averaging_period_value"] for r in rows] == [60.0, 60.0, None]  # the no2 sensor has one time
+    assert parse(UNQUOTED)[0]["averaging_period_value"] == 10.0
+    assert parse(UNQUOTED)[1]["value"] == -999.0  # a sentinel is a value here; harmonization judges it
+
+
+def test_a_bad_line_costs_only_itself_and_keeps_its_text():
+    text = (
+        QUOTED
+        + b'2178,3917,"Del Norte-2178","2024-02-01T03:00:00-07:00","35.1353"\r\n'
+        + (b'2178,3917,"Del Norte-2178","2024-02-01T04:00:00-07:00","35.1353","-106.584702","o3","ppm","n/a"\r\n')
+    )
+    rows = parse(text)
+    good = [r for r in rows if r["parse_error"] is None]
+    bad = {r["line_number"]: r for r in rows if r["parse_error"] is not None}
+    assert len(good) == 3 and sorted(bad) == [5, 6]
+    assert "5 fields, the header 9" in bad[5]["parse_error"] and bad[5]["raw_line"].endswith('"35.1353"')
+    assert "not a number" in bad[6]["parse_error"] and bad[6]["raw_line"].endswith('"n/a"')
+    assert bad[6]["raw_line_bytes"] == len(bad[6]["raw_line"].encode())
+
+
+def test_a_file_that_is_not_an_archive_csv_is_one_bad_row():
+    rows = parse(b"<html>not found</html>\n")
+    assert len(rows) == 1 and rows[0]["line_number"] == 1 and "header" in rows[0]["parse_error"]
