@@ -13,6 +13,7 @@ from domain.keys import HARMONIZED_SERIES as HARMONIZED
 from domain.keys import OPENAQ_BUCKET as SOURCE
 from domain.keys import RAW_MEASUREMENTS as RAW
 from domain.raw_schema import ERROR_COLUMNS, ORIGIN_COLUMNS, RAW_COLUMNS, SOURCE_IDS, type_label
+from sources.openaq_v1.fields import RECORD_FIELDS
 
 
 def column_schema(columns: list[tuple[str, str, str]]) -> TableSchema:
@@ -32,16 +33,7 @@ def table_metadata(columns: list[tuple[str, str, str]], sources: dict[str, list[
     return {"dagster/column_schema": column_schema(columns), "dagster/column_lineage": column_lineage(sources)}
 
 
-_RAW_FIELDS = {
-    "date_utc": "date.utc",
-    "date_local": "date.local",
-    "averaging_period_value": "averagingPeriod.value",
-    "averaging_period_unit": "averagingPeriod.unit",
-    "latitude": "coordinates.latitude",
-    "longitude": "coordinates.longitude",
-    "source_name": "sourceName",
-    "source_type": "sourceType",
-}
+_RAW_FIELDS = {column: ".".join(path) for column, path in RECORD_FIELDS.items()}  # as the bucket's JSON spells them
 RAW_METADATA = table_metadata(
     [(name, type_label(kind), description) for name, kind, description in RAW_COLUMNS],
     {

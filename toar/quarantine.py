@@ -28,8 +28,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from domain.quality import AVERAGING_PERIOD_MINUTES, EARLIEST_MEASUREMENT
+from domain.raw_schema import PROVENANCE_ONLY_COLUMNS
 from domain.stations import at_null_island
 from domain.vocabulary import UNIT_SPELLINGS
+from sources.openaq_v1.fields import RECORD_FIELDS, nested_layout
 from toar.text import MAX_DETAIL_CHARS, MAX_RECORD_CHARS, clean
 
 
@@ -77,20 +79,7 @@ DETAILS = {
 
 # The OpenAQ record's fields that harmonization reads, in OpenAQ's order: (key, raw column), or
 # (key, [(key, raw column), ...]) for an object.
-RECORD_LAYOUT = [
-    ("date", [("utc", "date_utc")]),
-    ("parameter", "parameter"),
-    ("location", "location"),
-    ("value", "value"),
-    ("unit", "unit"),
-    ("city", "city"),
-    ("averagingPeriod", [("value", "averaging_period_value"), ("unit", "averaging_period_unit")]),
-    ("coordinates", [("latitude", "latitude"), ("longitude", "longitude")]),
-    ("country", "country"),
-    ("sourceName", "source_name"),
-    ("sourceType", "source_type"),
-    ("mobile", "mobile"),
-]
+RECORD_LAYOUT = nested_layout([c for c in RECORD_FIELDS if c not in PROVENANCE_ONLY_COLUMNS])
 RECORD_COLUMNS = [
     c for _, column in RECORD_LAYOUT for c in ([column] if isinstance(column, str) else [c for _, c in column])
 ]

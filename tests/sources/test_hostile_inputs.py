@@ -10,6 +10,7 @@ import pytest
 
 from domain.raw_schema import RAW_SCHEMA
 from sources.objects import ObjectInfo
+from sources.openaq_v1.fields import RECORD_FIELDS
 from sources.openaq_v1.names import object_name_error, published_at
 from sources.openaq_v1.parse import MAX_RAW_LINE_BYTES, decompress, raw_line_bytes_of, read_object, reason_class
 from sources.openaq_v1.reader import read_objects
@@ -18,24 +19,7 @@ from tests.hostile_inputs import CASES, HostileCase
 READ = [c for c in CASES if c.expected.skipped is None]
 
 # Raw columns holding a record's fields, and how the JSON record spells them.
-FIELDS = {
-    "date_utc": ("date", "utc"),
-    "date_local": ("date", "local"),
-    "parameter": ("parameter",),
-    "value": ("value",),
-    "unit": ("unit",),
-    "averaging_period_value": ("averagingPeriod", "value"),
-    "averaging_period_unit": ("averagingPeriod", "unit"),
-    "location": ("location",),
-    "city": ("city",),
-    "country": ("country",),
-    "latitude": ("coordinates", "latitude"),
-    "longitude": ("coordinates", "longitude"),
-    "attribution": ("attribution",),
-    "source_name": ("sourceName",),
-    "source_type": ("sourceType",),
-    "mobile": ("mobile",),
-}
+FIELDS = RECORD_FIELDS  # raw column -> where the record holds it
 
 
 def lines_of(case: HostileCase) -> list[bytes]:

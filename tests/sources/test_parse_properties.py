@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sources.openaq_v1 import parse as P
+from sources.openaq_v1.fields import RECORD_FIELDS
 from sources.openaq_v1.parse import raw_line_bytes_of, read_object, reason_class
 
 KEY = "2014-01-01/1388577600.ndjson.gz"
@@ -66,24 +67,7 @@ def records(string):
 
 SHORT_STRING = st.none() | TEXT
 STRING = st.one_of(SHORT_STRING, SHORT_STRING, SHORT_STRING, LONG_TEXT)
-COLUMNS = {  # raw column -> where the record holds it
-    "date_utc": ("date", "utc"),
-    "date_local": ("date", "local"),
-    "parameter": ("parameter",),
-    "value": ("value",),
-    "unit": ("unit",),
-    "averaging_period_value": ("averagingPeriod", "value"),
-    "averaging_period_unit": ("averagingPeriod", "unit"),
-    "location": ("location",),
-    "city": ("city",),
-    "country": ("country",),
-    "latitude": ("coordinates", "latitude"),
-    "longitude": ("coordinates", "longitude"),
-    "attribution": ("attribution",),
-    "source_name": ("sourceName",),
-    "source_type": ("sourceType",),
-    "mobile": ("mobile",),
-}
+COLUMNS = RECORD_FIELDS  # raw column -> where the record holds it
 
 
 def fields_of(record: dict) -> dict:

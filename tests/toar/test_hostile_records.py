@@ -26,14 +26,6 @@ from toar.text import MAX_NAME_CHARS, MAX_RECORD_CHARS
 KEY = "2014-01-01/1388577600.ndjson.gz"  # published 2014-01-01 12:00 UTC
 
 
-@pytest.fixture
-def engine(database_url):
-    engine = toar.database.create_engine(database_url)
-    toar.database.ensure_schema(engine)
-    yield engine
-    engine.dispose()
-
-
 def with_columns(table: pa.Table, **columns) -> pa.Table:
     """The raw table with whole columns replaced (one value per row), as no parser would make them."""
     for name, values in columns.items():

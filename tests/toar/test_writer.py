@@ -16,14 +16,6 @@ from tests.openaq_fixtures import ABSENT, raw_table, record
 from toar.harmonize import HARMONIZATION_VERSION, harmonize
 
 
-@pytest.fixture
-def engine(database_url):
-    engine = toar.database.create_engine(database_url)
-    toar.database.ensure_schema(engine)
-    yield engine
-    engine.dispose()
-
-
 def day_one():
     return harmonize(
         raw_table(
