@@ -52,16 +52,16 @@ raw_line
     records (a ``NaN`` value, a long line) keep ``raw_line`` too, for traceability.
 
 Damaged streams
-    Gzip is recognised by its magic bytes, not by the name. The stream is inflated in 64 KiB
-    steps; when a step fails, it is inflated again byte by byte, so every line completed before
-    the damage is kept. (Deflate has no checksum before the trailer: zlib may inflate a stretch
-    of garbage before it notices, and those lines are judged like any other, as bad lines
-    mostly.) The bytes after the last complete line (possibly none; for an object over its
-    caps, the unread rest) become one row numbered after it, carrying the stream's error: it
-    stands for what could not be read. The object is listed as broken with the same text.
-    Further gzip members are read as the same object; NUL padding between or after members is
-    ignored. Other bytes after the last complete member are ignored, no record is lost, and the
-    object is listed as broken (``trailing data``) when it is read.
+    Gzip is recognised by its magic bytes, not by the name, and inflated by
+    ``sources.compression`` (shared with v3): every line completed before the damage is kept.
+    (Deflate has no checksum before the trailer: zlib may inflate a stretch of garbage before it
+    notices, and those lines are judged like any other, as bad lines mostly.) The bytes after
+    the last complete line (possibly none; for an object over its caps, the unread rest) become
+    one row numbered after it, carrying the stream's error: it stands for what could not be
+    read. The object is listed as broken with the same text. Further gzip members are read as
+    the same object; NUL padding between or after members is ignored. Other bytes after the
+    last complete member are ignored, no record is lost, and the object is listed as broken
+    (``trailing data``) when it is read.
 
 Broken objects
     An object is not NDJSON at all, and gives no rows but one entry in the day's
@@ -79,8 +79,6 @@ import base64
 import json
 import math
 import re
-import zlib
-from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -88,6 +86,18 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
 from domain.raw_schema import ATTRIBUTION_TYPE, RAW_SCHEMA
+from sources.compression import (  # the names v1's importers know (shared with v3 since the move)
+    CORRUPT_STREAM,  # noqa: F401
+    MAX_OBJECT_BYTES,  # noqa: F401
+    OBJECT_TOO_LARGE,
+    STREAM_REASONS,
+    TRAILING_DATA,
+    TRUNCATED_STREAM,  # noqa: F401
+    decompress,  # noqa: F401
+    inflate,
+    reason_class,  # noqa: F401
+)
+from sources.objects import ParsedObject
 from sources.openaq_v1.names import object_name_error, published_at
 
 # How OpenAQ spells the fields of one record (nested, as published).
@@ -112,7 +122,6 @@ SOURCE_SCHEMA = pa.schema(
 # The caps of the module docstring, in bytes.
 MAX_FIELD_BYTES = 4 << 10
 MAX_LINE_BYTES = 64 << 10
-MAX_OBJECT_BYTES = 256 << 20
 MAX_OBJECT_LINES = 1_000_000
 MAX_RAW_LINE_BYTES = 4 << 10
 # raw_line holds this marker and base64 when the line's bytes are not storable text.
@@ -143,22 +152,11 @@ LINE_REASONS = (
     FIELD_TOO_LONG,
     LINE_TOO_LONG,
 )
-# The row standing for the unreadable rest of a damaged stream (also the object's broken entry).
-TRUNCATED_STREAM = "truncated gzip stream"
-CORRUPT_STREAM = "corrupt gzip stream"
-OBJECT_TOO_LARGE = "object too large"
-STREAM_REASONS = (TRUNCATED_STREAM, CORRUPT_STREAM, OBJECT_TOO_LARGE)
-# Objects listed as broken without a row of their own.
-TRAILING_DATA = "trailing data"
+# Objects listed as broken without a row of their own (and TRAILING_DATA, from sources.compression).
 COMPRESSED_DATA = "compressed data"
 BINARY_DATA = "binary data"
 NOT_NDJSON = "not NDJSON"
 OBJECT_REASONS = (*STREAM_REASONS, TRAILING_DATA, COMPRESSED_DATA, BINARY_DATA, NOT_NDJSON)
-
-
-def reason_class(error: str) -> str:
-    """The class a ``parse_error`` (or a broken object's error) starts with."""
-    return error.split(":", 1)[0]
 
 
 def raw_line_bytes_of(raw_line: str) -> bytes:
@@ -174,8 +172,6 @@ def raw_line_bytes_of(raw_line: str) -> bytes:
 _READ_OPTIONS = pa_json.ReadOptions(use_threads=False, block_size=64 << 20)
 _PARSE_OPTIONS = pa_json.ParseOptions(explicit_schema=SOURCE_SCHEMA, unexpected_field_behavior="ignore")
 
-_GZIP_MAGIC = b"\x1f\x8b"
-_INFLATE_STEP = 64 << 10
 _SPLIT_STEP = 4 << 20
 _SALVAGED_BATCH = 10_000
 # Magic numbers of compressed or archive formats: such text is not NDJSON.
@@ -188,27 +184,11 @@ _COMPRESSED_MAGIC = {
     b"7z\xbc\xaf\x27\x1c": "7z",
 }
 _JSON_SPACE = b" \t\r"
-_NOT_NUL = re.compile(rb"[^\x00]")
-
-
-@dataclass(frozen=True)
-class ParsedObject:
-    """An object's rows (RAW_SCHEMA), and why it is listed as broken (None if it is not)."""
-
-    table: pa.Table
-    problem: str | None
 
 
 def parse_object(data: bytes, *, key: str, etag: str) -> pa.Table:
     """The object's rows (see read_object); a broken object that is not NDJSON has none."""
     return read_object(data, key=key, etag=etag).table
-
-
-def decompress(data: bytes) -> tuple[bytes | bytearray, str | None]:
-    """The object's text, and what is wrong with its stream (None if nothing is): see the
-    module docstring's damaged streams."""
-    text, damage, trailing = _inflate(data)
-    return text, damage or trailing
 
 
 def read_object(data: bytes, *, key: str, etag: str) -> ParsedObject:
@@ -217,7 +197,7 @@ def read_object(data: bytes, *, key: str, etag: str) -> ParsedObject:
     hid from the screen), then the few it could not (salvaged one by one, the cut line of a
     broken stream last). Each row carries its line number; putting the salvaged rows
     in line order would copy every column of the object (an eighth of the read's CPU)."""
-    text, damage, trailing = _inflate(data)
+    text, damage, trailing = inflate(data)
     lines, capped = _split_lines(text)
     if capped:
         damage = f"{OBJECT_TOO_LARGE}: more than {MAX_OBJECT_LINES} lines; the rest is not read"
@@ -253,60 +233,6 @@ def _with_origin(table: pa.Table, key: str, etag: str) -> pa.Table:
     table = table.set_column(0, "source_key", pa.repeat(pa.scalar(key, pa.string()), n))
     table = table.set_column(1, "source_etag", pa.repeat(pa.scalar(etag, pa.string()), n))
     return table.set_column(2, "published_at", pa.repeat(pa.scalar(when, RAW_SCHEMA.field("published_at").type), n))
-
-
-def _inflate(data: bytes) -> tuple[bytes | bytearray, str | None, str | None]:
-    """The object's text, the damage that cut it (None if whole) and what trailing bytes were
-    ignored (None if none): see the module docstring's damaged streams."""
-    if not data.startswith(_GZIP_MAGIC):
-        return data, None, None
-    out = bytearray()  # grown in place: a list of pieces joined at the end would hold the text twice
-    view = memoryview(data)
-    position = 0
-    while True:
-        inflater = zlib.decompressobj(wbits=31)
-        while not inflater.eof:
-            if position >= len(view):
-                return out, f"{TRUNCATED_STREAM}: the object ends before the gzip trailer", None
-            step = view[position : position + _INFLATE_STEP]
-            before = inflater.copy()
-            try:
-                # At most one byte past the cap, so a small object cannot inflate without bound.
-                out += inflater.decompress(step, MAX_OBJECT_BYTES + 1 - len(out))
-            except zlib.error as exc:
-                out += _inflate_until_error(before, step)  # what the failed step inflated before the damage
-                del out[MAX_OBJECT_BYTES:]
-                return out, f"{CORRUPT_STREAM}: {exc}", None
-            if len(out) > MAX_OBJECT_BYTES:
-                del out[MAX_OBJECT_BYTES:]
-                return (
-                    out,
-                    f"{OBJECT_TOO_LARGE}: more than {MAX_OBJECT_BYTES} bytes inflated; the rest is not read",
-                    None,
-                )
-            position += len(step)
-        position -= len(inflater.unused_data)  # the step's bytes after this member
-        following = _NOT_NUL.search(data, position)  # NUL padding is skipped
-        if following is None:
-            return out, None, None
-        position = following.start()
-        if not data.startswith(_GZIP_MAGIC, position):
-            return (
-                out,
-                None,
-                f"{TRAILING_DATA}: {len(data) - position} bytes after the gzip stream are not gzip; ignored",
-            )
-
-
-def _inflate_until_error(inflater, step: memoryview) -> bytes:
-    """What ``inflater`` inflates from ``step`` fed a byte at a time, up to the byte it refuses."""
-    pieces = []
-    for i in range(len(step)):
-        try:
-            pieces.append(inflater.decompress(step[i : i + 1]))
-        except zlib.error:
-            break
-    return b"".join(pieces)
 
 
 def _split_lines(text: bytes | bytearray) -> tuple[pa.LargeBinaryArray, bool]:

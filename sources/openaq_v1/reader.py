@@ -1,98 +1,30 @@
-"""Read a fetch day of OpenAQ v1 real-time objects: fetch, parse and report, a few at a time.
+"""Read a fetch day of OpenAQ v1 real-time objects through the shared day reader
+(``sources.day_reader``: thread pool, reuse of unchanged objects, the day report).
 
-The day report lists keys that are not plausible object names as ``skipped`` (``names``), and
-objects that are damaged or not NDJSON as ``broken_objects`` (``parse``): one entry each, with
-the error its class starts. A damaged stream's entry is its cut row's ``parse_error``, found
-again in reused rows; an object with trailing bytes after its gzip stream, whose rows are all
-whole, is listed when it is read, not when its rows are reused.
+Keys that are not plausible object names are ``skipped`` (``names``); objects that are damaged
+or not NDJSON are ``broken_objects`` (``parse``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from domain.raw_schema import RAW_SCHEMA
-from sources.objects import ObjectInfo
+from sources.day_reader import READ_THREADS, DayReport, read_day
+from sources.objects import ObjectInfo, ParsedObject
 from sources.openaq_v1.names import object_name_error
-from sources.openaq_v1.parse import STREAM_REASONS, ParsedObject, read_object, reason_class
+from sources.openaq_v1.parse import read_object
 
-# Objects fetched and parsed at once by read_objects: some are fetched, gunzipped and screened
-# while pyarrow parses others, so no core waits on a thread holding the GIL (or on S3).
-READ_THREADS = 4
+__all__ = ["READ_THREADS", "DayReport", "read_objects"]
 
 
 def read_objects(
     objects: Iterable[ObjectInfo], read: Callable[[str], bytes], previous: pa.Table | None = None
 ) -> tuple[pa.Table, DayReport]:
-    """Read and parse the objects of one day, READ_THREADS objects in memory at a time.
-
-    ``previous`` is the day's table from an earlier read: the rows of objects still listed with
-    the same ETag are reused, so only new or changed objects are fetched again.
-    """
-    report = DayReport()
-    tables = []
-    known: set[tuple[str, str]] = set()
-    if previous is not None and previous.schema.names == RAW_SCHEMA.names:
-        previous = previous.cast(RAW_SCHEMA)  # Parquet keeps second timestamps as milliseconds
-        known = set(
-            zip(previous.column("source_key").to_pylist(), previous.column("source_etag").to_pylist(), strict=True)
-        )
-    reused: list[str] = []
-    to_read: list[ObjectInfo] = []
-    for info in objects:
-        problem = object_name_error(info.key)
-        if problem is not None:
-            report.skipped.append({"key": info.key, "reason": problem})
-            continue
-        report.objects.append({"key": info.key, "etag": info.etag, "size": info.size})
-        if (info.key, info.etag) in known:
-            reused.append(info.key)
-        else:
-            to_read.append(info)
-
-    def fetch_and_parse(info: ObjectInfo) -> tuple[int, ParsedObject]:
-        data = read(info.key)
-        return len(data), read_object(data, key=info.key, etag=info.etag)
-
-    # Several objects at a time: some are fetched and gunzipped while pyarrow parses others
-    # (both release the GIL). Results keep the listing's order.
-    broken: dict[str, str] = {}
-    with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
-        for info, (size, parsed) in zip(to_read, pool.map(fetch_and_parse, to_read), strict=True):
-            report.bytes += size
-            tables.append(parsed.table)
-            if parsed.problem is not None:
-                broken[info.key] = parsed.problem
-    if reused and previous is not None:
-        old = previous.filter(pc.is_in(previous.column("source_key"), value_set=pa.array(reused)))
-        tables.append(old)
-        errors = old.filter(pc.is_valid(old.column("parse_error"))).select(["source_key", "parse_error"]).to_pylist()
-        for row in errors:  # a damaged stream's cut row: the object's entry when it was read
-            if reason_class(row["parse_error"]) in STREAM_REASONS:
-                broken.setdefault(row["source_key"], row["parse_error"])
-    table = pa.concat_tables(tables) if tables else RAW_SCHEMA.empty_table()
-    if reused:  # objects in key order, as listed; a stable sort keeps each one's rows in their order
-        table = table.sort_by("source_key")
-    report.objects_reused = len(reused)
-    report.records = table.num_rows
-    report.unparseable_lines = table.num_rows - table.column("parse_error").null_count
-    report.broken_objects = [{"key": key, "error": error} for key, error in sorted(broken.items())]
-    return table, report
+    """Read and parse the v1 objects of one day (see ``sources.day_reader.read_day``)."""
+    return read_day(objects, read, previous, parse=_parse, name_error=object_name_error)
 
 
-@dataclass
-class DayReport:
-    """What reading a day found: the provenance list and the counts for asset metadata."""
-
-    objects: list[dict] = field(default_factory=list)  # every object of the day, read or reused
-    skipped: list[dict] = field(default_factory=list)
-    broken_objects: list[dict] = field(default_factory=list)
-    bytes: int = 0  # bytes fetched from the bucket by this read
-    objects_reused: int = 0  # objects whose rows came from the previous read
-    records: int = 0
-    unparseable_lines: int = 0
+def _parse(data: bytes, info: ObjectInfo) -> ParsedObject:
+    return read_object(data, key=info.key, etag=info.etag)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from sources import compression
 from sources.openaq_v1 import parse as P
 from sources.openaq_v1.names import EARLIEST_PUBLISHED, LATEST_PUBLISHED, object_name_error
 from sources.openaq_v1.parse import decompress, raw_line_bytes_of, read_object, reason_class
@@ -62,7 +63,7 @@ def test_a_200_mb_location_costs_its_line_and_is_held_once(tmp_path):
 
 
 def test_an_object_inflates_up_to_the_cap_and_keeps_the_lines_before_it(monkeypatch):
-    monkeypatch.setattr(P, "MAX_OBJECT_BYTES", 1 << 20)
+    monkeypatch.setattr(compression, "MAX_OBJECT_BYTES", 1 << 20)  # the cap lives where gzip is inflated
     items = records(1, 1388577600, 6000)  # about 2.7 MB
     text = ndjson([line(r) for r in items])
     rows = rows_of(gzip.compress(text))
