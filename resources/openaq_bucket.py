@@ -1,11 +1,17 @@
-"""The OpenAQ real-time bucket: an ``s3://bucket/prefix`` or a local folder with the same layout."""
+"""An OpenAQ bucket: an ``s3://bucket/prefix`` or a local folder with the same layout.
+
+The real-time bucket (v1) is listed by fetch day; the archive (v3, ``s3://openaq-data-archive``
+or a mirror written by the sample generator) by location-month prefix below ``records/csv.gz/``.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -15,6 +21,11 @@ from pydantic import Field, PrivateAttr
 
 from domain.secrets import mask_secrets
 from sources.objects import ObjectInfo
+from sources.openaq_v3.keys import month_prefix, parse_key
+
+# The archive's data files, below the bucket's root: records/csv.gz/locationid={id}/year=.../
+ARCHIVE_RECORDS = "records/csv.gz/"
+_LOCATION_FOLDER = re.compile(r"locationid=(\d+)/?$")
 
 
 class ObjectReadError(RuntimeError):
@@ -26,7 +37,8 @@ class ObjectReadError(RuntimeError):
 
 
 class OpenAQBucket(ConfigurableResource):
-    """Lists and reads the objects of one fetch day (``<root>/YYYY-MM-DD/``).
+    """Lists and reads the objects of one fetch day (``<root>/YYYY-MM-DD/``), or of the archive's
+    location-days (``<root>/records/csv.gz/locationid=.../``).
 
     S3 goes through dagster-aws's client (unsigned requests by default, as the public
     ``openaq-fetches`` bucket allows; set ``endpoint_url`` for an S3-compatible store). A local
@@ -42,7 +54,11 @@ class OpenAQBucket(ConfigurableResource):
         default=5, description="S3 client retries per request after the first try (botocore's max_attempts)"
     )
 
+    list_page_size: int = Field(default=1000, description="keys per S3 LIST request (S3 returns at most 1000)")
+
     _client: Any = PrivateAttr(default=None)
+    # archive_month's listings, by (location id, year, month): each is listed once per instance.
+    _months: dict[tuple[int, int, int], list[ObjectInfo]] = PrivateAttr(default_factory=dict)
 
     @property
     def is_s3(self) -> bool:
@@ -54,17 +70,86 @@ class OpenAQBucket(ConfigurableResource):
 
     def list_day_with_skipped(self, day: str) -> tuple[list[ObjectInfo], list[dict]]:
         """The day's objects sorted by key, and the entries of a local folder that are not
-        objects, each ``{"key", "reason"}``: directories, FIFOs, devices, sockets, dangling links
-        and links pointing outside the bucket's folder. None of them is opened or followed."""
+        objects (see ``list_prefix``)."""
+        return self.list_prefix(f"{day}/")
+
+    def list_prefix(self, prefix: str) -> tuple[list[ObjectInfo], list[dict]]:
+        """The objects under ``prefix`` (relative to the bucket's root, ending with ``/``) sorted
+        by key, with ETag, size and LastModified, and the entries of a local folder that are not
+        objects, each ``{"key", "reason"}``.
+
+        S3: every key starting with the prefix, ``list_page_size`` keys per LIST request.
+        A local folder: the regular files of the folder the prefix names (a file's mtime as
+        LastModified); directories, FIFOs, devices, sockets, dangling links and links pointing
+        outside the bucket's folder are listed as skipped, and none of them is opened or followed.
+        """
         if not self.is_s3:
-            return self._list_local_day(day)
-        bucket, prefix = self._bucket_and_prefix()
+            return self._list_local_folder(prefix)
+        bucket, root = self._bucket_and_prefix()
         objects = []
-        pages = self._s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}{day}/")
-        for page in pages:
+        for page in self._pages(Bucket=bucket, Prefix=f"{root}{prefix}"):
             for item in page.get("Contents", []):
-                objects.append(ObjectInfo(key=item["Key"], size=item["Size"], etag=item["ETag"].strip('"')))
+                objects.append(
+                    ObjectInfo(
+                        key=item["Key"],
+                        size=item["Size"],
+                        etag=item["ETag"].strip('"'),
+                        last_modified=item["LastModified"],
+                    )
+                )
         return sorted(objects, key=lambda o: o.key), []
+
+    def archive_month(self, location_id: int, year: int, month: int) -> list[ObjectInfo]:
+        """The archive objects of one location and month, sorted by key.
+
+        The prefix is listed once per resource instance and kept: a backfill run over a month's
+        days lists each location's month once, not once a day (a run of N days over M locations
+        makes M LIST requests per month it touches, one per page of 1000 keys). A new instance
+        (a new run, a sensor tick) lists again, so patched files are seen with their new ETag.
+        Local entries that are not regular files are not objects here (``list_prefix`` says why).
+        """
+        months = self._months
+        if (location_id, year, month) not in months:
+            months[(location_id, year, month)] = self.list_prefix(
+                ARCHIVE_RECORDS + month_prefix(location_id, year, month)
+            )[0]
+        return months[(location_id, year, month)]
+
+    def archive_day(self, location_ids: list[int], day: date) -> tuple[list[ObjectInfo], list[int]]:
+        """The archive objects of ``day`` (a local day) for ``location_ids``, sorted by key, and
+        the ids of the locations without one (no file for that day, as when a station is offline)."""
+        objects, missing = [], []
+        for location_id in location_ids:
+            found = [
+                o
+                for o in self.archive_month(location_id, day.year, day.month)
+                if parse_key(o.key) == (location_id, day)
+            ]
+            objects += found
+            if not found:
+                missing.append(location_id)
+        return sorted(objects, key=lambda o: o.key), missing
+
+    def archive_location_ids(self) -> list[int]:
+        """The ids of every location in the archive, sorted, without a catalog or an API key:
+        the ``locationid=N/`` folders below ``records/csv.gz/`` (S3: the common prefixes of a
+        LIST with delimiter ``/``, page by page; a local mirror: its folders inside itself)."""
+        if not self.is_s3:
+            folder = self._root() / ARCHIVE_RECORDS
+            if not folder.is_dir():
+                return []
+            names = []
+            for name in os.listdir(folder):
+                try:
+                    if self._inside(ARCHIVE_RECORDS + name).is_dir():
+                        names.append(name)
+                except NotAnObject:
+                    continue  # a link leading outside the mirror is not one of its locations
+        else:
+            bucket, root = self._bucket_and_prefix()
+            pages = self._pages(Bucket=bucket, Prefix=f"{root}{ARCHIVE_RECORDS}", Delimiter="/")
+            names = [item["Prefix"].rsplit("/", 2)[-2] for page in pages for item in page.get("CommonPrefixes", [])]
+        return sorted(int(m[1]) for m in map(_LOCATION_FOLDER.fullmatch, names) if m is not None)
 
     def display_url(self) -> str:
         """The URL with any credential masked, for metadata and logs."""
@@ -90,18 +175,23 @@ class OpenAQBucket(ConfigurableResource):
         except (BotoCoreError, ClientError) as exc:
             raise ObjectReadError(f"s3://{bucket}/{key}", self.max_attempts + 1, exc) from exc
 
-    def _list_local_day(self, day: str) -> tuple[list[ObjectInfo], list[dict]]:
-        if not os.path.lexists(self._root() / day):
+    def _pages(self, **request):
+        paginator = self._s3().get_paginator("list_objects_v2")
+        return paginator.paginate(**request, PaginationConfig={"PageSize": self.list_page_size})
+
+    def _list_local_folder(self, prefix: str) -> tuple[list[ObjectInfo], list[dict]]:
+        name = prefix.rstrip("/")
+        if not os.path.lexists(self._root() / name):
             return [], []
         try:
-            folder = self._inside(day)
+            folder = self._inside(name)
         except NotAnObject as exc:
-            return [], [{"key": f"{day}/", "reason": str(exc)}]
+            return [], [{"key": prefix, "reason": str(exc)}]
         if not folder.is_dir():
-            return [], [{"key": f"{day}/", "reason": "not a folder"}]
+            return [], [{"key": prefix, "reason": "not a folder"}]
         entries, skipped = [], []
-        for name in sorted(os.listdir(folder)):
-            key = f"{day}/{name}"
+        for entry in sorted(os.listdir(folder)):
+            key = f"{name}/{entry}"
             try:
                 entries.append((key, self._inside(key)))
             except NotAnObject as exc:
@@ -114,7 +204,8 @@ class OpenAQBucket(ConfigurableResource):
             if isinstance(result, NotAnObject):
                 skipped.append({"key": key, "reason": str(result)})
             else:
-                objects.append(ObjectInfo(key=key, size=result[1], etag=result[0]))
+                etag, size, modified = result
+                objects.append(ObjectInfo(key=key, size=size, etag=etag, last_modified=modified))
         return objects, sorted(skipped, key=lambda s: s["key"])
 
     def _inside(self, key: str) -> Path:
@@ -189,8 +280,9 @@ def _read_regular_file(path: Path) -> bytes:
         return handle.read()
 
 
-def _md5_and_size(path: Path) -> tuple[str, int] | NotAnObject:
-    """The content MD5 (S3's ETag of a single-part upload) and size, or why it is not an object."""
+def _md5_and_size(path: Path) -> tuple[str, int, datetime] | NotAnObject:
+    """The content MD5 (S3's ETag of a single-part upload), size and mtime (as S3's LastModified),
+    or why it is not an object."""
     try:
         descriptor = _open_regular(path)
     except NotAnObject as exc:
@@ -201,4 +293,5 @@ def _md5_and_size(path: Path) -> tuple[str, int] | NotAnObject:
     with os.fdopen(descriptor, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-        return digest.hexdigest(), os.fstat(handle.fileno()).st_size
+        status = os.fstat(handle.fileno())
+        return digest.hexdigest(), status.st_size, datetime.fromtimestamp(status.st_mtime, UTC)

@@ -1,0 +1,80 @@
+"""Read one partition of OpenAQ v3 archive objects through the shared day reader
+(``sources.day_reader``: thread pool, reuse of unchanged objects, the day report).
+
+An object is inflated by ``sources.compression`` and parsed by ``parse_archive_csv``. Its rows'
+``published_at`` is the object's ``last_modified``: a patched file (same key, new ETag) is
+published after the version it replaces, so harmonization keeps its values. A damaged stream
+keeps its complete lines, as in v1: the bytes after the last newline become one row numbered
+after them, carrying the stream's error, and the object is listed as broken with that text.
+Keys that are not archive keys are ``skipped``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from functools import partial
+
+import pyarrow as pa
+
+from domain.raw_schema import RAW_SCHEMA
+from sources.compression import inflate
+from sources.day_reader import DayReport, read_day
+from sources.objects import ObjectInfo, ParsedObject
+from sources.openaq_v3.keys import parse_key
+from sources.openaq_v3.parse import parse_archive_csv
+
+NOT_AN_ARCHIVE_KEY = "not an archive key"
+_RAW_LINE_BYTES = 4 << 10  # raw_line keeps a line's first 4 KiB (domain.raw_schema)
+
+
+def read_archive_day(
+    objects: Iterable[ObjectInfo],
+    read: Callable[[str], bytes],
+    previous: pa.Table | None,
+    providers: dict[int, str],
+) -> tuple[pa.Table, DayReport]:
+    """Rows of RAW_SCHEMA for the archive objects of one partition, and the day report.
+
+    ``providers`` maps a location id to its provider's name (the locations catalog), kept as
+    ``source_name``; ``previous`` is the partition's table from an earlier read, whose rows of
+    objects listed again with the same ETag are reused.
+    """
+    parse = partial(_parse, providers=providers)
+    return read_day(objects, read, previous, parse=parse, name_error=archive_key_error)
+
+
+def archive_key_error(key: str) -> str | None:
+    """Why ``key`` is not an archive object's key, or None if it is one."""
+    return None if parse_key(key) is not None else f"{NOT_AN_ARCHIVE_KEY}: {key}"
+
+
+def _parse(data: bytes, info: ObjectInfo, *, providers: dict[int, str]) -> ParsedObject:
+    parsed_key = parse_key(info.key)
+    provider = None if parsed_key is None else providers.get(parsed_key[0])
+
+    def rows(text: bytes) -> pa.Table:
+        return parse_archive_csv(text, key=info.key, etag=info.etag, published_at=info.last_modified, provider=provider)
+
+    text, damage, trailing = inflate(data)
+    if damage is None:
+        return ParsedObject(rows(bytes(text)), trailing)
+    # The complete lines are parsed; the rest (possibly empty) is one row carrying the damage.
+    end = text.rfind(b"\n") + 1
+    complete, rest = bytes(text[:end]), bytes(text[end:])
+    problem = damage if not rest.strip() else f"{damage}; last line cut off"
+    cut = pa.Table.from_pylist(
+        [
+            {
+                "source_key": info.key,
+                "source_etag": info.etag,
+                "published_at": info.last_modified,
+                "line_number": complete.count(b"\n") + 1,
+                "parse_error": problem,
+                "raw_line": rest[:_RAW_LINE_BYTES].decode("utf-8", "backslashreplace"),
+                "raw_line_bytes": len(rest),
+            }
+        ],
+        schema=RAW_SCHEMA,
+    )
+    tables = [rows(complete), cut] if complete else [cut]
+    return ParsedObject(pa.concat_tables(tables), problem)
