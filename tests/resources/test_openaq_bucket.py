@@ -1,13 +1,20 @@
 import hashlib
+import json
+import math
 import os
+import shutil
 import stat
 import threading
+from datetime import UTC, date, datetime
+from pathlib import Path
 
 import boto3
 import pytest
 from moto import mock_aws
 
 from resources.openaq_bucket import ObjectReadError, OpenAQBucket
+from sample_data.generator import generate_archive
+from sources.openaq_v3.keys import parse_key
 from tests.openaq_fixtures import record, write_object
 
 OUTSIDE = "points outside the bucket's folder (a symbolic link or ..): not followed"
@@ -172,3 +179,129 @@ def test_display_url_masks_credentials():
     assert OpenAQBucket(url="https://user:s3cr@t@mirror.example/realtime?token=abc").display_url() == (
         "https://user:***@mirror.example/realtime?token=***"
     )
+
+
+# The v3 archive: a generated mirror, uploaded to moto's S3 server and read with unsigned requests.
+ARCHIVE_BUCKET = "openaq-data-archive"
+ARCHIVE_DAYS = [date(2024, 3, 9), date(2024, 3, 10), date(2024, 3, 11)]
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    """A generated archive mirror (12 locations, 3 days over the US change to summer time)."""
+    root = tmp_path_factory.mktemp("archive")
+    return root, generate_archive(root, ARCHIVE_DAYS[0], days=len(ARCHIVE_DAYS), locations=12, seed=1)
+
+
+def upload_archive(endpoint: str, root: Path, keys: list[str]) -> None:
+    """Put each file at its path below ``root`` (``records/csv.gz/...``) in the archive bucket."""
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    if ARCHIVE_BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
+        s3.create_bucket(Bucket=ARCHIVE_BUCKET)
+    for key in keys:
+        s3.put_object(Bucket=ARCHIVE_BUCKET, Key=key, Body=(root / key).read_bytes())
+
+
+def archive_bucket(endpoint: str, **settings) -> tuple[OpenAQBucket, list[dict]]:
+    """The archive bucket over S3 (unsigned), and the LIST requests its client sends."""
+    bucket = OpenAQBucket(url=f"s3://{ARCHIVE_BUCKET}", endpoint_url=endpoint, **settings)
+    lists: list[dict] = []
+    bucket._s3().meta.events.register(
+        "before-parameter-build.s3.ListObjectsV2", lambda params, **_: lists.append(params)
+    )
+    return bucket, lists
+
+
+def catalog_ids(root: Path) -> list[int]:
+    return sorted(entry["id"] for entry in json.loads((root / "locations.json").read_text()))
+
+
+@pytest.fixture
+def s3_archive(s3_endpoint, archive):
+    root, summary = archive
+    upload_archive(s3_endpoint, root, summary.keys)
+    return s3_endpoint, root, summary
+
+
+def test_archive_prefix_lists_every_file_with_etag_size_and_time_page_by_page(s3_archive):
+    endpoint, root, summary = s3_archive
+    bucket, lists = archive_bucket(endpoint, list_page_size=4)
+    objects, skipped = bucket.list_prefix("records/csv.gz/")
+    assert skipped == [] and [o.key for o in objects] == sorted(summary.keys)
+    assert len(lists) == math.ceil(len(summary.keys) / 4) and all(p["MaxKeys"] == 4 for p in lists)
+    for info in objects:
+        data = (root / info.key).read_bytes()
+        assert (info.etag, info.size) == (hashlib.md5(data).hexdigest(), len(data))
+        assert info.last_modified is not None and info.last_modified.tzinfo is not None
+    assert [o.key for o in bucket.list_prefix("records/csv.gz/locationid=1029/")[0]] == [
+        k for k in sorted(summary.keys) if "/locationid=1029/" in k
+    ]
+
+
+def test_location_ids_are_discovered_from_the_common_prefixes_page_by_page(s3_archive):
+    endpoint, root, summary = s3_archive
+    bucket, lists = archive_bucket(endpoint, list_page_size=5)
+    ids = bucket.archive_location_ids()
+    assert ids == catalog_ids(root) and len(ids) == 12
+    assert len(lists) == 3 and all(p["Delimiter"] == "/" for p in lists)  # 12 prefixes, 5 a page
+
+
+def test_a_backfill_lists_each_location_month_once_and_reports_missing_location_days(s3_archive):
+    endpoint, root, summary = s3_archive
+    bucket, lists = archive_bucket(endpoint)
+    ids = catalog_ids(root)
+    found: set[str] = set()
+    missing: set[tuple[int, date]] = set()
+    for day in ARCHIVE_DAYS:
+        objects, absent = bucket.archive_day(ids, day)
+        assert all(parse_key(o.key)[1] == day for o in objects)
+        found |= {o.key for o in objects}
+        missing |= {(location_id, day) for location_id in absent}
+    assert len(lists) == len(ids)  # 3 days of 12 locations in one month: 12 LIST requests, not 36
+    assert found == set(summary.keys)
+    expected = {(i, d) for i in ids for d in ARCHIVE_DAYS} - {parse_key(k) for k in summary.keys}
+    assert missing == expected and len(missing) == summary.missing_files > 0
+    archive_bucket(endpoint)[0].archive_day(ids[:1], ARCHIVE_DAYS[0])
+    assert len(lists) == len(ids)  # a new instance has its own cache; this one's stayed untouched
+    bucket.list_prefix("records/csv.gz/")
+    assert len(lists) == len(ids) + 1  # list_prefix itself is never cached
+
+
+def test_a_local_mirror_lists_the_archive_as_s3_does(s3_archive):
+    endpoint, root, summary = s3_archive
+    local, remote = OpenAQBucket(url=str(root)), archive_bucket(endpoint)[0]
+    assert local.archive_location_ids() == remote.archive_location_ids()
+    ids = catalog_ids(root)
+    for day in ARCHIVE_DAYS:
+        (local_objects, local_missing), (s3_objects, s3_missing) = (
+            local.archive_day(ids, day),
+            remote.archive_day(ids, day),
+        )
+        assert local_missing == s3_missing
+        assert [(o.key, o.etag, o.size) for o in local_objects] == [(o.key, o.etag, o.size) for o in s3_objects]
+        assert all(o.last_modified is not None for o in local_objects)
+    path = root / summary.keys[0]
+    assert local.list_prefix(path.parent.relative_to(root).as_posix() + "/")[0][
+        0
+    ].last_modified == datetime.fromtimestamp(path.stat().st_mtime, UTC)
+
+
+def test_a_local_mirror_lists_no_location_or_file_outside_itself(archive, tmp_path):
+    root, summary = archive
+    mirror = tmp_path / "mirror"
+    shutil.copytree(root, mirror)
+    records = mirror / "records" / "csv.gz"
+    elsewhere = tmp_path / "elsewhere" / "locationid=9" / "year=2024" / "month=03"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "location-9-20240309.csv.gz").write_bytes(b"outside")
+    os.symlink(elsewhere.parent.parent, records / "locationid=9")
+    month = records / "locationid=1029" / "year=2024" / "month=03"
+    os.symlink(elsewhere / "location-9-20240309.csv.gz", month / "location-1029-20240312.csv.gz")
+    bucket = OpenAQBucket(url=str(mirror))
+    assert 9 not in bucket.archive_location_ids() and len(bucket.archive_location_ids()) == 12
+    objects, skipped = bucket.list_prefix("records/csv.gz/locationid=1029/year=2024/month=03/")
+    assert [o.key.rsplit("/", 1)[1] for o in objects] == [f"location-1029-202403{d:02d}.csv.gz" for d in (9, 10, 11)]
+    assert skipped == [
+        {"key": "records/csv.gz/locationid=1029/year=2024/month=03/location-1029-20240312.csv.gz", "reason": OUTSIDE}
+    ]
+    assert bucket.archive_day([1029], date(2024, 3, 12)) == ([], [1029])
