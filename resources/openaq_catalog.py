@@ -1,0 +1,218 @@
+"""The locations the product follows: from OpenAQ's v3 API (with a key), or a user's ids or CSV.
+
+The API key is read from ``OPENAQ_API_KEY`` (``EnvVar``), so Dagster's UI shows only the
+variable's name; it is left out of the resource's repr and masked in every error raised here.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import pyarrow as pa
+from dagster import ConfigurableResource
+from openaq import OpenAQ
+from openaq.core.exceptions import APIError, HTTPRateLimitError, OpenAQError
+from openaq.core.transport import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Response, Transport
+from pydantic import Field
+
+from domain.secrets import mask_secrets
+from sources.openaq_v3.catalog import PARAMETER_IDS, catalog_from_csv, catalog_from_ids, catalog_from_sdk
+
+OPENAQ_API_URL = "https://api.openaq.org/v3/"
+MAX_PAGE_SIZE = 1000  # OpenAQ's largest limit
+_ISO_CODE = re.compile(r"[A-Z]{2}")
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Source = Literal["location_ids", "locations_csv", "api", "keyless"]
+
+
+class CatalogConfigError(ValueError):
+    """The resource's configuration cannot select locations (names the setting)."""
+
+
+class KeylessCatalog(RuntimeError):
+    """Neither an API key nor ids nor a CSV: the locations must be discovered without the API."""
+
+
+class CatalogFetchError(RuntimeError):
+    """The API did not give the catalog (after the rate-limit retries); the key is masked."""
+
+
+class OpenAQCatalog(ConfigurableResource):
+    """Which OpenAQ v3 locations to follow, and fetching them.
+
+    ``location_ids`` or ``locations_csv`` name the locations directly (no request is made);
+    otherwise, with an API key, ``GET /v3/locations`` filtered here in one place, paged
+    (``page_size`` per request, until ``meta.found``), one listing per country when countries
+    are given (the API takes one ISO code per request). The SDK keeps to the rate limit from the
+    response headers (``auto_wait``); a 429 (the budget spent by another client of the key)
+    waits its ``Retry-After`` and retries, at most ``max_retries`` times.
+    """
+
+    api_key: str | None = Field(
+        default=None, repr=False, description="OpenAQ API key: set OPENAQ_API_KEY; never shown or logged"
+    )
+    base_url: str = Field(default=OPENAQ_API_URL, description="the v3 API's base URL (tests: the local server)")
+    parameters: list[str] = Field(
+        default=["o3", "no2"], description=f"pollutants measured at a location, any of {sorted(PARAMETER_IDS)}"
+    )
+    countries: list[str] = Field(default=[], description="ISO 3166 alpha-2 codes; empty: every country")
+    bbox: list[float] | None = Field(default=None, description="min lon, min lat, max lon, max lat (WGS 84)")
+    providers: list[int] = Field(default=[], description="OpenAQ provider ids; empty: every provider")
+    monitor_only: bool = Field(default=True, description="only reference monitors, not low-cost sensors")
+    location_ids: list[int] = Field(default=[], description="follow these location ids instead of a listing")
+    locations_csv: str | None = Field(
+        default=None, description="a CSV of locations to follow instead of a listing (column location_id)"
+    )
+    page_size: int = Field(default=MAX_PAGE_SIZE, description=f"locations per request, 1 to {MAX_PAGE_SIZE}")
+    max_retries: int = Field(default=3, description="retries of a request the API refused with 429")
+    max_wait_seconds: float = Field(
+        default=120.0, description="longest Retry-After waited for; a longer one (the hourly limit) fails the fetch"
+    )
+
+    def source(self) -> Source:
+        """Where the catalog comes from: ids, a CSV, the API, or (none of them) keyless discovery."""
+        self._check()
+        if self.location_ids:
+            return "location_ids"
+        if self.locations_csv:
+            return "locations_csv"
+        return "api" if self.api_key else "keyless"
+
+    def queries(self) -> list[dict[str, Any]]:
+        """The SDK's ``locations.list`` filters, one dict per listing (per country, if any)."""
+        self._check()
+        base: dict[str, Any] = {"parameters_id": [i for p in self.parameters for i in PARAMETER_IDS[p]]}
+        if self.bbox is not None:
+            base["bbox"] = tuple(self.bbox)
+        if self.providers:
+            base["providers_id"] = list(self.providers)
+        if self.monitor_only:
+            base["monitor"] = True
+        return [{**base, "iso": code} for code in self.countries] if self.countries else [base]
+
+    def describe(self) -> dict[str, Any]:
+        """The settings for metadata: the filters, and only whether the key is set."""
+        return {
+            "source": self.source(),
+            "api_key": f"OPENAQ_API_KEY ({'set' if self.api_key else 'not set'})",
+            "base_url": mask_secrets(self.base_url),
+            "parameters": list(self.parameters),
+            "countries": list(self.countries),
+            "bbox": list(self.bbox) if self.bbox is not None else None,
+            "providers": list(self.providers),
+            "monitor_only": self.monitor_only,
+            "location_ids": len(self.location_ids),
+            "locations_csv": self.locations_csv,
+        }
+
+    def fetch_catalog(self) -> pa.Table:
+        """The followed locations (``sources.openaq_v3.catalog.CATALOG_SCHEMA``), sorted by id.
+        Raises ``KeylessCatalog`` without a key, ids or CSV, ``CatalogFetchError`` when the API
+        fails."""
+        source = self.source()
+        if source == "location_ids":
+            return catalog_from_ids(self.location_ids)
+        if source == "locations_csv":
+            return catalog_from_csv(Path(str(self.locations_csv)).read_text(encoding="utf-8"))
+        if source == "keyless":
+            raise KeylessCatalog(
+                "no OPENAQ_API_KEY, location_ids or locations_csv: the locations must be discovered keyless"
+            )
+        found: dict[int, Any] = {}
+        transport = _RetryAfterTransport(timeout=DEFAULT_TIMEOUT, limits=DEFAULT_LIMITS)
+        client = self._call(lambda: OpenAQ(api_key=self.api_key, base_url=self.base_url, _transport=transport))
+        with client:
+            for query in self.queries():
+                for location in self._pages(client, transport, query):
+                    # A location that moves between pages while they are read is listed twice.
+                    found.setdefault(location.id, location)
+        return catalog_from_sdk(found.values())
+
+    def _pages(self, client: OpenAQ, transport: _RetryAfterTransport, query: dict[str, Any]) -> Iterator[Any]:
+        page, seen = 1, 0
+        while True:
+            request = functools.partial(client.locations.list, page=page, limit=self.page_size, **query)
+            response = self._with_retries(transport, request)
+            yield from response.results
+            seen += len(response.results)
+            found = response.meta.found
+            # found is the count of all matches; a short page also ends the listing, should the
+            # API give found as text (">1000"), as OpenAQ has for large counts.
+            if len(response.results) < self.page_size or (isinstance(found, int) and seen >= found):
+                return
+            page += 1
+
+    def _with_retries(self, transport: _RetryAfterTransport, request: Callable[[], T]) -> T:
+        for attempt in range(self.max_retries + 1):
+            transport.retry_after = None
+            try:
+                return self._call(request)
+            except _RateLimited:
+                # Without Retry-After: OpenAQ's shortest window, a minute.
+                wait = transport.retry_after if transport.retry_after is not None else 60.0
+                if attempt == self.max_retries or wait > self.max_wait_seconds:
+                    raise CatalogFetchError(
+                        f"OpenAQ refused {attempt + 1} request(s) with 429 (rate limit); it asks to wait "
+                        f"{wait:g} s (at most {self.max_wait_seconds:g} s and {self.max_retries} retries are allowed)"
+                    ) from None
+                log.warning(
+                    "OpenAQ rate limit (429): waiting %g s, retry %d of %d", wait, attempt + 1, self.max_retries
+                )
+                time.sleep(wait)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _call(self, request: Callable[[], T]) -> T:
+        """Run an SDK call; its errors become ours, with the key masked and no chained cause
+        (which could hold it)."""
+        try:
+            return request()
+        except HTTPRateLimitError:
+            raise _RateLimited() from None
+        except (OpenAQError, APIError, OSError) as exc:
+            text = mask_secrets(f"{type(exc).__name__}: {exc}", [self.api_key or ""])
+            raise CatalogFetchError(f"OpenAQ locations from {mask_secrets(self.base_url)}: {text}") from None
+
+    def _check(self) -> None:
+        unknown = sorted(set(self.parameters) - PARAMETER_IDS.keys())
+        if unknown or not self.parameters:
+            raise CatalogConfigError(f"parameters {unknown or '[]'}: choose from {sorted(PARAMETER_IDS)}")
+        bad_codes = [code for code in self.countries if not _ISO_CODE.fullmatch(code)]
+        if bad_codes:
+            raise CatalogConfigError(f"countries {bad_codes}: ISO 3166 alpha-2 codes in capitals, e.g. DE")
+        if self.bbox is not None:
+            if len(self.bbox) != 4:
+                raise CatalogConfigError("bbox: four numbers, min lon, min lat, max lon, max lat")
+            min_lon, min_lat, max_lon, max_lat = self.bbox
+            if not (-180 <= min_lon <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90):
+                raise CatalogConfigError(f"bbox {self.bbox}: out of range, or a minimum above its maximum")
+        if not 1 <= self.page_size <= MAX_PAGE_SIZE:
+            raise CatalogConfigError(f"page_size {self.page_size}: from 1 to {MAX_PAGE_SIZE}")
+        if self.location_ids and self.locations_csv:
+            raise CatalogConfigError("location_ids and locations_csv: give one of them")
+
+
+class _RateLimited(Exception):
+    """A 429 seen by ``_call``, for ``_with_retries``."""
+
+
+class _RetryAfterTransport(Transport):
+    """The SDK's transport, remembering the ``Retry-After`` of a 429: the SDK's
+    ``HTTPRateLimitError`` carries only the body, and does not update its own rate budget."""
+
+    retry_after: float | None = None
+
+    def _raw_request(self, method: str, host: str, path: str, headers: Any) -> Response:
+        response = super()._raw_request(method, host, path, headers)
+        if response.status_code == 429:
+            # Seconds; an HTTP date (also allowed) is not read, and the default wait applies.
+            value = (response.headers.get("retry-after") or "").strip()
+            self.retry_after = float(value) if value.isdigit() else None
+        return response
