@@ -199,7 +199,8 @@ def upload_archive(endpoint: str, root: Path, keys: list[str]) -> None:
     if ARCHIVE_BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
         s3.create_bucket(Bucket=ARCHIVE_BUCKET)
     for key in keys:
-        s3.put_object(Bucket=ARCHIVE_BUCKET, Key=key, Body=(root / key).read_bytes())
+        # public, as the real archive is: the resource reads with unsigned requests
+        s3.put_object(Bucket=ARCHIVE_BUCKET, Key=key, Body=(root / key).read_bytes(), ACL="public-read")
 
 
 def archive_bucket(endpoint: str, **settings) -> tuple[OpenAQBucket, list[dict]]:
