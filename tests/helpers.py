@@ -95,3 +95,22 @@ def snapshot(engine) -> dict:
 def count(engine, table: str) -> int:
     with engine.connect() as conn:
         return conn.execute(sa.select(sa.func.count()).select_from(toar.schema.metadata.tables[table])).scalar_one()
+
+
+def catalog_location(
+    id, country, provider, latitude, longitude, sensors, *, timezone="UTC", monitor=True, mobile=False
+):
+    """A locations-catalog entry (the format the local OpenAQ API serves) for tests."""
+    return {
+        "id": id,
+        "name": f"Station {id}",
+        "locality": f"City {id}",
+        "timezone": timezone,
+        "country": country,
+        "provider": provider,
+        "latitude": latitude,
+        "longitude": longitude,
+        "sensors": [{"id": s, "parameter": p, "units": u} for s, p, u in sensors],
+        "is_monitor": monitor,
+        "is_mobile": mobile,
+    }

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from sources.openaq_v1.fields import RECORD_FIELDS
 from sources.openaq_v1.parse import parse_object
 
 ABSENT = object()  # pass as an override to drop the key, as OpenAQ does for missing values
@@ -65,3 +66,19 @@ def write_object(root: Path, day: str, name: str, items: list, *, gz: bool = Tru
     payload = ndjson(items)
     path.write_bytes(gzip.compress(payload, mtime=0) if gz else payload)
     return path
+
+
+def record_fields(record: dict) -> dict:
+    """The raw columns a valid record must come back as (numbers as floats, attribution entries
+    with name and url only)."""
+    result = {}
+    for column, path in RECORD_FIELDS.items():
+        value = record
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        if column == "attribution" and value is not None:
+            value = [None if item is None else {"name": item.get("name"), "url": item.get("url")} for item in value]
+        elif isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        result[column] = value
+    return result

@@ -158,6 +158,22 @@ def test_steps_without_a_suite_record_no_data_quality_score(score, expected):
     assert all(metadata[day].get("qoa/data_quality_score") == expected for day in DAYS)
 
 
+def run_with_retries(step, raise_on_error: bool = True):
+    """One partition of a toy asset whose steps the policy may retry twice."""
+
+    @daily_asset(check_specs=SPECS, retry_policy=RetryPolicy(max_retries=2))
+    def toy(context, qoa: QoAMonitor, quality_gates: QualityGates):
+        return materialize_partitions(context, SPECS, qoa, quality_gates, step)
+
+    return materialize(
+        [toy],
+        instance=DagsterInstance.ephemeral(),
+        partition_key=DAYS[0],
+        raise_on_error=raise_on_error,
+        resources={"qoa": QoAMonitor(), "quality_gates": QualityGates()},
+    )
+
+
 def retries(result) -> int:
     return sum(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
 
@@ -166,17 +182,7 @@ def test_an_error_no_retry_can_cure_fails_at_once_naming_the_partition():
     def step(day):
         raise ValueError("a record the code cannot handle")
 
-    @daily_asset(check_specs=SPECS, retry_policy=RetryPolicy(max_retries=2))
-    def toy(context, qoa: QoAMonitor, quality_gates: QualityGates):
-        return materialize_partitions(context, SPECS, qoa, quality_gates, step)
-
-    result = materialize(
-        [toy],
-        instance=DagsterInstance.ephemeral(),
-        partition_key=DAYS[0],
-        raise_on_error=False,
-        resources={"qoa": QoAMonitor(), "quality_gates": QualityGates()},
-    )
+    result = run_with_retries(step, raise_on_error=False)
     assert not result.success and retries(result) == 0
     failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0].step_failure_data
     assert failure.user_failure_data.description == f"{DAYS[0]}: ValueError: a record the code cannot handle"
@@ -192,14 +198,5 @@ def test_a_lost_database_connection_is_retried_by_the_policy():
             raise sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
         return PartitionStep(outcomes={"rows_valid": Outcome(True)}, metadata={})
 
-    @daily_asset(check_specs=SPECS, retry_policy=RetryPolicy(max_retries=2))
-    def toy(context, qoa: QoAMonitor, quality_gates: QualityGates):
-        return materialize_partitions(context, SPECS, qoa, quality_gates, step)
-
-    result = materialize(
-        [toy],
-        instance=DagsterInstance.ephemeral(),
-        partition_key=DAYS[0],
-        resources={"qoa": QoAMonitor(), "quality_gates": QualityGates()},
-    )
+    result = run_with_retries(step)
     assert result.success and retries(result) == 2 and len(attempts) == 3

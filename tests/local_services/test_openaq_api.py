@@ -15,22 +15,9 @@ import pytest
 from openaq import OpenAQ
 
 from local_services.openaq_api import TEST_API_KEY, OpenAQApiServer, RateLimiter, openaq_api_server
+from tests.helpers import catalog_location
 
-
-def location(id, country, provider, latitude, longitude, sensors, *, timezone="UTC", monitor=True, mobile=False):
-    return {
-        "id": id,
-        "name": f"Station {id}",
-        "locality": f"City {id}",
-        "timezone": timezone,
-        "country": country,
-        "provider": provider,
-        "latitude": latitude,
-        "longitude": longitude,
-        "sensors": [{"id": s, "parameter": p, "units": u} for s, p, u in sensors],
-        "is_monitor": monitor,
-        "is_mobile": mobile,
-    }
+location = catalog_location
 
 
 UG = "µg/m³"

@@ -19,22 +19,9 @@ from resources.openaq_catalog import (
 )
 from sample_data.generator import generate_archive
 from sources.openaq_v3.catalog import catalog_from_records, diff_catalogs
+from tests.helpers import catalog_location
 
-
-def location(id, country, provider, latitude, longitude, sensors, *, monitor=True, mobile=False):
-    return {
-        "id": id,
-        "name": f"Station {id}",
-        "locality": f"City {id}",
-        "timezone": "UTC",
-        "country": country,
-        "provider": provider,
-        "latitude": latitude,
-        "longitude": longitude,
-        "sensors": [{"id": s, "parameter": p, "units": u} for s, p, u in sensors],
-        "is_monitor": monitor,
-        "is_mobile": mobile,
-    }
+location = catalog_location
 
 
 LOCATIONS = [

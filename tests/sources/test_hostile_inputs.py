@@ -15,6 +15,7 @@ from sources.openaq_v1.names import object_name_error, published_at
 from sources.openaq_v1.parse import MAX_RAW_LINE_BYTES, decompress, raw_line_bytes_of, read_object, reason_class
 from sources.openaq_v1.reader import read_objects
 from tests.hostile_inputs import CASES, HostileCase
+from tests.openaq_fixtures import record_fields
 
 READ = [c for c in CASES if c.expected.skipped is None]
 
@@ -30,17 +31,7 @@ def lines_of(case: HostileCase) -> list[bytes]:
 def expected_fields(text: bytes) -> dict:
     """A good line's fields, read by Python's JSON reader (the reference the parser must match)."""
     record = json.loads(text)
-    result = {}
-    for column, path in FIELDS.items():
-        value = record
-        for part in path:
-            value = value.get(part) if isinstance(value, dict) else None
-        if column == "attribution" and value is not None:
-            value = [None if item is None else {"name": item.get("name"), "url": item.get("url")} for item in value]
-        elif isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        result[column] = value
-    return result
+    return record_fields(record)
 
 
 def same(a, b) -> bool:

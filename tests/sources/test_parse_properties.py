@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from sources.openaq_v1 import parse as P
 from sources.openaq_v1.fields import RECORD_FIELDS
 from sources.openaq_v1.parse import raw_line_bytes_of, read_object, reason_class
+from tests.openaq_fixtures import record_fields
 
 KEY = "2014-01-01/1388577600.ndjson.gz"
 SETTINGS = settings(
@@ -67,22 +68,6 @@ def records(string):
 
 SHORT_STRING = st.none() | TEXT
 STRING = st.one_of(SHORT_STRING, SHORT_STRING, SHORT_STRING, LONG_TEXT)
-COLUMNS = RECORD_FIELDS  # raw column -> where the record holds it
-
-
-def fields_of(record: dict) -> dict:
-    """The raw columns a valid record must come back as."""
-    result = {}
-    for column, path in COLUMNS.items():
-        value = record
-        for part in path:
-            value = value.get(part) if isinstance(value, dict) else None
-        if column == "attribution" and value is not None:
-            value = [None if item is None else {"name": item.get("name"), "url": item.get("url")} for item in value]
-        elif isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        result[column] = value
-    return result
 
 
 def strings_of(record) -> list[str]:
@@ -106,7 +91,7 @@ def valid_lines(draw, string=STRING):
         return raw, {P.LINE_TOO_LONG}
     if any(len(s.encode()) > P.MAX_FIELD_BYTES for s in strings_of(record)):
         return raw, {P.FIELD_TOO_LONG}
-    return raw, fields_of(record)
+    return raw, record_fields(record)
 
 
 # --- bad lines -----------------------------------------------------------------------------------
@@ -235,7 +220,7 @@ def test_every_line_is_one_row_and_nothing_but_the_bad_line_is_lost(generated):
         error = row["parse_error"]
         if kind == "valid" and isinstance(expected, dict):
             assert error is None, (line, error)
-            assert all(same(row[c], expected[c]) for c in COLUMNS), (line, row, expected)
+            assert all(same(row[c], expected[c]) for c in RECORD_FIELDS), (line, row, expected)
         elif kind == "valid" or kind == "bad":
             assert (None if error is None else reason_class(error)) in expected, (line, error)
         if error is not None:
@@ -261,7 +246,7 @@ def test_a_cut_gzip_keeps_every_line_completed_before_the_cut(generated, data):
     rows = sorted(table[:-1], key=lambda r: r["line_number"])
     assert [r["line_number"] for r in rows] == list(range(1, complete + 1))
     for row, (_, expected) in zip(rows, generated[:complete], strict=True):
-        assert row["parse_error"] is None and all(same(row[c], expected[c]) for c in COLUMNS)
+        assert row["parse_error"] is None and all(same(row[c], expected[c]) for c in RECORD_FIELDS)
 
 
 @SETTINGS
