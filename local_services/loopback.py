@@ -30,14 +30,18 @@ def wait_until_serving(url: str, process: subprocess.Popen, timeout: float) -> N
 
 @contextlib.contextmanager
 def moto_s3_server() -> Iterator[str]:
-    """moto's S3 server on a loopback port; yields its endpoint URL. Clients need credentials
-    in the environment (any values do)."""
+    """moto's S3 server on a loopback port, empty; yields its endpoint URL. Clients need
+    credentials in the environment (any values do)."""
     from moto.server import ThreadedMotoServer
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    # moto keeps its buckets in process-wide state: start every server empty, so one test's
+    # objects never show up in another's listing.
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=30)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield endpoint
     finally:
         server.stop()
