@@ -44,11 +44,9 @@ Caps (bytes of UTF-8)
     (``duplicate field``).
 
 raw_line
-    A bad line's first ``MAX_RAW_LINE_BYTES`` (4 KiB) bytes, cut before a character that does
-    not fit; ``raw_line_bytes`` holds the whole line's length, so the cut is known. The bytes are
-    kept as text when they are valid UTF-8 without NUL; otherwise (or if the text itself starts
-    with the marker) as ``RAW_LINE_BASE64`` (``"base64:"``) followed by their base64.
-    ``raw_line_bytes_of`` gives the bytes back. Lines read by Python's JSON reader that are valid
+    A bad line is kept by ``sources.raw_lines``' rule, shared with every format: its first
+    4 KiB, as text, or as ``"base64:"`` and base64 when it is not UTF-8 text without NUL, with
+    its whole length in ``raw_line_bytes``. Lines read by Python's JSON reader that are valid
     records (a ``NaN`` value, a long line) keep ``raw_line`` too, for traceability.
 
 Damaged streams
@@ -75,7 +73,6 @@ Broken objects
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import re
@@ -99,6 +96,12 @@ from sources.compression import (  # the names v1's importers know (shared with 
 )
 from sources.objects import ParsedObject
 from sources.openaq_v1.names import object_name_error, published_at
+from sources.raw_lines import (  # the names v1's importers know (shared with v3)
+    MAX_RAW_LINE_BYTES,  # noqa: F401
+    RAW_LINE_BASE64,  # noqa: F401
+    raw_line,
+    raw_line_bytes_of,  # noqa: F401
+)
 
 # How OpenAQ spells the fields of one record (nested, as published).
 SOURCE_SCHEMA = pa.schema(
@@ -123,9 +126,6 @@ SOURCE_SCHEMA = pa.schema(
 MAX_FIELD_BYTES = 4 << 10
 MAX_LINE_BYTES = 64 << 10
 MAX_OBJECT_LINES = 1_000_000
-MAX_RAW_LINE_BYTES = 4 << 10
-# raw_line holds this marker and base64 when the line's bytes are not storable text.
-RAW_LINE_BASE64 = "base64:"
 
 # Reason classes: parse_error (and a broken object's error) starts with one, then ": ".
 INVALID_JSON = "invalid JSON"
@@ -157,13 +157,6 @@ COMPRESSED_DATA = "compressed data"
 BINARY_DATA = "binary data"
 NOT_NDJSON = "not NDJSON"
 OBJECT_REASONS = (*STREAM_REASONS, TRAILING_DATA, COMPRESSED_DATA, BINARY_DATA, NOT_NDJSON)
-
-
-def raw_line_bytes_of(raw_line: str) -> bytes:
-    """The bytes a ``raw_line`` keeps (the line's first ``MAX_RAW_LINE_BYTES`` at most)."""
-    if raw_line.startswith(RAW_LINE_BASE64):
-        return base64.b64decode(raw_line[len(RAW_LINE_BASE64) :])
-    return raw_line.encode("utf-8")
 
 
 # One object is parsed on one thread: read_objects parses READ_THREADS objects at once, and
@@ -651,7 +644,7 @@ def _salvage_line(number: int, line: memoryview | bytes) -> dict:
     # A readable record with NaN or Infinity is not a parse error: harmonization quarantines
     # it with the precise reason. The line text is kept either way for traceability.
     row["parse_error"] = f"{problems[0][0]}: {'; '.join(what for _, what in problems)}" if problems else None
-    row["raw_line"], row["raw_line_bytes"] = _raw_line(data)
+    row["raw_line"], row["raw_line_bytes"] = raw_line(data)
     return row
 
 
@@ -684,24 +677,5 @@ def _describe(value) -> str:
 
 
 def _bad_row(number: int, line: memoryview | bytes, reason: str) -> dict:
-    raw_line, size = _raw_line(line)
-    return {"line_number": number, "parse_error": reason, "raw_line": raw_line, "raw_line_bytes": size}
-
-
-def _raw_line(line: memoryview | bytes) -> tuple[str, int]:
-    """A line as raw_line keeps it, and its whole length (see the module docstring)."""
-    size = len(line)
-    cut = min(size, MAX_RAW_LINE_BYTES)
-    # Back over UTF-8 continuation bytes (at most 3), so a text line is cut between characters.
-    for _ in range(3):
-        if cut == size or line[cut] & 0xC0 != 0x80:
-            break
-        cut -= 1
-    kept = bytes(line[:cut])
-    try:
-        text = kept.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None
-    if text is None or "\x00" in text or text.startswith(RAW_LINE_BASE64):
-        text = RAW_LINE_BASE64 + base64.b64encode(kept).decode("ascii")
-    return text, size
+    text, size = raw_line(line)
+    return {"line_number": number, "parse_error": reason, "raw_line": text, "raw_line_bytes": size}

@@ -13,8 +13,9 @@ skips a UTF-8 byte-order mark. Every data line becomes exactly one row of the ra
   in the file has none, and its series' sampling frequency is ``unknown``.
 - ``provider`` (from the locations catalog) becomes ``source_name``; ``location_id`` and
   ``sensors_id`` are kept (``location_id``, ``sensor_id``).
-- A line with the wrong number of fields, or whose ids, coordinates or value are not numbers,
-  becomes a bad row: its text in ``raw_line``, why in ``parse_error``, nothing else.
+- A line with the wrong number of fields, whose ids, coordinates or value are not numbers, or
+  that is not UTF-8 text without NUL becomes a bad row (blank lines make none): why in ``parse_error``, the line as it came in ``raw_line`` (the rule of
+  ``sources.raw_lines``: its first 4 KiB, base64 when not text), nothing else.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import pyarrow.csv as pa_csv
 
 from domain.raw_schema import RAW_SCHEMA
 from domain.times import parse_utc_times
+from sources.raw_lines import raw_line
 
 HEADER = ["location_id", "sensors_id", "location", "datetime", "lat", "lon", "parameter", "units", "value"]
 _NUMBERS = {
@@ -45,56 +47,69 @@ _CONVERT = pa_csv.ConvertOptions(
 
 def parse_archive_csv(text: bytes, *, key: str, etag: str, published_at, provider: str | None) -> pa.Table:
     """Rows of RAW_SCHEMA for the decompressed CSV ``text`` of the object ``key``."""
-    bad: list[tuple[int, str, str]] = []
+    csv, numbers_in_file, bad = _storable_lines(text)
 
     def wrong_width(row) -> str:
-        bad.append(
-            (row.number, row.text, f"CSV line has {row.actual_columns} fields, the header {row.expected_columns}")
-        )
+        why = f"CSV line has {row.actual_columns} fields, the header {row.expected_columns}"
+        bad.append((int(numbers_in_file[row.number - 1]), why))
         return "skip"
 
     parse = pa_csv.ParseOptions(invalid_row_handler=wrong_width)
     try:
         table = pa_csv.read_csv(
-            io.BytesIO(text),
+            io.BytesIO(csv),
             read_options=pa_csv.ReadOptions(use_threads=False),
             parse_options=parse,
             convert_options=_CONVERT,
         )
     except pa.ArrowInvalid as exc:
-        return _rows(key, etag, published_at, provider, None, [(1, "", f"not an archive CSV: {exc}")])
+        return _rows(text, key, etag, published_at, provider, None, [(1, f"not an archive CSV: {exc}")])
     if table.schema.names != HEADER:
         return _rows(
-            key,
-            etag,
-            published_at,
-            provider,
-            None,
-            [(1, ",".join(table.schema.names), f"header {table.schema.names} is not {HEADER}")],
+            text, key, etag, published_at, provider, None, [(1, f"header {table.schema.names} is not {HEADER}")]
         )
-    # Line numbers: the header is line 1; a skipped line keeps its number (CSV fields here
-    # never hold a newline, so rows and lines correspond).
-    skipped = np.array(sorted(number for number, _, _ in bad), dtype=np.int64)
-    candidates = np.arange(2, table.num_rows + len(skipped) + 2, dtype=np.int64)
-    table = table.append_column("line_number", pa.array(np.setdiff1d(candidates, skipped, assume_unique=True)))
+    # Each row's line in the file: the lines handed to pyarrow after the header, but those it skipped.
+    skipped = np.array([number for number, _ in bad], dtype=np.int64)
+    table = table.append_column("line_number", pa.array(np.setdiff1d(numbers_in_file[1:], skipped)))
     numbers, not_a_number = {}, np.zeros(table.num_rows, bool)
     for name, kind in _NUMBERS.items():
         numbers[name], wrong = _to_number(table.column(name), kind)
         not_a_number |= wrong
     if not_a_number.any():
-        lines = text.splitlines()  # as the file has them: the bad line's text is kept as it came
         for number in table.column("line_number").filter(pa.array(not_a_number)).to_pylist():
-            bad.append(
-                (
-                    number,
-                    lines[number - 1].decode("utf-8", "backslashreplace"),
-                    "an id, the coordinates or the value is not a number",
-                )
-            )
+            bad.append((number, "an id, the coordinates or the value is not a number"))
         keep = pa.array(~not_a_number)
         table = table.filter(keep)
         numbers = {name: column.filter(keep) for name, column in numbers.items()}
-    return _rows(key, etag, published_at, provider, (table, numbers), bad)
+    return _rows(text, key, etag, published_at, provider, (table, numbers), bad)
+
+
+def _storable_lines(text: bytes) -> tuple[bytes, np.ndarray, list[tuple[int, str]]]:
+    """The CSV for pyarrow, the file's line number of each of its lines, and the lines left out:
+    blank lines (no row), and lines that are not UTF-8 text without NUL (a bad row each: pyarrow
+    would refuse the whole file for one of them). CSV fields here never hold a newline, so a
+    line is a row."""
+    lines = text.splitlines()
+    if b"\x00" not in text and _is_utf8(text) and all(lines):  # the common case: every line is a row
+        return text, np.arange(1, len(lines) + 1), []
+    kept, numbers, bad = [], [], []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        if b"\x00" in line or not _is_utf8(line):
+            bad.append((number, "the line is not UTF-8 text without NUL"))
+            continue
+        kept.append(line)
+        numbers.append(number)
+    return b"\n".join(kept), np.array(numbers, dtype=np.int64), bad
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _to_number(text: pa.ChunkedArray, kind: pa.DataType) -> tuple[pa.Array, np.ndarray]:
@@ -121,8 +136,11 @@ def _averaging_minutes(sensor: np.ndarray, when: np.ndarray) -> np.ndarray:
     return minutes
 
 
-def _rows(key: str, etag: str, published_at, provider: str | None, parsed, bad: list[tuple[int, str, str]]) -> pa.Table:
-    """The raw table: parsed rows first, then bad lines, each with origin columns."""
+def _rows(
+    text: bytes, key: str, etag: str, published_at, provider: str | None, parsed, bad: list[tuple[int, str]]
+) -> pa.Table:
+    """The raw table: parsed rows first, then bad lines (kept as they came in the file, by
+    ``sources.raw_lines``' rule), each with origin columns."""
     n_good = 0 if parsed is None else parsed[0].num_rows
     columns: dict[str, pa.Array | pa.ChunkedArray] = {}
     if parsed is not None:
@@ -150,21 +168,17 @@ def _rows(key: str, etag: str, published_at, provider: str | None, parsed, bad: 
     good = _table(columns, n_good)
     if bad:
         bad.sort()
-        text = [line for _, line, _ in bad]
+        lines = text.splitlines()  # CSV fields here never hold a newline: line n is lines[n - 1]
+        kept = [raw_line(lines[number - 1] if number <= len(lines) else b"") for number, _ in bad]
         bad_table = _table(
             {
-                "line_number": pa.array([number for number, _, _ in bad], pa.int32()),
-                "parse_error": pa.array([reason for _, _, reason in bad], pa.string()),
-                "raw_line": pa.array(text, pa.string()),
+                "line_number": pa.array([number for number, _ in bad], pa.int32()),
+                "parse_error": pa.array([reason for _, reason in bad], pa.string()),
+                "raw_line": pa.array([line for line, _ in kept], pa.string()),
+                "raw_line_bytes": pa.array([size for _, size in kept], pa.int64()),
             },
             len(bad),
         )
-        if "raw_line_bytes" in RAW_SCHEMA.names:
-            bad_table = bad_table.set_column(
-                RAW_SCHEMA.get_field_index("raw_line_bytes"),
-                "raw_line_bytes",
-                pa.array([len(t.encode()) for t in text], RAW_SCHEMA.field("raw_line_bytes").type),
-            )
         good = pa.concat_tables([good, bad_table])
     n = good.num_rows
     good = good.set_column(RAW_SCHEMA.get_field_index("source_key"), "source_key", pa.array([key] * n, pa.string()))

@@ -71,3 +71,26 @@ def test_a_bad_line_costs_only_itself_and_keeps_its_text():
 def test_a_file_that_is_not_an_archive_csv_is_one_bad_row():
     rows = parse(b"<html>not found</html>\n")
     assert len(rows) == 1 and rows[0]["line_number"] == 1 and "header" in rows[0]["parse_error"]
+
+
+def test_bad_lines_are_kept_by_the_raw_line_rule_of_every_format():
+    from sources.raw_lines import MAX_RAW_LINE_BYTES, raw_line_bytes_of
+
+    not_text = b'2178,3917,"Del \xff Norte","2024-02-01T03:00:00-07:00","35.1353"'
+    too_long = b'2178,3917,"' + b"x" * 10_000 + b'","2024-02-01T04:00:00-07:00","35.1353","-106.58","o3","ppm","n/a"'
+    rows = parse(QUOTED + not_text + b"\r\n" + too_long + b"\r\n")
+    bad = {r["line_number"]: r for r in rows if r["parse_error"] is not None}
+    assert bad[5]["raw_line"].startswith("base64:") and raw_line_bytes_of(bad[5]["raw_line"]) == not_text
+    assert bad[5]["raw_line_bytes"] == len(not_text)
+    kept = raw_line_bytes_of(bad[6]["raw_line"])
+    assert len(kept) == MAX_RAW_LINE_BYTES and too_long.startswith(kept) and bad[6]["raw_line_bytes"] == len(too_long)
+
+
+def test_a_line_that_is_not_text_costs_only_itself_and_blank_lines_make_no_row():
+    not_text = b'2178,3917,"Del Norte","2024-02-01T03:00:00-07:00","35.1353","-106.58","o3","ppm","0.0\x00"'
+    after = b'2178,3917,"Del Norte-2178","2024-02-01T04:00:00-07:00","35.1353","-106.584702","o3","ppm","0.027"'
+    rows = parse(QUOTED + not_text + b"\r\n\r\n" + after + b"\r\n")
+    good = [r["line_number"] for r in rows if r["parse_error"] is None]
+    bad = [(r["line_number"], r["parse_error"]) for r in rows if r["parse_error"] is not None]
+    assert good == [2, 3, 4, 7] and bad == [(5, "the line is not UTF-8 text without NUL")]
+    assert [r["value"] for r in rows if r["line_number"] == 7] == [0.027]
