@@ -14,11 +14,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from resources.environment import DEFAULTS
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
-# Every location the code location reads (resources/environment.py), pointed into a scratch folder.
-LOCATION_VARIABLES = ("OPENAQ_BUCKET_URL", "TOAR_DATABASE_URL", "DATA_LAKE_URL", "MLFLOW_TRACKING_URI", "DAGSTER_HOME")
+LOCATION_VARIABLES = tuple(DEFAULTS)  # every location the code location reads
 
 
 @contextlib.contextmanager

@@ -9,8 +9,9 @@ from dagster import DagsterInstance, materialize
 
 import toar.schema
 from asset_base.partitions import partition_range_tags
+from resources.environment import DEFAULTS
 
-LOCATION_VARIABLES = ("OPENAQ_BUCKET_URL", "TOAR_DATABASE_URL", "DATA_LAKE_URL", "MLFLOW_TRACKING_URI", "DAGSTER_HOME")
+LOCATION_VARIABLES = tuple(DEFAULTS)  # every location the code location reads
 
 
 def project_locations(root: Path, bucket: Path | str | None = None, database_url: str | None = None) -> dict[str, str]:
