@@ -11,6 +11,7 @@ from resources.qoa import freeze_long_lived_objects
 from sensors.failures import record_run_failures
 from sensors.new_objects import new_openaq_objects
 from sensors.retraining import retraining
+from toar_assets.archive import openaq_data_archive, openaq_locations, raw_openaq_archive
 from toar_assets.assets import harmonized_toar_series, openaq_realtime_bucket, raw_openaq_measurements
 
 
@@ -23,6 +24,9 @@ def defs() -> dg.Definitions:
         assets=[
             openaq_realtime_bucket,
             raw_openaq_measurements,
+            openaq_data_archive,
+            openaq_locations,
+            raw_openaq_archive,
             harmonized_toar_series,
             ozone_features,
             ozone_forecast_model,
@@ -32,7 +36,19 @@ def defs() -> dg.Definitions:
             dg.define_asset_job(
                 "data_logistics",
                 selection=dg.AssetSelection.assets(raw_openaq_measurements, harmonized_toar_series),
-                description="OpenAQ objects of a fetch day -> raw Parquet partition -> TOAR database.",
+                description="OpenAQ v1 objects of a fetch day -> raw Parquet partition -> TOAR database "
+                "(with the day's archive partition, if there is one).",
+            ),
+            dg.define_asset_job(
+                "locations",
+                selection=dg.AssetSelection.assets(openaq_locations),
+                description="The followed OpenAQ v3 locations: the API, a user's ids or file, or keyless discovery.",
+            ),
+            dg.define_asset_job(
+                "archive_logistics",
+                selection=dg.AssetSelection.assets(raw_openaq_archive, harmonized_toar_series),
+                description="OpenAQ v3 archive files of a local day -> raw Parquet partition -> TOAR database "
+                "(with the day's v1 partition, if there is one).",
             ),
             dg.define_asset_job(
                 "features", selection=dg.AssetSelection.assets(ozone_features), description="Feature rows for the day."

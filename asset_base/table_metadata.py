@@ -10,10 +10,12 @@ from __future__ import annotations
 from dagster import AssetKey, TableColumn, TableColumnDep, TableColumnLineage, TableSchema
 
 from domain.keys import HARMONIZED_SERIES as HARMONIZED
+from domain.keys import LOCATIONS, OPENAQ_ARCHIVE, RAW_ARCHIVE
 from domain.keys import OPENAQ_BUCKET as SOURCE
 from domain.keys import RAW_MEASUREMENTS as RAW
 from domain.raw_schema import ERROR_COLUMNS, ORIGIN_COLUMNS, RAW_COLUMNS, SOURCE_IDS, type_label
 from sources.openaq_v1.fields import RECORD_FIELDS
+from sources.openaq_v3.catalog import RAW_FIELDS_FROM_CATALOG
 
 
 def column_schema(columns: list[tuple[str, str, str]]) -> TableSchema:
@@ -29,19 +31,59 @@ def column_lineage(sources: dict[str, list[tuple[str, str]]]) -> TableColumnLine
     )
 
 
-def table_metadata(columns: list[tuple[str, str, str]], sources: dict[str, list[tuple[str, str]]]) -> dict:
+def table_metadata(
+    columns: list[tuple[str, str, str]], sources: dict[str, list[tuple[str, str]]], both_raw: bool = False
+) -> dict:
+    """Schema and lineage; with ``both_raw``, a dependency on a raw column is on that column of
+    both raw assets (v1 objects and v3 archive)."""
+    if both_raw:
+        sources = {
+            column: [
+                (asset, name)
+                for upstream, name in deps
+                for asset in ((RAW, RAW_ARCHIVE) if upstream == RAW else (upstream,))
+            ]
+            for column, deps in sources.items()
+        }
     return {"dagster/column_schema": column_schema(columns), "dagster/column_lineage": column_lineage(sources)}
 
 
-_RAW_FIELDS = {column: ".".join(path) for column, path in RECORD_FIELDS.items()}  # as the bucket's JSON spells them
+_RAW_SCHEMA = [(name, type_label(kind), description) for name, kind, description in RAW_COLUMNS]
+_V1_FIELDS = {column: ".".join(path) for column, path in RECORD_FIELDS.items()}  # as the bucket's JSON spells them
 RAW_METADATA = table_metadata(
-    [(name, type_label(kind), description) for name, kind, description in RAW_COLUMNS],
+    _RAW_SCHEMA,
     {
-        name: [(SOURCE, _RAW_FIELDS.get(name, name))]
+        name: [(SOURCE, _V1_FIELDS.get(name, name))]
         for name, _, _ in RAW_COLUMNS
         if name not in (*ORIGIN_COLUMNS, *ERROR_COLUMNS, *SOURCE_IDS)
     }
     | {"source_key": [(SOURCE, "key")], "source_etag": [(SOURCE, "etag")], "published_at": [(SOURCE, "key")]},
+)
+# Raw column <- the archive CSV's field (sources.openaq_v3.parse); the period is the spacing of times.
+_ARCHIVE_FIELDS = {
+    "date_utc": "datetime",
+    "date_local": "datetime",
+    "parameter": "parameter",
+    "value": "value",
+    "unit": "units",
+    "averaging_period_value": "datetime",
+    "averaging_period_unit": "datetime",
+    "location": "location",
+    "latitude": "lat",
+    "longitude": "lon",
+    "location_id": "location_id",
+    "sensor_id": "sensors_id",
+}
+# The archive's CSV fields, and the catalog's for what the files do not carry.
+ARCHIVE_RAW_METADATA = table_metadata(
+    _RAW_SCHEMA,
+    {column: [(OPENAQ_ARCHIVE, field)] for column, field in _ARCHIVE_FIELDS.items()}
+    | {column: [(LOCATIONS, field)] for column, field in RAW_FIELDS_FROM_CATALOG.items()}
+    | {
+        "source_key": [(OPENAQ_ARCHIVE, "key")],
+        "source_etag": [(OPENAQ_ARCHIVE, "etag")],
+        "published_at": [(OPENAQ_ARCHIVE, "last_modified")],
+    },
 )
 
 HARMONIZED_COLUMNS = [
@@ -53,16 +95,17 @@ HARMONIZED_COLUMNS = [
     ("variable", "text", "TOAR variable name (o3, no2, pm2p5, ...)"),
     ("unit", "text", "nmol/mol for gases, µg/m³ for particulate matter"),
     ("sampling_frequency", "text", "15min, hourly, daily, ... from the averaging period"),
-    ("provider", "text", "OpenAQ sourceName"),
+    ("provider", "text", "OpenAQ sourceName (v1), the location's provider in the catalog (v3)"),
     ("datetime", "timestamp", "end of the averaging period (UTC)"),
     ("value", "float", "value in `unit`"),
     ("flags", "text", "TOAR-style preliminary flag (table data_flag)"),
     ("version", "text", "harmonization rules version"),
     ("source_object_id", "int", "raw_object.id: the S3 object (key, ETag) the value came from"),
+    ("station_codes", "text", "stationmeta_code: the station's OpenAQ v3 location ids"),
 ]
 HARMONIZED_METADATA = table_metadata(
     HARMONIZED_COLUMNS,
-    {
+    {  # every raw column below is read from both raw assets (one raw schema)
         "station_id": [(RAW, "latitude"), (RAW, "longitude")],
         "latitude": [(RAW, "latitude")],
         "longitude": [(RAW, "longitude")],
@@ -83,7 +126,9 @@ HARMONIZED_METADATA = table_metadata(
         "value": [(RAW, "value"), (RAW, "unit"), (RAW, "parameter")],
         "flags": [(RAW, "value"), (RAW, "unit"), (RAW, "parameter")],
         "source_object_id": [(RAW, "source_key"), (RAW, "source_etag")],
+        "station_codes": [(RAW, "location_id")],
     },
+    both_raw=True,
 )
 
 

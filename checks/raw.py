@@ -1,4 +1,4 @@
-"""Checks of raw_openaq_measurements: the records as read from the bucket.
+"""Checks of the raw assets (raw_openaq_measurements, raw_openaq_archive): the records as read.
 
 Single bad records are harmonization's business: it quarantines each with its reason. This
 check asks whether the source itself is broken or changed, rule by rule: it blocks a day only
@@ -18,25 +18,33 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from checks.core import Expectation, Outcome, cost_spec, run_suite, spec
+from domain.keys import RAW_ARCHIVE, RAW_MEASUREMENTS
 from domain.quality import PUBLICATION_SKEW
 from domain.times import parse_utc_times, per_distinct
 from domain.vocabulary import is_openaq_parameter, is_openaq_unit
-
-ASSET = "raw_openaq_measurements"
 
 ISO_8601 = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?$"
 # The default share of a day's records that may break one rule (QualityGates.max_bad_record_share).
 MAX_BAD_SHARE = 0.05
 OBJECTS_SHOWN = 10  # objects named per failed rule, those with the most bad records first
 
-RECORDS_VALID = spec(
-    ASSET,
-    "records_valid",
-    "great-expectations, one rule at a time: lines are records, required fields present, parameter and unit "
-    "in OpenAQ's vocabulary, ISO 8601 timestamps not after the object's publish time. Blocks downstream when "
-    "the share of records breaking one rule exceeds the quality gates' max_bad_record_share.",
-)
-SPECS = [RECORDS_VALID, cost_spec(ASSET)]
+RECORDS_VALID = "records_valid"
+
+
+def specs_of(asset: str) -> list:
+    """The checks of a raw asset: the same rules for every source (one raw schema)."""
+    valid = spec(
+        asset,
+        RECORDS_VALID,
+        "great-expectations, one rule at a time: lines are records, required fields present, parameter and unit "
+        "in OpenAQ's vocabulary, ISO 8601 timestamps not after the object's publish time. Blocks downstream when "
+        "the share of records breaking one rule exceeds the quality gates' max_bad_record_share.",
+    )
+    return [valid, cost_spec(asset)]
+
+
+SPECS = specs_of(RAW_MEASUREMENTS)
+ARCHIVE_SPECS = specs_of(RAW_ARCHIVE)
 
 # Each rule's column holds what a record did wrong (null if it did nothing wrong), but for the
 # publication lag, which is measured for every record and may not exceed the clock skew.
@@ -97,11 +105,13 @@ def validation_frame(table: pa.Table) -> pd.DataFrame:
     return rules
 
 
-def validate(table: pa.Table, min_score: float, max_bad_share: float = MAX_BAD_SHARE) -> Outcome:
+def validate(
+    table: pa.Table, min_score: float, max_bad_share: float = MAX_BAD_SHARE, asset: str = RAW_MEASUREMENTS
+) -> Outcome:
     if table.num_rows == 0:
         return Outcome(True, {"data_quality_score": 1.0, "note": "no records: nothing to validate"})
     frame = validation_frame(table)
-    outcome = run_suite(ASSET, frame.drop(columns="source_key"), suite(max_bad_share)).outcome(min_score)
+    outcome = run_suite(asset, frame.drop(columns="source_key"), suite(max_bad_share)).outcome(min_score)
     for failure in outcome.details["failed_expectations"]:
         rule = failure.get("column")
         if rule in RULES:

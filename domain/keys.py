@@ -1,7 +1,10 @@
 """Asset names: the keys of the lineage graph, kept stable once they exist."""
 
-OPENAQ_BUCKET = "openaq_realtime_bucket"  # the external asset standing for the S3 bucket
-RAW_MEASUREMENTS = "raw_openaq_measurements"
+OPENAQ_BUCKET = "openaq_realtime_bucket"  # the external asset standing for the v1 S3 bucket
+OPENAQ_ARCHIVE = "openaq_data_archive"  # the external asset standing for the v3 archive bucket
+LOCATIONS = "openaq_locations"  # the followed v3 locations (the catalog)
+RAW_MEASUREMENTS = "raw_openaq_measurements"  # v1 objects, by fetch day
+RAW_ARCHIVE = "raw_openaq_archive"  # v3 archive objects, by the locations' local day
 HARMONIZED_SERIES = "harmonized_toar_series"
 FEATURES = "ozone_features"
 FORECAST_MODEL = "ozone_forecast_model"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -32,8 +32,32 @@ class SampleMirror:
 # of backfill.
 SAMPLE_MIRROR = SampleMirror(path=DATA_DIR / "openaq-mirror", start=date(2014, 1, 1), days=31, stations=40, seed=2014)
 
+
+@dataclass(frozen=True)
+class SampleArchive:
+    """Arguments of the sample generator that make the default local v3 archive: the recent
+    days the live archive holds (it publishes a day about three days after it ended), with
+    locations at the coordinates of the v1 mirror's stations (the same seed)."""
+
+    path: Path
+    days: int
+    locations: int
+    seed: int
+    publication_lag_days: int = 3
+
+    def window(self, today: date) -> tuple[date, date]:
+        """The first and last local day the live archive would hold today, ``days`` of them."""
+        last = today - timedelta(days=self.publication_lag_days)
+        return last - timedelta(days=self.days - 1), last
+
+
+SAMPLE_ARCHIVE = SampleArchive(path=DATA_DIR / "openaq-archive", days=10, locations=40, seed=SAMPLE_MIRROR.seed)
+# The catalog file the generator writes beside the archive's records (as the v3 API lists them).
+SAMPLE_CATALOG_FILE = "locations.json"
+
 DEFAULTS = {
     "OPENAQ_BUCKET_URL": str(SAMPLE_MIRROR.path),
+    "OPENAQ_ARCHIVE_URL": str(SAMPLE_ARCHIVE.path),
     "TOAR_DATABASE_URL": f"sqlite:///{DATA_DIR / 'toar.sqlite'}",
     "MLFLOW_TRACKING_URI": f"sqlite:///{DATA_DIR / 'mlflow.sqlite'}",
     "DATA_LAKE_URL": str(DATA_DIR / "lake"),
@@ -93,8 +117,13 @@ def prepare_process() -> None:
 
 
 def uses_sample_mirror() -> bool:
-    """True when the bucket is the embedded default (which the sample generator makes)."""
+    """True when the v1 bucket is the embedded default (which the sample generator makes)."""
     return Path(os.environ.get("OPENAQ_BUCKET_URL", "")).resolve() == SAMPLE_MIRROR.path.resolve()
+
+
+def uses_sample_archive() -> bool:
+    """True when the v3 archive is the embedded default (which the sample generator makes)."""
+    return Path(os.environ.get("OPENAQ_ARCHIVE_URL", "")).resolve() == SAMPLE_ARCHIVE.path.resolve()
 
 
 if __name__ == "__main__":

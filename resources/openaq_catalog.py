@@ -1,4 +1,4 @@
-"""The locations the product follows: from OpenAQ's v3 API (with a key), or a user's ids or CSV.
+"""The locations the product follows: from OpenAQ's v3 API (with a key), or a user's ids or file.
 
 The API key is read from ``OPENAQ_API_KEY`` (``EnvVar``), so Dagster's UI shows only the
 variable's name; it is left out of the resource's repr and masked in every error raised here.
@@ -22,7 +22,7 @@ from openaq.core.transport import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Response, Tra
 from pydantic import Field
 
 from domain.secrets import mask_secrets
-from sources.openaq_v3.catalog import PARAMETER_IDS, catalog_from_csv, catalog_from_ids, catalog_from_sdk
+from sources.openaq_v3.catalog import PARAMETER_IDS, catalog_from_file, catalog_from_ids, catalog_from_sdk
 
 OPENAQ_API_URL = "https://api.openaq.org/v3/"
 MAX_PAGE_SIZE = 1000  # OpenAQ's largest limit
@@ -30,7 +30,7 @@ _ISO_CODE = re.compile(r"[A-Z]{2}")
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-Source = Literal["location_ids", "locations_csv", "api", "keyless"]
+Source = Literal["location_ids", "locations_file", "api", "keyless"]
 
 
 class CatalogConfigError(ValueError):
@@ -48,7 +48,7 @@ class CatalogFetchError(RuntimeError):
 class OpenAQCatalog(ConfigurableResource):
     """Which OpenAQ v3 locations to follow, and fetching them.
 
-    ``location_ids`` or ``locations_csv`` name the locations directly (no request is made);
+    ``location_ids`` or ``locations_file`` name the locations directly (no request is made);
     otherwise, with an API key, ``GET /v3/locations`` filtered here in one place, paged
     (``page_size`` per request, until ``meta.found``), one listing per country when countries
     are given (the API takes one ISO code per request). The SDK keeps to the rate limit from the
@@ -68,8 +68,10 @@ class OpenAQCatalog(ConfigurableResource):
     providers: list[int] = Field(default=[], description="OpenAQ provider ids; empty: every provider")
     monitor_only: bool = Field(default=True, description="only reference monitors, not low-cost sensors")
     location_ids: list[int] = Field(default=[], description="follow these location ids instead of a listing")
-    locations_csv: str | None = Field(
-        default=None, description="a CSV of locations to follow instead of a listing (column location_id)"
+    locations_file: str | None = Field(
+        default=None,
+        description="a file of locations to follow instead of a listing: a CSV (column location_id) or a JSON "
+        "list of v3 location records (as the sample generator's locations.json)",
     )
     page_size: int = Field(default=MAX_PAGE_SIZE, description=f"locations per request, 1 to {MAX_PAGE_SIZE}")
     max_retries: int = Field(default=3, description="retries of a request the API refused with 429")
@@ -82,8 +84,8 @@ class OpenAQCatalog(ConfigurableResource):
         self._check()
         if self.location_ids:
             return "location_ids"
-        if self.locations_csv:
-            return "locations_csv"
+        if self.locations_file:
+            return "locations_file"
         return "api" if self.api_key else "keyless"
 
     def queries(self) -> list[dict[str, Any]]:
@@ -110,7 +112,7 @@ class OpenAQCatalog(ConfigurableResource):
             "providers": list(self.providers),
             "monitor_only": self.monitor_only,
             "location_ids": len(self.location_ids),
-            "locations_csv": self.locations_csv,
+            "locations_file": self.locations_file,
         }
 
     def fetch_catalog(self) -> pa.Table:
@@ -120,11 +122,11 @@ class OpenAQCatalog(ConfigurableResource):
         source = self.source()
         if source == "location_ids":
             return catalog_from_ids(self.location_ids)
-        if source == "locations_csv":
-            return catalog_from_csv(Path(str(self.locations_csv)).read_text(encoding="utf-8"))
+        if source == "locations_file":
+            return catalog_from_file(Path(str(self.locations_file)))
         if source == "keyless":
             raise KeylessCatalog(
-                "no OPENAQ_API_KEY, location_ids or locations_csv: the locations must be discovered keyless"
+                "no OPENAQ_API_KEY, location_ids or locations_file: the locations must be discovered keyless"
             )
         found: dict[int, Any] = {}
         transport = _RetryAfterTransport(timeout=DEFAULT_TIMEOUT, limits=DEFAULT_LIMITS)
@@ -195,8 +197,8 @@ class OpenAQCatalog(ConfigurableResource):
                 raise CatalogConfigError(f"bbox {self.bbox}: out of range, or a minimum above its maximum")
         if not 1 <= self.page_size <= MAX_PAGE_SIZE:
             raise CatalogConfigError(f"page_size {self.page_size}: from 1 to {MAX_PAGE_SIZE}")
-        if self.location_ids and self.locations_csv:
-            raise CatalogConfigError("location_ids and locations_csv: give one of them")
+        if self.location_ids and self.locations_file:
+            raise CatalogConfigError("location_ids and locations_file: give one of them")
 
 
 class _RateLimited(Exception):

@@ -87,6 +87,9 @@ class LazyPartitions(Mapping):
             raise KeyError(key)
         return self._read(key)
 
+    def __contains__(self, key: object) -> bool:  # without reading the file (Mapping's would)
+        return key in self._keys
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._keys)
 
@@ -195,14 +198,19 @@ class ParquetIOManager(ConfigurableIOManager):
         declared = context.definition_metadata or {}
         columns = declared.get("columns")
         if not context.has_asset_partitions:
+            if not self.store().exists(self._key(key, None)) and self._key(key, None) not in self._handoff:
+                raise FileNotFoundError(
+                    f"{key.to_user_string()} was never materialized (nothing at {self.display_url()}): materialize it first"
+                )
             return self._read(self._key(key, None), columns)
         partitions = context.asset_partition_keys
         if declared.get("allow_missing_partitions"):
             partitions = [p for p in partitions if self.store().exists(self._key(key, p))]
         return LazyPartitions(partitions, lambda partition: self._read(self._key(key, partition), columns))
 
-    def existing_partition(self, asset_key: AssetKey, partition: str) -> pa.Table | None:
-        """A partition's stored table, or None if it was never written (for incremental reads)."""
+    def existing_partition(self, asset_key: AssetKey, partition: str | None) -> pa.Table | None:
+        """A partition's stored table (the asset's, for ``None``), or None if it was never
+        written (for incremental reads)."""
         key = self._key(asset_key, partition)
         return self._read(key) if self.store().exists(key) else None
 

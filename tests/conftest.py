@@ -27,7 +27,9 @@ def database_url(request):
 
 
 @contextlib.contextmanager
-def project_resources(root: Path, bucket: Path, database_url: str | None = None, **overrides):
+def project_resources(
+    root: Path, bucket: Path, database_url: str | None = None, archive: Path | str | None = None, **overrides
+):
     """The code location's own resources (``build_resources``), every location under ``root``.
 
     The environment stays set while the block runs, because resources read it through EnvVar
@@ -35,7 +37,7 @@ def project_resources(root: Path, bucket: Path, database_url: str | None = None,
     """
     from resources import build_resources
 
-    env = project_locations(root, bucket, database_url)
+    env = project_locations(root, bucket, database_url, archive)
     env.pop("DAGSTER_HOME")  # the caller's instance is used
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():

@@ -14,15 +14,36 @@ from resources.environment import DEFAULTS
 LOCATION_VARIABLES = tuple(DEFAULTS)  # every location the code location reads
 
 
-def project_locations(root: Path, bucket: Path | str | None = None, database_url: str | None = None) -> dict[str, str]:
+def project_locations(
+    root: Path, bucket: Path | str | None = None, database_url: str | None = None, archive: Path | str | None = None
+) -> dict[str, str]:
     """Every location variable of the README's configuration table, pointed under ``root``."""
     return {
         "OPENAQ_BUCKET_URL": str(bucket if bucket is not None else root / "mirror"),
+        "OPENAQ_ARCHIVE_URL": str(archive if archive is not None else root / "archive"),
         "TOAR_DATABASE_URL": database_url or f"sqlite:///{root / 'toar.sqlite'}",
         "DATA_LAKE_URL": str(root / "lake"),
         "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.sqlite'}",
         "DAGSTER_HOME": str(root / "dagster_home"),
     }
+
+
+def with_stored_upstreams(assets: list) -> list:
+    """``assets`` plus, for each raw asset they read but do not hold, that asset as a source: its
+    partitions are read from the lake (none there: the input has none), as a run of the code
+    location reads the assets it does not materialize."""
+    from toar_assets.archive import openaq_locations, raw_openaq_archive
+    from toar_assets.assets import raw_openaq_measurements
+
+    held = {key for a in assets for key in getattr(a, "keys", {getattr(a, "key", None)})}
+    read = {key for a in assets for key in getattr(a, "dependency_keys", ())}
+    sources = [
+        source
+        for upstream in (raw_openaq_measurements, raw_openaq_archive, openaq_locations)
+        if upstream.key in read - held
+        for source in upstream.to_source_assets()
+    ]
+    return [*assets, *sources]
 
 
 def materialize_days(
@@ -39,7 +60,7 @@ def materialize_days(
     """One run over the days ``first``..``last`` (one day if ``last`` is None), as a backfill
     batch runs them; with ``raise_on_error`` the run must succeed."""
     result = materialize(
-        assets,
+        with_stored_upstreams(assets),
         selection=selection,
         resources=resources,
         instance=instance if instance is not None else DagsterInstance.ephemeral(),

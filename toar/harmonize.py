@@ -32,8 +32,9 @@ name series like ``0min`` or ``-60min``). A missing period, or one in a unit not
 ``MINUTES_PER_UNIT``, gives the sampling frequency ``unknown``.
 
 Rows that pass become values of a series. Stations are identified by coordinates rounded to
-``COORDINATE_DECIMALS`` decimals (1e-4 degree, about 11 m); every (name, city) a station was
-seen under is kept as an alias. A series is (station, variable, provider, sampling frequency).
+``COORDINATE_DECIMALS`` decimals (1e-4 degree, about 11 m), whatever the source: a v1 station
+and a v3 location at the same coordinates are one station. Every (name, city) a station was
+seen under is kept as an alias, and every OpenAQ v3 location id as a code (``STATION_CODE_KIND``). A series is (station, variable, provider, sampling frequency).
 Records of the same series and time are duplicates: the one from the latest published object
 wins (then the later line), the others are counted.
 
@@ -84,6 +85,7 @@ from toar.text import MAX_NAME_CHARS, clean
 HARMONIZATION_VERSION = "1"
 
 SERIES_KEY = ["lat_key", "lon_key", "variable", "provider", "sampling_frequency"]
+STATION_CODE_KIND = "openaq_location_id"  # stationmeta_code.kind of the v3 location ids
 
 # Times are stored to the second; finer differences are not different measurement ends.
 STORAGE_RESOLUTION = np.timedelta64(1, "s")
@@ -128,6 +130,7 @@ class Harmonized:
     observations: pd.DataFrame
     stations: pd.DataFrame  # lat_key, lon_key, name, city, country, latitude, longitude
     aliases: pd.DataFrame  # lat_key, lon_key, name, city, first_seen, last_seen, altered
+    codes: pd.DataFrame  # lat_key, lon_key, kind, code: the stations' OpenAQ location ids
     series: pd.DataFrame  # SERIES_KEY + unit, first_time, last_time (of its values in the partition)
     quarantine: pd.DataFrame  # source_key, line_number, reason, detail, record, record_bytes
     objects: pd.DataFrame  # source_key, source_etag, published_at (objects that had rows)
@@ -161,6 +164,7 @@ class Harmonized:
             observations=concat(observations),
             stations=concat([part.stations for part in parts], ["lat_key", "lon_key"]),
             aliases=concat([part.aliases for part in parts], ["lat_key", "lon_key", "name", "city"]),
+            codes=concat([part.codes for part in parts], ["lat_key", "lon_key", "code"]),
             series=concat([part.series for part in parts]),
             quarantine=concat([part.quarantine for part in parts]),
             objects=concat([part.objects for part in parts]).drop_duplicates("source_key", ignore_index=True),
@@ -224,6 +228,7 @@ class _RowFacts:
         self.country = _Strings.of(frame["country"], "", clean_to=MAX_NAME_CHARS)
         self.etag = _Strings.of(frame["source_etag"], None)
         self.line_number = frame["line_number"].to_numpy()
+        self.location_id = raw.column("location_id").fill_null(-1).to_numpy()  # -1: none (v1 records)
         floor, self.high, ceiling = _LIMITS[self.variable_code].T
         shortest, longest = AVERAGING_PERIOD_MINUTES
         with np.errstate(invalid="ignore"):  # NaN compares False: those rows fail an earlier rule
@@ -309,6 +314,19 @@ class _RowFacts:
         ]
         stations = self._stations(keep[seen], lat_key[seen], lon_key[seen])
         aliases = self._aliases(keep, lat_key, lon_key)
+        coded = self.location_id[keep] >= 0
+        codes = (
+            pd.DataFrame(
+                {
+                    "lat_key": lat_key[coded],
+                    "lon_key": lon_key[coded],
+                    "kind": STATION_CODE_KIND,
+                    "code": self.location_id[keep][coded].astype(str),
+                }
+            )
+            .drop_duplicates()
+            .sort_values(["lat_key", "lon_key", "code"], ignore_index=True)
+        )
 
         winners = order[~is_dup]
         winner_series = ordered_series[~is_dup]
@@ -349,6 +367,7 @@ class _RowFacts:
             observations=observations,
             stations=stations,
             aliases=aliases,
+            codes=codes,
             series=series,
             quarantine=rejected,
             objects=objects,

@@ -1,4 +1,4 @@
-"""The TOAR-style schema (SQLAlchemy Core): stations, their aliases, series, values with flags
+"""The TOAR-style schema (SQLAlchemy Core): stations, their aliases and codes, series, values with flags
 and version, the raw objects they came from, and the quarantine. All datetimes are naive UTC."""
 
 from __future__ import annotations
@@ -34,6 +34,15 @@ stationmeta_alias = sa.Table(
     # The name or city was cleaned or cut to be stored (toar.text): not as published.
     sa.Column("altered", sa.Boolean, nullable=False, server_default=sa.false()),
     comment="Every (name, city) a station was published under, with the measurement times seen.",
+)
+
+stationmeta_code = sa.Table(
+    "stationmeta_code",
+    metadata,
+    sa.Column("station_id", sa.Integer, sa.ForeignKey("stationmeta_core.id"), primary_key=True),
+    sa.Column("kind", sa.Text, primary_key=True),
+    sa.Column("code", sa.Text, primary_key=True),
+    comment="Codes a station is known by in its sources: OpenAQ v3 location ids (kind openaq_location_id).",
 )
 
 timeseries = sa.Table(
@@ -104,4 +113,13 @@ data_flag = sa.Table(
 )
 
 
-TOAR_TABLES = (stationmeta_core, stationmeta_alias, timeseries, raw_object, data, quarantine, data_flag)
+TOAR_TABLES = (
+    stationmeta_core,
+    stationmeta_alias,
+    stationmeta_code,
+    timeseries,
+    raw_object,
+    data,
+    quarantine,
+    data_flag,
+)

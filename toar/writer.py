@@ -75,6 +75,13 @@ stage_alias = _stage(
     sa.Column("last_seen", sa.DateTime),
     sa.Column("altered", sa.Boolean),
 )
+stage_code = _stage(
+    "stage_code",
+    sa.Column("lat_key", sa.BigInteger),
+    sa.Column("lon_key", sa.BigInteger),
+    sa.Column("kind", sa.Text),
+    sa.Column("code", sa.Text),
+)
 stage_series = _stage(
     "stage_series",
     sa.Column("lat_key", sa.BigInteger),
@@ -105,7 +112,7 @@ stage_series_id = _stage(
     sa.Column("last_time", sa.DateTime),
     sa.Column("position", sa.Integer),
 )
-_STAGES = (stage_station, stage_alias, stage_series, stage_data, stage_series_id)
+_STAGES = (stage_station, stage_alias, stage_code, stage_series, stage_data, stage_series_id)
 
 # Joins from staged natural keys to surrogate ids, shared by the statements below.
 _JOIN_STATION = "JOIN stationmeta_core st ON st.lat_key = s.lat_key AND st.lon_key = s.lon_key"
@@ -124,7 +131,7 @@ def _pick(stored: str, incoming: str, pick: str) -> str:
 
 # The ORDER BY clauses make concurrent writers take row locks in one order (no deadlocks).
 # "WHERE true" lets SQLite parse ON CONFLICT after INSERT ... SELECT.
-# First the keys: stations, their aliases and series, from the staged natural keys.
+# First the keys: stations, their aliases, codes and series, from the staged natural keys.
 _KEY_STATEMENTS = [
     (
         "stations_created",
@@ -140,6 +147,12 @@ _KEY_STATEMENTS = [
         f"first_seen = {_pick('stationmeta_alias.first_seen', 'excluded.first_seen', 'min')}, "
         f"last_seen = {_pick('stationmeta_alias.last_seen', 'excluded.last_seen', 'max')}, "
         "altered = stationmeta_alias.altered OR excluded.altered",
+    ),
+    (
+        None,
+        "INSERT INTO stationmeta_code (station_id, kind, code) "
+        f"SELECT st.id, s.kind, s.code FROM stage_code s {_JOIN_STATION} "
+        "WHERE true ORDER BY st.id, s.kind, s.code ON CONFLICT (station_id, kind, code) DO NOTHING",
     ),
     (
         "series_created",
@@ -331,7 +344,9 @@ def _write_part(conn: Connection, partition: str, h: Harmonized, params: dict, o
         "duplicates": h.duplicates,
     }
     series = h.series.assign(position=np.arange(len(h.series)))
-    _stage_frames(conn, [(stage_station, h.stations), (stage_alias, h.aliases), (stage_series, series)])
+    _stage_frames(
+        conn, [(stage_station, h.stations), (stage_alias, h.aliases), (stage_code, h.codes), (stage_series, series)]
+    )
     created: set[int] = set()
     for counted, statement in _KEY_STATEMENTS:
         result = conn.execute(sa.text(statement), params)

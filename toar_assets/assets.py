@@ -1,5 +1,9 @@
-"""Data-logistics assets: OpenAQ objects -> raw Parquet partitions -> TOAR database."""
+"""Data-logistics assets: OpenAQ v1 objects -> raw Parquet partitions; both sources' raw
+partitions -> TOAR database (the v3 archive's raw asset is in ``archive.py``)."""
 
+from collections.abc import Iterator, Mapping
+
+import pyarrow as pa
 from dagster import (
     AssetExecutionContext,
     AssetIn,
@@ -18,8 +22,9 @@ from asset_base.partition_step import TRANSIENT_RETRIES, PartitionStep, material
 from asset_base.partitions import daily_asset
 from asset_base.table_metadata import HARMONIZED_METADATA, RAW_METADATA
 from domain.fingerprint import combined_fingerprint, objects_fingerprint
-from domain.keys import OPENAQ_BUCKET
+from domain.keys import OPENAQ_BUCKET, RAW_ARCHIVE, RAW_MEASUREMENTS
 from domain.quality import REASONS
+from domain.raw_schema import RAW_SCHEMA
 from domain.vocabulary import CONVERSION_CONVENTION
 from resources.openaq_bucket import ObjectReadError, OpenAQBucket
 from resources.parquet_io_manager import EncodedTable, ParquetIOManager
@@ -31,6 +36,7 @@ from toar.harmonize import HARMONIZATION_VERSION, RAW_INPUT_COLUMNS, Harmonized,
 from toar.writer import write_while_harmonizing
 
 RAW_CODE_VERSION = "1"
+RAW_SOURCES = (RAW_MEASUREMENTS, RAW_ARCHIVE)  # the raw assets harmonization reads, one per source
 
 
 class RawReadConfig(Config):
@@ -44,8 +50,9 @@ openaq_realtime_bucket = AssetSpec(
     OPENAQ_BUCKET,
     group_name="openaq",
     kinds={"s3"},
-    description="OpenAQ v1 real-time objects (s3://openaq-fetches/realtime-gzipped/YYYY-MM-DD/, or the local "
-    "mirror in OPENAQ_BUCKET_URL). Maintained by OpenAQ: observed, never materialized here.",
+    description="OpenAQ v1 real-time objects (s3://openaq-fetches/realtime-gzipped/YYYY-MM-DD/, 2013-2023; private "
+    "since November 2023, for whoever holds a copy; or the local mirror in OPENAQ_BUCKET_URL). Maintained by OpenAQ: "
+    "observed, never materialized here.",
 )
 
 
@@ -121,8 +128,11 @@ def raw_openaq_measurements(
     kinds={"sqlalchemy", "postgres", "sqlite"},
     pool="toar_database",  # a database writer: the instance caps how many run at once
     retry_policy=TRANSIENT_RETRIES,
-    # Only the raw columns harmonization reads (not the attribution lists, kept for provenance).
-    ins={"raw_openaq_measurements": AssetIn(metadata={"columns": RAW_INPUT_COLUMNS})},
+    # Both sources' raw partitions of the day, those that exist (a day may come from one source
+    # only), and only the raw columns harmonization reads (not the attribution lists, kept for provenance).
+    ins={
+        name: AssetIn(metadata={"columns": RAW_INPUT_COLUMNS, "allow_missing_partitions": True}) for name in RAW_SOURCES
+    },
     metadata=HARMONIZED_METADATA,
     check_specs=checks.harmonized.SPECS,
 )
@@ -131,17 +141,26 @@ def harmonized_toar_series(
     toar_database: ToarDatabase,
     qoa: QoAMonitor,
     quality_gates: QualityGates,
-    raw_openaq_measurements,  # {fetch day: table}, read lazily (no annotation: Dagster would type-check a dict)
+    # {day: table} of each source, read lazily (no annotation: Dagster would type-check a dict)
+    raw_openaq_measurements,
+    raw_openaq_archive,
 ) -> MaterializeResult:
-    """TOAR stations, series, values and quarantine for the fetch day, upserted in one transaction.
+    """TOAR stations, series, values and quarantine for the day, upserted in one transaction.
 
-    Stations are identified by coordinates, variables renamed to TOAR names, gases converted to
-    nmol/mol, values flagged preliminary, duplicates resolved (latest publication wins) and
-    every record that cannot be harmonized quarantined with its reason. A partition whose
-    values fail the blocking data checks is not written (the database is what downstream reads).
+    The day's rows of both sources are harmonized together by the same rules: the v1 objects
+    fetched that day and the v3 archive files of that local day (either may be absent). Stations
+    are identified by coordinates (a station in both sources is one TOAR station; OpenAQ
+    location ids are kept as its codes), variables renamed to TOAR names, gases converted to
+    nmol/mol, values flagged preliminary, duplicates resolved (latest publication wins, across
+    sources and patched files) and every record that cannot be harmonized quarantined with its
+    reason. A partition whose values fail the blocking data checks is not written (the database
+    is what downstream reads).
     """
+    # Read before each step's measurement starts: loading is the IO manager's work, not the asset's.
+    days = DayOfSources({RAW_MEASUREMENTS: raw_openaq_measurements, RAW_ARCHIVE: raw_openaq_archive})
 
-    def harmonize_day(day: str, raw) -> PartitionStep:
+    def harmonize_day(day: str, sources: tuple[pa.Table, dict[str, int]]) -> PartitionStep:
+        raw, rows_by_source = sources
         harmonized, valid, share, stats = _harmonize_while_writing(toar_database, day, raw, quality_gates)
         withheld = stats is None
         written = 0 if withheld else stats.values_written
@@ -153,6 +172,7 @@ def harmonized_toar_series(
                 "dagster/row_count": written,
                 "written": not withheld,
                 "rows_in": harmonized.rows_in,
+                **{f"rows_in/{source}": rows for source, rows in rows_by_source.items()},
                 "rows_out": len(obs),
                 "duplicates": harmonized.duplicates,
                 "duplicates_with_other_value": harmonized.duplicates_with_other_value,
@@ -160,6 +180,7 @@ def harmonized_toar_series(
                 **{f"quarantined/{reason}": by_reason.get(reason, 0) for reason in REASONS},
                 "stations_seen": len(harmonized.stations),
                 "stations_created": 0 if withheld else stats.stations_created,
+                "station_codes_seen": len(harmonized.codes),
                 "series_seen": len(harmonized.series),
                 "series_created": 0 if withheld else stats.series_created,
                 "measurement_start": str(obs["datetime"].min()) if len(obs) else "",
@@ -197,9 +218,37 @@ def harmonized_toar_series(
             ),
         )
 
-    return materialize_partitions(
-        context, checks.harmonized.SPECS, qoa, quality_gates, harmonize_day, upstream=raw_openaq_measurements
-    )
+    return materialize_partitions(context, checks.harmonized.SPECS, qoa, quality_gates, harmonize_day, upstream=days)
+
+
+class MissingRawPartition(LookupError):
+    """No source has a raw partition for the day: nothing to harmonize (never an empty write)."""
+
+
+class DayOfSources(Mapping):
+    """``{day: (raw table, rows per source)}`` over the raw partitions of several sources: a
+    day's table joins the partitions of that day that exist (one raw schema). A day no source
+    has raises MissingRawPartition."""
+
+    def __init__(self, partitions_by_source: Mapping[str, Mapping[str, pa.Table]]):
+        self._sources = partitions_by_source
+
+    def __getitem__(self, day: str) -> tuple[pa.Table, dict[str, int]]:
+        tables = {source: parts[day] for source, parts in self._sources.items() if day in parts}
+        if not tables:
+            raise MissingRawPartition(
+                f"{day}: no raw partition of {' or '.join(self._sources)}: materialize one of them for the day first"
+            )
+        # Parquet keeps second timestamps as milliseconds: one schema before joining the sources.
+        schema = pa.schema([RAW_SCHEMA.field(name) for name in next(iter(tables.values())).column_names])
+        joined = pa.concat_tables([table.cast(schema) for table in tables.values()])
+        return joined, {source: tables[source].num_rows if source in tables else 0 for source in self._sources}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted({day for parts in self._sources.values() for day in parts}))
+
+    def __len__(self) -> int:
+        return len(set(self))
 
 
 # Raw rows per harmonized part of a day: a realistic day (about 500k records) goes in four.

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 SENSOR_TYPE = pa.struct([("sensor_id", pa.int64()), ("parameter", pa.string()), ("units", pa.string())])
 CATALOG_SCHEMA = pa.schema(
@@ -129,6 +132,36 @@ def catalog_from_csv(text: str) -> pa.Table:
         except (CatalogError, ValueError) as exc:
             raise CatalogError(f"the locations CSV, line {line}: {exc}") from None
     return catalog_from_rows(rows)
+
+
+def catalog_from_file(path: Path) -> pa.Table:
+    """The catalog from a user's file: a JSON list of v3 location records (``.json``, as the API
+    lists them and the sample generator writes them) or else a CSV (``catalog_from_csv``)."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".json":
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CatalogError(f"{path.name} is not JSON: {exc}") from None
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise CatalogError(f"{path.name} is not a JSON list of location records")
+        return catalog_from_records(records)
+    return catalog_from_csv(text)
+
+
+# What a raw archive row takes from its location's catalog entry, raw column <- catalog column.
+RAW_FIELDS_FROM_CATALOG = {"source_name": "provider", "city": "locality", "country": "country"}
+
+
+def with_catalog_fields(raw: pa.Table, catalog: pa.Table) -> pa.Table:
+    """Raw archive rows with their location's provider, locality and country (``RAW_FIELDS_FROM_CATALOG``)
+    from the catalog, by ``location_id``: the archive files carry none of them. A row whose
+    location the catalog does not describe keeps nulls (harmonization reads an unknown provider)."""
+    at = pc.index_in(raw.column("location_id"), value_set=catalog.column("location_id"))
+    for raw_column, catalog_column in RAW_FIELDS_FROM_CATALOG.items():
+        values = pc.take(catalog.column(catalog_column), at)
+        raw = raw.set_column(raw.schema.get_field_index(raw_column), raw_column, values.cast(pa.string()))
+    return raw
 
 
 def _csv_row(raw: Mapping[str, str | None]) -> dict[str, Any]:

@@ -189,7 +189,7 @@ def test_model_rules():
 
 
 def test_check_result_reports_each_partition_and_the_right_severity():
-    spec = checks.raw.RECORDS_VALID
+    spec = checks.raw.SPECS[0]
     result = check_result(
         spec,
         {

@@ -16,6 +16,7 @@ from resources import build_resources
 from resources.environment import PROJECT_ROOT
 from sample_data.generator import generate_bucket
 from tests.conftest import project_resources
+from tests.helpers import with_stored_upstreams
 
 MODEL, FEATURES = AssetKey("ozone_forecast_model"), AssetKey("ozone_features")
 
@@ -65,7 +66,9 @@ def test_feature_rows_target_the_configured_horizon(tmp_path, monkeypatch):
     assets = [raw_openaq_measurements, harmonized_toar_series, ozone_features]
     with project_resources(tmp_path, tmp_path / "bucket") as resources:
         assert materialize(
-            assets[:2], resources=resources, tags=partition_range_tags("2014-01-01", "2014-01-02")
+            with_stored_upstreams(assets[:2]),
+            resources=resources,
+            tags=partition_range_tags("2014-01-01", "2014-01-02"),
         ).success
         result = materialize(assets, selection=[ozone_features], resources=resources, partition_key="2014-01-02")
     assert result.success

@@ -25,7 +25,7 @@ from resources.mlflow_resources import ModelRegistry
 from resources.openaq_bucket import OpenAQBucket
 from sample_data.generator import generate_bucket
 from tests.conftest import project_resources
-from tests.helpers import materialize_days, metadata_of
+from tests.helpers import materialize_days, metadata_of, with_stored_upstreams
 from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements
 
 pytestmark = pytest.mark.slow
@@ -275,7 +275,7 @@ def test_retraining_sensor_waits_then_fires_on_drift_and_the_model_records_why(p
 
     # Run what the sensor asked for, as the daemon would.
     result = materialize(
-        ALL_ASSETS,
+        with_stored_upstreams(ALL_ASSETS),
         selection=request.asset_selection,
         resources=pipeline["resources"],
         instance=pipeline["instance"],

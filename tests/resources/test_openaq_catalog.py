@@ -203,8 +203,8 @@ def test_ids_or_a_csv_are_followed_without_asking_the_api(server, tmp_path):
 
     csv_file = tmp_path / "stations.csv"
     csv_file.write_text("location_id,name,country\n12,Alpha,DE\n4,,\n", encoding="utf-8")
-    by_csv = OpenAQCatalog(api_key=TEST_API_KEY, locations_csv=str(csv_file), base_url=server.base_url)
-    assert by_csv.source() == "locations_csv"
+    by_csv = OpenAQCatalog(api_key=TEST_API_KEY, locations_file=str(csv_file), base_url=server.base_url)
+    assert by_csv.source() == "locations_file"
     table = by_csv.fetch_catalog()
     assert table.select(["location_id", "name", "country"]).to_pylist() == [
         {"location_id": 4, "name": None, "country": None},
@@ -244,7 +244,7 @@ def test_a_catalog_refreshed_after_the_server_changed_tells_added_and_dropped(se
         ({"bbox": [1.0, 2.0, 3.0]}, "four numbers"),
         ({"page_size": 1001}, "page_size 1001"),
         ({"page_size": 0}, "page_size 0"),
-        ({"location_ids": [1], "locations_csv": "x.csv"}, "give one of them"),
+        ({"location_ids": [1], "locations_file": "x.csv"}, "give one of them"),
     ],
 )
 def test_settings_that_cannot_select_locations_are_refused_before_any_request(server, settings, message):

@@ -23,6 +23,7 @@ from sensors.failures import record_run_failures
 from sensors.new_objects import new_openaq_objects, watched_days
 from sensors.retraining import Champion, RecentError, RetrainingPolicy, retraining_reasons
 from tests.conftest import project_resources
+from tests.helpers import with_stored_upstreams
 from tests.openaq_fixtures import record, write_object
 from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements
 
@@ -135,7 +136,7 @@ def test_failed_run_is_recorded_with_assets_and_partitions(tmp_path):
     ) as resources:
         tags = partition_range_tags("2014-01-01", "2014-01-01")
         result = materialize(
-            [raw_openaq_measurements, harmonized_toar_series],
+            with_stored_upstreams([raw_openaq_measurements, harmonized_toar_series]),
             resources=resources,
             instance=instance,
             tags=tags,

@@ -15,7 +15,7 @@ from local_services.loopback import free_port
 from resources.openaq_bucket import OpenAQBucket
 from sample_data.generator import generate_bucket
 from tests.conftest import project_resources
-from tests.helpers import snapshot
+from tests.helpers import snapshot, with_stored_upstreams
 from toar.harmonize import harmonize_in_parts
 from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements
 
@@ -152,7 +152,11 @@ def test_database_failure_mid_partition_leaves_nothing_and_a_rerun_repairs(postg
         with monkeypatch.context() as patch:
             patch.setattr(toar.writer, "_WIDEN_SERIES_RANGES", "SELECT 1 FROM no_such_table")
             broken = materialize(
-                assets, resources=resources, instance=instance, partition_key=DAY, raise_on_error=False
+                with_stored_upstreams(assets),
+                resources=resources,
+                instance=instance,
+                partition_key=DAY,
+                raise_on_error=False,
             )
         assert not broken.success
         assert snapshot(engine) == empty  # no half partition
@@ -184,7 +188,7 @@ def test_a_failure_while_harmonizing_later_parts_rolls_back_the_parts_written(po
 
         monkeypatch.setattr("toar_assets.assets.harmonize_in_parts", fail_on_the_third_part)
         result = materialize(
-            [raw_openaq_measurements, harmonized_toar_series],
+            with_stored_upstreams([raw_openaq_measurements, harmonized_toar_series]),
             resources=resources,
             instance=DagsterInstance.ephemeral(),
             partition_key=DAY,

@@ -10,6 +10,7 @@ from sample_data.generator import generate_bucket
 from sources.objects import ObjectInfo
 from sources.openaq_v1.reader import read_objects
 from tests.conftest import project_resources
+from tests.helpers import with_stored_upstreams
 from tests.openaq_fixtures import record, write_object
 from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements
 
@@ -51,7 +52,7 @@ def test_asset_reads_only_new_objects_when_a_day_is_materialized_again(tmp_path)
 
         def raw_metadata():
             result = materialize(
-                [raw_openaq_measurements, harmonized_toar_series],
+                with_stored_upstreams([raw_openaq_measurements, harmonized_toar_series]),
                 resources=resources,
                 instance=instance,
                 partition_key=day,
