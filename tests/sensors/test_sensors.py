@@ -17,6 +17,7 @@ from dagster import (
 import sensors.failures
 from asset_base.partitions import partition_range_tags
 from resources.openaq_bucket import OpenAQBucket
+from resources.openaq_sources import OpenAQSources
 from resources.quality_gates import QualityGates
 from resources.toar_database import ToarDatabase
 from sensors.failures import record_run_failures
@@ -42,8 +43,11 @@ def bucket(tmp_path, monkeypatch):
     return root
 
 
-def tick(bucket, cursor=None):
-    context = build_sensor_context(cursor=cursor, resources={"openaq_bucket": OpenAQBucket(url=str(bucket))})
+def tick(bucket, cursor=None, sources=None):
+    context = build_sensor_context(
+        cursor=cursor,
+        resources={"openaq_bucket": OpenAQBucket(url=str(bucket)), "openaq_sources": sources or OpenAQSources()},
+    )
     result = new_openaq_objects(context)
     requests = result if isinstance(result, list) else []
     return requests, context.cursor, result
@@ -71,6 +75,14 @@ def test_first_tick_requests_each_day_with_objects_then_nothing_until_a_new_obje
     assert new[0].tags["openaq/objects_since_last_tick"] == "1"
     assert new[0].run_key != by_day[TODAY].run_key  # new objects, new run key
     assert tick(bucket, cursor3)[0] == []
+
+
+def test_nothing_is_listed_or_requested_while_realtime_is_not_live(bucket):
+    requests, cursor, result = tick(bucket, cursor='{"kept": {}}', sources=OpenAQSources(live=["archive"]))
+    assert requests == [] and cursor == '{"kept": {}}'
+    assert isinstance(result, SkipReason)
+    assert result.skip_message == OpenAQSources(live=["archive"]).not_live("realtime")
+    assert "'realtime' is not live (OPENAQ_SOURCES=archive)" in result.skip_message
 
 
 def test_a_changed_object_counts_as_new(bucket):
