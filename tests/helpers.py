@@ -46,6 +46,21 @@ def with_stored_upstreams(assets: list) -> list:
     return [*assets, *sources]
 
 
+ARCHIVE_BUCKET = "openaq-data-archive"
+
+
+def upload_archive(endpoint: str, root: Path, keys: list[str]) -> None:
+    """Put each file at its path below ``root`` (``records/csv.gz/...``) in the archive bucket of
+    the S3 server at ``endpoint``, public as the real archive is (read with unsigned requests)."""
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    if ARCHIVE_BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
+        s3.create_bucket(Bucket=ARCHIVE_BUCKET)
+    for key in keys:
+        s3.put_object(Bucket=ARCHIVE_BUCKET, Key=key, Body=(root / key).read_bytes(), ACL="public-read")
+
+
 def materialize_days(
     assets,
     resources,

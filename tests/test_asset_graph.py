@@ -9,12 +9,14 @@ DEFS = defs()
 GRAPH = DEFS.resolve_asset_graph()
 MATERIALIZABLE = [
     "raw_openaq_measurements",
+    "openaq_locations",
+    "raw_openaq_archive",
     "harmonized_toar_series",
     "ozone_features",
     "ozone_forecast_model",
     "ozone_forecasts",
 ]
-TABLES = ["raw_openaq_measurements", "harmonized_toar_series", "ozone_features"]
+TABLES = ["raw_openaq_measurements", "raw_openaq_archive", "harmonized_toar_series", "ozone_features"]
 
 
 def spec(key: str):
@@ -30,9 +32,18 @@ def test_every_asset_is_described_grouped_kinded_and_versioned(key):
     assert node.code_version
 
 
-def test_the_bucket_is_an_external_source_of_the_raw_asset():
-    assert AssetKey("openaq_realtime_bucket") in spec("raw_openaq_measurements").parent_keys
-    assert not spec("openaq_realtime_bucket").is_materializable
+@pytest.mark.parametrize(
+    ("bucket", "raw"),
+    [("openaq_realtime_bucket", "raw_openaq_measurements"), ("openaq_data_archive", "raw_openaq_archive")],
+)
+def test_each_source_is_an_external_asset_feeding_its_raw_asset_and_the_toar_database(bucket, raw):
+    assert AssetKey(bucket) in spec(raw).parent_keys
+    assert not spec(bucket).is_materializable
+    assert AssetKey(raw) in spec("harmonized_toar_series").parent_keys
+
+
+def test_the_archive_reads_the_followed_locations():
+    assert spec("raw_openaq_archive").parent_keys == {AssetKey("openaq_data_archive"), AssetKey("openaq_locations")}
 
 
 @pytest.mark.parametrize("key", TABLES)
@@ -49,10 +60,11 @@ def test_column_lineage_points_at_real_columns(key):
                 assert dep.column_name in {c.name for c in upstream.metadata["dagster/column_schema"].columns}
 
 
-def test_raw_schema_matches_what_the_parser_writes():
+@pytest.mark.parametrize("raw", ["raw_openaq_measurements", "raw_openaq_archive"])
+def test_raw_schema_matches_what_the_parsers_write(raw):
     from domain.raw_schema import RAW_SCHEMA
 
-    schema = spec("raw_openaq_measurements").metadata["dagster/column_schema"]
+    schema = spec(raw).metadata["dagster/column_schema"]
     assert [c.name for c in schema.columns] == RAW_SCHEMA.names
 
 

@@ -53,8 +53,12 @@ LOCATIONS_FOLLOWED = AssetCheckSpec(
 )
 
 
+CATALOG_CODE_VERSION = "1"
+
+
 @asset(
     group_name="openaq",
+    code_version=CATALOG_CODE_VERSION,
     io_manager_key="lake_io_manager",
     kinds={"parquet"},
     check_specs=[LOCATIONS_FOLLOWED],

@@ -150,17 +150,19 @@ def catalog_from_file(path: Path) -> pa.Table:
 
 
 # What a raw archive row takes from its location's catalog entry, raw column <- catalog column.
-RAW_FIELDS_FROM_CATALOG = {"source_name": "provider", "city": "locality", "country": "country"}
+RAW_FIELDS_FROM_CATALOG = {"source_name": "provider", "city": "locality", "country": "country", "mobile": "is_mobile"}
 
 
 def with_catalog_fields(raw: pa.Table, catalog: pa.Table) -> pa.Table:
-    """Raw archive rows with their location's provider, locality and country (``RAW_FIELDS_FROM_CATALOG``)
-    from the catalog, by ``location_id``: the archive files carry none of them. A row whose
-    location the catalog does not describe keeps nulls (harmonization reads an unknown provider)."""
+    """Raw archive rows with their location's provider, locality, country and whether it is mobile
+    (``RAW_FIELDS_FROM_CATALOG``) from the catalog, by ``location_id``: the archive files carry
+    none of them. Where the catalog does not say (a location it lacks, or ids only), the row
+    keeps what the parser gave: nulls, and not mobile."""
     at = pc.index_in(raw.column("location_id"), value_set=catalog.column("location_id"))
     for raw_column, catalog_column in RAW_FIELDS_FROM_CATALOG.items():
-        values = pc.take(catalog.column(catalog_column), at)
-        raw = raw.set_column(raw.schema.get_field_index(raw_column), raw_column, values.cast(pa.string()))
+        index = raw.schema.get_field_index(raw_column)
+        known = pc.take(catalog.column(catalog_column), at).cast(raw.schema.field(index).type)
+        raw = raw.set_column(index, raw_column, pc.coalesce(known, raw.column(index)))
     return raw
 
 
