@@ -4,7 +4,8 @@
     python -m ml_assets.provenance --version 3 --json
 
 The chain: MLflow model version -> MLflow run -> Dagster run -> feature partitions (with their
-fingerprints and runs) -> TOAR series -> raw partitions -> S3 object keys and ETags. Every link
+fingerprints and runs) -> TOAR series -> raw partitions of each source (v1 objects, v3 archive
+files) -> S3 object keys and ETags. Every link
 is read, none is inferred: MLflow tags name the Dagster run and feature partitions, feature
 metadata names the TOAR series and measurement window, the database names the objects each
 value came from, and the raw partitions' metadata confirms their ETags.
@@ -20,8 +21,17 @@ import sys
 import sqlalchemy as sa
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
 
+from domain.keys import HARMONIZED_SERIES, RAW_ARCHIVE, RAW_MEASUREMENTS
 from resources.mlflow_resources import ModelRegistry
+from sources.openaq_v3.keys import parse_key
 from toar.schema import data, raw_object, stationmeta_core, timeseries
+
+RAW_ASSETS = (RAW_MEASUREMENTS, RAW_ARCHIVE)
+
+
+def raw_asset_of(key: str) -> str:
+    """The raw asset that reads an object: the archive's keys have their own layout."""
+    return RAW_ARCHIVE if parse_key(key) is not None else RAW_MEASUREMENTS
 
 
 def latest_materializations(instance: DagsterInstance, asset: str, partitions: list[str]) -> dict[str, dict]:
@@ -101,23 +111,28 @@ def provenance_chain(registry: ModelRegistry, version: str, instance: DagsterIns
         )
 
     raw_days = sorted({o["partition_date"] for o in objects})
-    raw = latest_materializations(instance, "raw_openaq_measurements", raw_days)
-    harmonized = latest_materializations(instance, "harmonized_toar_series", raw_days)
+    raw = {asset: latest_materializations(instance, asset, raw_days) for asset in RAW_ASSETS}
+    harmonized = latest_materializations(instance, HARMONIZED_SERIES, raw_days)
     raw_links = []
     for day in raw_days:
-        listed = {o["key"]: o["etag"] for o in raw.get(day, {}).get("metadata", {}).get("source_objects", [])}
-        day_objects = [dict(o) for o in objects if o["partition_date"] == day]
-        for o in day_objects:
-            o["etag_in_raw_metadata"] = listed.get(o["key"])
-        raw_links.append(
-            {
-                "partition": day,
-                "raw_run_id": raw.get(day, {}).get("run_id", ""),
-                "harmonized_run_id": harmonized.get(day, {}).get("run_id", ""),
-                "bucket": raw.get(day, {}).get("metadata", {}).get("bucket", ""),
-                "objects": [{k: o[k] for k in ("key", "etag", "etag_in_raw_metadata")} for o in day_objects],
-            }
-        )
+        for asset in RAW_ASSETS:
+            day_objects = [dict(o) for o in objects if o["partition_date"] == day and raw_asset_of(o["key"]) == asset]
+            if not day_objects:
+                continue
+            materialized = raw[asset].get(day, {})
+            listed = {o["key"]: o["etag"] for o in materialized.get("metadata", {}).get("source_objects", [])}
+            for o in day_objects:
+                o["etag_in_raw_metadata"] = listed.get(o["key"])
+            raw_links.append(
+                {
+                    "partition": day,
+                    "raw_asset": asset,
+                    "raw_run_id": materialized.get("run_id", ""),
+                    "harmonized_run_id": harmonized.get(day, {}).get("run_id", ""),
+                    "bucket": materialized.get("metadata", {}).get("bucket", ""),
+                    "objects": [{k: o[k] for k in ("key", "etag", "etag_in_raw_metadata")} for o in day_objects],
+                }
+            )
 
     return {
         "model": {
@@ -161,7 +176,7 @@ def gaps(chain: dict) -> list[str]:
         problems.append("no raw objects found for the series")
     for r in chain["raw_partitions"]:
         if not r["raw_run_id"]:
-            problems.append(f"raw partition {r['partition']} has no materialization")
+            problems.append(f"raw partition {r['partition']} of {r['raw_asset']} has no materialization")
         for o in r["objects"]:
             if o["etag_in_raw_metadata"] != o["etag"]:
                 problems.append(
@@ -195,7 +210,7 @@ def render(chain: dict) -> str:
     lines.append("  raw partitions and objects:")
     for r in chain["raw_partitions"]:
         lines.append(
-            f"    {r['partition']}  raw run {r['raw_run_id']}  harmonized run {r['harmonized_run_id']}  "
+            f"    {r['partition']}  {r['raw_asset']} run {r['raw_run_id']}  harmonized run {r['harmonized_run_id']}  "
             f"{len(r['objects'])} objects in {r['bucket']}"
         )
         lines += [f"      {o['key']}  etag {o['etag']}" for o in r["objects"]]
