@@ -9,6 +9,7 @@ from resources import build_resources, training_window_days
 from resources.environment import prepare_process
 from resources.qoa import freeze_long_lived_objects
 from sensors.failures import record_run_failures
+from sensors.new_archive_objects import new_archive_objects
 from sensors.new_objects import new_openaq_objects
 from sensors.retraining import retraining
 from toar_assets.archive import openaq_data_archive, openaq_locations, raw_openaq_archive
@@ -61,6 +62,7 @@ def defs() -> dg.Definitions:
         ],
         sensors=[
             new_openaq_objects,
+            new_archive_objects,
             retraining,
             record_run_failures,
             # Evaluates the assets' automation conditions (features after new harmonized data,
