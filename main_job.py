@@ -1,60 +1,105 @@
 """The main job: backfill data logistics and features over a window, train, promote, forecast.
 
-1. ``data_logistics`` (raw OpenAQ partitions -> TOAR database) for every day of the window;
-2. ``features`` (ozone_features) for every day of the window but the first, whose history
+With ``--source archive`` (the default) the data come from the OpenAQ v3 archive, the source
+OpenAQ publishes today, over local days; with ``--source realtime`` from the v1 real-time
+objects (``openaq-fetches``, private since November 2023), over fetch days:
+
+1. with the archive, ``locations`` (openaq_locations: the followed locations) first;
+2. the source's data logistics (raw partitions -> TOAR database) for every day of the window:
+   ``archive_logistics`` or ``data_logistics``;
+3. ``features`` (ozone_features) for every day of the window but the first, whose history
    (the day before) is outside the window;
-3. ``train_and_forecast`` for the last day: a model on the feature days ending there (the last
+4. ``train_and_forecast`` for the last day: a model on the feature days ending there (the last
    one is the holdout), promotion to champion if it wins, forecasts from the champion.
 
 Runs go through the Dagster instance in ``DAGSTER_HOME`` (so ``make ui`` shows them), the
 daily ones in batches of the assets' backfill policy. With the embedded defaults the source is
-the sample mirror, generated on first use.
+a sample mirror, generated when the window's days are not in it yet.
 
-    python -m main_job                      # 2014-01-01..2014-01-10, the source paper's window
-    python -m main_job --start 2014-01-01 --end 2014-01-31
+    python -m main_job                      # the archive's recent days: 10 ending 3 days ago
+    python -m main_job --source realtime    # 2014-01-01..2014-01-10, the source paper's window
+    python -m main_job --source realtime --start 2014-01-01 --end 2014-01-31
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
 
-from resources.environment import SAMPLE_MIRROR, prepare_process, uses_sample_mirror
+from resources.environment import (
+    SAMPLE_ARCHIVE,
+    SAMPLE_MIRROR,
+    prepare_process,
+    uses_sample_archive,
+    uses_sample_mirror,
+)
 
-DEFAULT_START = date(2014, 1, 1)
-DEFAULT_END = date(2014, 1, 10)
+# The source paper's evaluation window, in the v1 objects.
+PAPER_WINDOW = (date(2014, 1, 1), date(2014, 1, 10))
+
+
+@dataclass(frozen=True)
+class Source:
+    """What the main job does differently per OpenAQ source."""
+
+    raw_asset: str
+    logistics_job: str
+    day: str  # what a partition's day is, for the summary's first column
+    catalog_job: str | None  # run once before the data logistics, if the source has a catalog
+    default_window: Callable[[date], tuple[date, date]]  # today -> first and last day
+    ensure_sample: Callable[[date, date], None]  # generates the embedded sample if the run reads it
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m main_job",
         description=(
-            "Backfill raw_openaq_measurements, harmonized_toar_series and ozone_features over the "
+            "Backfill the source's raw partitions, harmonized_toar_series and ozone_features over the "
             "days START..END (inclusive) through the Dagster instance in DAGSTER_HOME, then train "
             "ozone_forecast_model on the feature window ending at END (END is the holdout), promote "
             "it to champion in MLflow if it beats persistence and the current champion, write "
             "ozone_forecasts, and print per-day counts, database totals and holdout metrics. "
-            "Locations come from OPENAQ_BUCKET_URL, TOAR_DATABASE_URL, DATA_LAKE_URL, "
-            "MLFLOW_TRACKING_URI and DAGSTER_HOME; unset ones default to the project's data/ "
-            "folder, and the default bucket is a sample mirror generated on first use."
+            "Locations come from OPENAQ_ARCHIVE_URL or OPENAQ_BUCKET_URL (by --source), "
+            "TOAR_DATABASE_URL, DATA_LAKE_URL, MLFLOW_TRACKING_URI and DAGSTER_HOME; unset ones "
+            "default to the project's data/ folder, where the default source is a sample mirror "
+            "generated when the window's days are not in it."
         ),
     )
     parser.add_argument(
-        "--start", type=date.fromisoformat, default=DEFAULT_START, help="first fetch day (default %(default)s)"
+        "--source",
+        choices=sorted(SOURCES),
+        default="archive",
+        help="archive: the OpenAQ v3 archive (raw_openaq_archive by local day, after the locations "
+        "catalog; the live source); realtime: the v1 real-time objects (raw_openaq_measurements by "
+        "fetch day; openaq-fetches, private since November 2023). Default %(default)s",
     )
     parser.add_argument(
-        "--end", type=date.fromisoformat, default=DEFAULT_END, help="last fetch day, inclusive (default %(default)s)"
+        "--start",
+        type=date.fromisoformat,
+        help=f"first day (default: archive, the first of {SAMPLE_ARCHIVE.days} days ending "
+        f"{SAMPLE_ARCHIVE.publication_lag_days} days before today, the latest the live archive publishes; "
+        f"realtime, {PAPER_WINDOW[0]}, the source paper's window)",
+    )
+    parser.add_argument(
+        "--end",
+        type=date.fromisoformat,
+        help=f"last day, inclusive (default: archive, {SAMPLE_ARCHIVE.publication_lag_days} days "
+        f"before today; realtime, {PAPER_WINDOW[1]})",
     )
     args = parser.parse_args(argv)
+    default_start, default_end = SOURCES[args.source].default_window(date.today())
+    args.start = args.start or default_start
+    args.end = args.end or default_end
     if (args.end - args.start).days < 2:
         parser.error("the window needs at least 3 days: one of history, then training days and the holdout")
     return args
 
 
 def ensure_sample_mirror() -> None:
-    """Generate the default local bucket if this run reads it and it is not there yet."""
+    """Generate the default v1 bucket if this run reads it and it is not there yet."""
     if uses_sample_mirror() and not SAMPLE_MIRROR.path.exists():
         from sample_data.generator import generate_bucket
 
@@ -64,9 +109,53 @@ def ensure_sample_mirror() -> None:
         )
 
 
-def run_job(job_name: str, keys: Sequence[str], batch: int, instance=None) -> list:
-    """Run a partitioned job over ``keys`` in runs of at most ``batch`` days; stop at a failure.
-    The runs go to ``instance`` if given, else to the instance of ``DAGSTER_HOME``."""
+def ensure_sample_archive(start: date, end: date) -> None:
+    """Generate the window's days into the default v3 archive if this run reads it and a day
+    has no file yet. A file depends only on the seed, its location and its day, so days added
+    to an existing archive agree with the ones there."""
+    days = [start + timedelta(n) for n in range((end - start).days + 1)]
+    if not uses_sample_archive() or all(_archive_has_day(day) for day in days):
+        return
+    from sample_data.openaq_v3.archive import generate_archive
+
+    print(f"Generating the sample OpenAQ archive mirror in {SAMPLE_ARCHIVE.path} for {start}..{end} ...", flush=True)
+    generate_archive(SAMPLE_ARCHIVE.path, start, len(days), SAMPLE_ARCHIVE.locations, SAMPLE_ARCHIVE.seed)
+
+
+def _archive_has_day(day: date) -> bool:
+    # Any file of the day will do: the generator writes a day's files together, and which
+    # locations have none (the archive's gaps) is its decision.
+    from sample_data.openaq_v3.archive import ARCHIVE_PREFIX
+
+    pattern = f"{ARCHIVE_PREFIX}/locationid=*/year={day.year:04d}/month={day.month:02d}/location-*-{day:%Y%m%d}.csv.gz"
+    return next(SAMPLE_ARCHIVE.path.glob(pattern), None) is not None
+
+
+SOURCES = {
+    "archive": Source(
+        raw_asset="raw_openaq_archive",
+        logistics_job="archive_logistics",
+        day="local day",
+        catalog_job="locations",
+        # Read at call time: tests make the sample archive small.
+        default_window=lambda today: SAMPLE_ARCHIVE.window(today),
+        ensure_sample=ensure_sample_archive,
+    ),
+    "realtime": Source(
+        raw_asset="raw_openaq_measurements",
+        logistics_job="data_logistics",
+        day="fetch day",
+        catalog_job=None,
+        default_window=lambda today: PAPER_WINDOW,
+        ensure_sample=lambda start, end: ensure_sample_mirror(),  # the whole month, once
+    ),
+}
+
+
+def run_job(job_name: str, keys: Sequence[str] | None, batch: int, instance=None) -> list:
+    """Run a partitioned job over ``keys`` in runs of at most ``batch`` days (an unpartitioned
+    one, ``keys`` None, in one run); stop at a failure. The runs go to ``instance`` if given,
+    else to the instance of ``DAGSTER_HOME``."""
     import contextlib
 
     from dagster import DagsterInstance
@@ -75,15 +164,15 @@ def run_job(job_name: str, keys: Sequence[str], batch: int, instance=None) -> li
     from definitions import defs
 
     job = defs().resolve_job_def(job_name)
+    chunks = [None] if keys is None else [keys[first : first + batch] for first in range(0, len(keys), batch)]
     results = []
     with DagsterInstance.get() if instance is None else contextlib.nullcontext(instance) as instance:
-        for first in range(0, len(keys), batch):
-            chunk = keys[first : first + batch]
-            print(f"{job_name}: run for {chunk[0]}..{chunk[-1]} ...", flush=True)
+        for chunk in chunks:
+            print(f"{job_name}: run{f' for {chunk[0]}..{chunk[-1]}' if chunk else ''} ...", flush=True)
             result = job.execute_in_process(
                 instance=instance,
                 run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-                tags=partition_range_tags(chunk[0], chunk[-1]),
+                tags=partition_range_tags(chunk[0], chunk[-1]) if chunk else None,
                 raise_on_error=False,
             )
             results.append(result)
@@ -93,21 +182,24 @@ def run_job(job_name: str, keys: Sequence[str], batch: int, instance=None) -> li
     return results
 
 
-def run_window(start: date, end: date) -> list:
-    """The three steps of the main job; returns every run's result (the last failed if any did)."""
+def run_window(source: Source, start: date, end: date) -> list:
+    """The steps of the main job; returns every run's result (the last failed if any did)."""
     from dagster import PartitionKeyRange
 
     from asset_base.partitions import DAYS_PER_RUN, daily_partitions
 
     keys = daily_partitions.get_partition_keys_in_range(PartitionKeyRange(start.isoformat(), end.isoformat()))
-    results = []
-    for job_name, job_keys, batch in (
-        ("data_logistics", keys, DAYS_PER_RUN),
+    steps: list[tuple[str, Sequence[str] | None, int]] = [
+        (source.logistics_job, keys, DAYS_PER_RUN),
         # A day's features need the day before as history (their partition mapping says so),
         # so the window's first day has none.
         ("features", keys[1:], DAYS_PER_RUN),
         ("train_and_forecast", keys[-1:], 1),
-    ):
+    ]
+    if source.catalog_job:
+        steps.insert(0, (source.catalog_job, None, 1))
+    results: list = []
+    for job_name, job_keys, batch in steps:
         results += run_job(job_name, job_keys, batch)
         if not results[-1].success:
             break
@@ -115,7 +207,8 @@ def run_window(start: date, end: date) -> list:
 
 
 def materializations(results: list, asset: str) -> dict[str, dict]:
-    """Metadata values of an asset's materializations in these runs, by partition."""
+    """Metadata values of an asset's materializations in these runs, by partition (None for an
+    unpartitioned asset)."""
     found = {}
     for result in results:
         for event in result.get_asset_materialization_events():
@@ -125,7 +218,7 @@ def materializations(results: list, asset: str) -> dict[str, dict]:
     return found
 
 
-def print_summary(results: list) -> None:
+def print_summary(results: list, source: Source) -> None:
     import os
 
     import sqlalchemy as sa
@@ -133,17 +226,22 @@ def print_summary(results: list) -> None:
     import toar.schema
     from resources.toar_database import ToarDatabase
 
+    for m in materializations(results, "openaq_locations").values():
+        print(
+            f"\nLocations catalog (openaq_locations): {m['locations']} locations from {m['source']}, "
+            f"{m['added']} added, {m['dropped']} dropped"
+        )
     raw, harmonized = (
-        materializations(results, "raw_openaq_measurements"),
+        materializations(results, source.raw_asset),
         materializations(results, "harmonized_toar_series"),
     )
     features = materializations(results, "ozone_features")
-    print("\nfetch day    objects  records   values  duplicates  quarantined  conserved  feature rows")
+    print(f"\n{source.day}    objects  records   values  duplicates  quarantined  conserved  feature rows")
     for day in sorted(harmonized):
         r, h = raw.get(day, {}), harmonized[day]
         conserved = h["rows_in"] == h["rows_out"] + h["duplicates"] + h["quarantined"]
         print(
-            f"{day}  {r.get('objects', 0):7d}  {h['rows_in']:7d}  {h['rows_out']:7d}  "
+            f"{day}   {r.get('objects', 0):7d}  {h['rows_in']:7d}  {h['rows_out']:7d}  "
             f"{h['duplicates']:10d}  {h['quarantined']:11d}  {'yes' if conserved else 'NO ':>9}  "
             f"{features[day]['dagster/row_count'] if day in features else '-':>12}"
         )
@@ -189,7 +287,9 @@ def print_quality(results: list) -> None:
     )
     print(f"{'QoA':24s} {'partitions':>10s} {'wall s':>8s} {'CPU s':>8s} {'peak MB':>8s} {'cost USD':>10s}")
     for asset in (
+        "openaq_locations",
         "raw_openaq_measurements",
+        "raw_openaq_archive",
         "harmonized_toar_series",
         "ozone_features",
         "ozone_forecast_model",
@@ -212,9 +312,10 @@ def print_quality(results: list) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     prepare_process()
-    ensure_sample_mirror()
-    results = run_window(args.start, args.end)
-    print_summary(results)  # also after a failure: what did run, and its numbers, help most then
+    source = SOURCES[args.source]
+    source.ensure_sample(args.start, args.end)
+    results = run_window(source, args.start, args.end)
+    print_summary(results, source)  # also after a failure: what did run, and its numbers, help most then
     return 0 if all(r.success for r in results) else 1
 
 
