@@ -71,7 +71,7 @@ def test_backfill_and_training_on_postgres_and_s3(s3_endpoint, tmp_path):
             "MLFLOW_S3_ENDPOINT_URL": s3_endpoint,
         }
         result = subprocess.run(
-            [sys.executable, "-m", "main_job", "--start", "2014-01-01", "--end", "2014-01-06"],
+            [sys.executable, "-m", "main_job", "--source", "realtime", "--start", "2014-01-01", "--end", "2014-01-06"],
             env=env,
             cwd=PROJECT_ROOT,
             capture_output=True,

@@ -42,7 +42,7 @@ def ui(tmp_path_factory):
     (root / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     generate_bucket(root / "mirror", date(2014, 1, 1), days=6, stations=20, seed=7, objects_per_day=24)
     filled = subprocess.run(
-        [sys.executable, "-m", "main_job", "--start", "2014-01-01", "--end", "2014-01-05"],
+        [sys.executable, "-m", "main_job", "--source", "realtime", "--start", "2014-01-01", "--end", "2014-01-05"],
         env=env,
         cwd=PROJECT_ROOT,
         capture_output=True,

@@ -142,7 +142,7 @@ def test_an_object_that_keeps_failing_fails_the_partition_and_is_named(s3_bucket
 def test_database_failure_mid_partition_leaves_nothing_and_a_rerun_repairs(postgres_url, tmp_path, monkeypatch):
     generate_bucket(tmp_path / "mirror", date(2014, 1, 2), days=1, stations=8, seed=4, objects_per_day=12)
     with project_resources(tmp_path, tmp_path / "mirror", postgres_url) as resources:
-        assets = [raw_openaq_measurements, harmonized_toar_series]
+        assets = with_stored_upstreams([raw_openaq_measurements, harmonized_toar_series])
         instance = DagsterInstance.ephemeral()
         engine = toar.database.create_engine(postgres_url)
         toar.database.ensure_schema(engine)
@@ -152,7 +152,7 @@ def test_database_failure_mid_partition_leaves_nothing_and_a_rerun_repairs(postg
         with monkeypatch.context() as patch:
             patch.setattr(toar.writer, "_WIDEN_SERIES_RANGES", "SELECT 1 FROM no_such_table")
             broken = materialize(
-                with_stored_upstreams(assets),
+                assets,
                 resources=resources,
                 instance=instance,
                 partition_key=DAY,
