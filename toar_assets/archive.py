@@ -68,6 +68,7 @@ def openaq_locations(
     openaq_catalog: OpenAQCatalog,
     openaq_archive: OpenAQBucket,
     lake_io_manager: ResourceParam[ParquetIOManager],
+    qoa: QoAMonitor,
 ):
     """The OpenAQ v3 locations the product follows: id, name, coordinates, timezone, provider, sensors.
 
@@ -77,10 +78,11 @@ def openaq_locations(
     locations were added or dropped, and whose sensors changed, since the last materialization.
     """
     source = openaq_catalog.source()
-    if source == "keyless":
-        catalog = catalog_from_ids(openaq_archive.archive_location_ids())
-    else:
-        catalog = openaq_catalog.fetch_catalog()
+    with qoa.measure() as measured:
+        if source == "keyless":
+            catalog = catalog_from_ids(openaq_archive.archive_location_ids())
+        else:
+            catalog = openaq_catalog.fetch_catalog()
     previous = lake_io_manager.existing_partition(context.asset_key, None)
     diff = diff_catalogs(previous if previous is not None else catalog.slice(0, 0), catalog)
     located = catalog.column("latitude").null_count == 0 if catalog.num_rows else False
@@ -102,6 +104,7 @@ def openaq_locations(
             "sensors_changed_ids": MetadataValue.json(list(diff.sensors_changed)),
             "first_materialization": previous is None,
             "all_located": located,
+            **measured.metadata(rows_out=catalog.num_rows, bytes_out=catalog.nbytes),
         },
     )
     yield AssetCheckResult(
