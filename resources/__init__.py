@@ -10,8 +10,9 @@ from forecasting.settings import FORECAST_HORIZON_HOURS, TRAINING_WINDOW_DAYS
 from resources.environment import SAMPLE_CATALOG_FILE, uses_sample_archive
 from resources.forecast_settings import ForecastSettings
 from resources.mlflow_resources import ModelRegistry, mlflow_run
+from resources.openaq_api import OPENAQ_API_URL
 from resources.openaq_bucket import OpenAQBucket
-from resources.openaq_catalog import OPENAQ_API_URL, OpenAQCatalog
+from resources.openaq_catalog import OpenAQCatalog
 from resources.openaq_sources import DEFAULT_ARCHIVE_WATCH_DAYS, DEFAULT_LIVE, OpenAQSources, parse_sources
 from resources.parquet_io_manager import ParquetIOManager
 from resources.qoa import QoAMonitor

@@ -1,35 +1,28 @@
 """The locations the product follows: from OpenAQ's v3 API (with a key), or a user's ids or file.
 
 The API key is read from ``OPENAQ_API_KEY`` (``EnvVar``), so Dagster's UI shows only the
-variable's name; it is left out of the resource's repr and masked in every error raised here.
+variable's name; it is left out of the resource's repr and masked in every error raised here
+(the session with the API, its 429 retries and masking: ``resources.openaq_api``).
 """
 
 from __future__ import annotations
 
 import functools
-import logging
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import pyarrow as pa
 from dagster import ConfigurableResource
 from openaq import OpenAQ
-from openaq.core.exceptions import APIError, HTTPRateLimitError, OpenAQError
-from openaq.core.transport import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Response, Transport
 from pydantic import Field
 
 from domain.secrets import mask_secrets
+from resources.openaq_api import MAX_PAGE_SIZE, OPENAQ_API_URL, ApiSession, OpenAQApiError
 from sources.openaq_v3.catalog import PARAMETER_IDS, catalog_from_file, catalog_from_ids, catalog_from_sdk
 
-OPENAQ_API_URL = "https://api.openaq.org/v3/"
-MAX_PAGE_SIZE = 1000  # OpenAQ's largest limit
 _ISO_CODE = re.compile(r"[A-Z]{2}")
-
-log = logging.getLogger(__name__)
-T = TypeVar("T")
 Source = Literal["location_ids", "locations_file", "api", "keyless"]
 
 
@@ -41,7 +34,7 @@ class KeylessCatalog(RuntimeError):
     """Neither an API key nor ids nor a CSV: the locations must be discovered without the API."""
 
 
-class CatalogFetchError(RuntimeError):
+class CatalogFetchError(OpenAQApiError):
     """The API did not give the catalog (after the rate-limit retries); the key is masked."""
 
 
@@ -129,20 +122,27 @@ class OpenAQCatalog(ConfigurableResource):
                 "no OPENAQ_API_KEY, location_ids or locations_file: the locations must be discovered keyless"
             )
         found: dict[int, Any] = {}
-        transport = _RetryAfterTransport(timeout=DEFAULT_TIMEOUT, limits=DEFAULT_LIMITS)
-        client = self._call(lambda: OpenAQ(api_key=self.api_key, base_url=self.base_url, _transport=transport))
-        with client:
+        with self._session() as session:
             for query in self.queries():
-                for location in self._pages(client, transport, query):
+                for location in self._pages(session, query):
                     # A location that moves between pages while they are read is listed twice.
                     found.setdefault(location.id, location)
         return catalog_from_sdk(found.values())
 
-    def _pages(self, client: OpenAQ, transport: _RetryAfterTransport, query: dict[str, Any]) -> Iterator[Any]:
+    def _session(self) -> ApiSession:
+        return ApiSession(
+            self.api_key,
+            self.base_url,
+            what="locations",
+            max_retries=self.max_retries,
+            max_wait_seconds=self.max_wait_seconds,
+            error=CatalogFetchError,
+        )
+
+    def _pages(self, session: ApiSession, query: dict[str, Any]) -> Iterator[Any]:
         page, seen = 1, 0
         while True:
-            request = functools.partial(client.locations.list, page=page, limit=self.page_size, **query)
-            response = self._with_retries(transport, request)
+            response = session.request(functools.partial(_list_locations, page=page, limit=self.page_size, query=query))
             yield from response.results
             seen += len(response.results)
             found = response.meta.found
@@ -151,36 +151,6 @@ class OpenAQCatalog(ConfigurableResource):
             if len(response.results) < self.page_size or (isinstance(found, int) and seen >= found):
                 return
             page += 1
-
-    def _with_retries(self, transport: _RetryAfterTransport, request: Callable[[], T]) -> T:
-        for attempt in range(self.max_retries + 1):
-            transport.retry_after = None
-            try:
-                return self._call(request)
-            except _RateLimited:
-                # Without Retry-After: OpenAQ's shortest window, a minute.
-                wait = transport.retry_after if transport.retry_after is not None else 60.0
-                if attempt == self.max_retries or wait > self.max_wait_seconds:
-                    raise CatalogFetchError(
-                        f"OpenAQ refused {attempt + 1} request(s) with 429 (rate limit); it asks to wait "
-                        f"{wait:g} s (at most {self.max_wait_seconds:g} s and {self.max_retries} retries are allowed)"
-                    ) from None
-                log.warning(
-                    "OpenAQ rate limit (429): waiting %g s, retry %d of %d", wait, attempt + 1, self.max_retries
-                )
-                time.sleep(wait)
-        raise AssertionError("unreachable")  # the loop returns or raises
-
-    def _call(self, request: Callable[[], T]) -> T:
-        """Run an SDK call; its errors become ours, with the key masked and no chained cause
-        (which could hold it)."""
-        try:
-            return request()
-        except HTTPRateLimitError:
-            raise _RateLimited() from None
-        except (OpenAQError, APIError, OSError) as exc:
-            text = mask_secrets(f"{type(exc).__name__}: {exc}", [self.api_key or ""])
-            raise CatalogFetchError(f"OpenAQ locations from {mask_secrets(self.base_url)}: {text}") from None
 
     def _check(self) -> None:
         unknown = sorted(set(self.parameters) - PARAMETER_IDS.keys())
@@ -201,20 +171,5 @@ class OpenAQCatalog(ConfigurableResource):
             raise CatalogConfigError("location_ids and locations_file: give one of them")
 
 
-class _RateLimited(Exception):
-    """A 429 seen by ``_call``, for ``_with_retries``."""
-
-
-class _RetryAfterTransport(Transport):
-    """The SDK's transport, remembering the ``Retry-After`` of a 429: the SDK's
-    ``HTTPRateLimitError`` carries only the body, and does not update its own rate budget."""
-
-    retry_after: float | None = None
-
-    def _raw_request(self, method: str, host: str, path: str, headers: Any) -> Response:
-        response = super()._raw_request(method, host, path, headers)
-        if response.status_code == 429:
-            # Seconds; an HTTP date (also allowed) is not read, and the default wait applies.
-            value = (response.headers.get("retry-after") or "").strip()
-            self.retry_after = float(value) if value.isdigit() else None
-        return response
+def _list_locations(client: OpenAQ, *, page: int, limit: int, query: dict[str, Any]) -> Any:
+    return client.locations.list(page=page, limit=limit, **query)
