@@ -12,7 +12,7 @@ when it is read, not when its rows are reused.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -28,6 +28,13 @@ READ_THREADS = 4
 
 ParseObject = Callable[[bytes, ObjectInfo], ParsedObject]
 NameCheck = Callable[[str], str | None]
+# The parsed objects' tables (in listing order) to the rows of RAW_SCHEMA. By default they are
+# concatenated; a format whose objects are small converts them here, once for all of them.
+AssembleRows = Callable[[list[tuple[ObjectInfo, pa.Table]]], pa.Table]
+
+
+def concatenate(parsed: list[tuple[ObjectInfo, pa.Table]]) -> pa.Table:
+    return pa.concat_tables([table for _, table in parsed])
 
 
 @dataclass
@@ -53,11 +60,14 @@ def read_day(
     *,
     parse: ParseObject,
     name_error: NameCheck,
+    assemble: AssembleRows = concatenate,
+    threads: int = READ_THREADS,
 ) -> tuple[pa.Table, DayReport]:
-    """Read and parse the objects of one day, READ_THREADS objects in memory at a time.
+    """Read and parse the objects of one day, ``threads`` objects in memory at a time.
 
-    ``previous`` is the day's table from an earlier read: the rows of objects still listed with
-    the same ETag are reused, so only new or changed objects are fetched again.
+    ``objects`` may be a lazy listing: each object is fetched as soon as it is listed, while the
+    rest are listed. ``previous`` is the day's table from an earlier read: the rows of objects
+    still listed with the same ETag are reused, so only new or changed objects are fetched again.
     """
     report = DayReport()
     tables = []
@@ -72,21 +82,7 @@ def read_day(
     known_keys = {key for key, _ in known}
     reused: list[str] = []
     to_read: list[ObjectInfo] = []
-    for info in objects:
-        problem = name_error(info.key)
-        if problem is not None:
-            report.skipped.append({"key": info.key, "reason": problem})
-            continue
-        modified = None if info.last_modified is None else info.last_modified.isoformat()
-        report.objects.append({"key": info.key, "etag": info.etag, "size": info.size, "last_modified": modified})
-        if (info.key, info.etag) in known:
-            reused.append(info.key)
-        else:
-            to_read.append(info)
-            if info.key in known_keys:
-                report.objects_changed += 1
-            else:
-                report.objects_new += 1
+    pending: list[Future[tuple[int, ParsedObject]]] = []
 
     def fetch_and_parse(info: ObjectInfo) -> tuple[int, ParsedObject]:
         data = read(info.key)
@@ -94,13 +90,33 @@ def read_day(
 
     # Several objects at a time: some are fetched and gunzipped while pyarrow parses others
     # (both release the GIL). Results keep the listing's order.
-    broken: dict[str, str] = {}
-    with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
-        for info, (size, parsed) in zip(to_read, pool.map(fetch_and_parse, to_read), strict=True):
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for info in objects:
+            problem = name_error(info.key)
+            if problem is not None:
+                report.skipped.append({"key": info.key, "reason": problem})
+                continue
+            modified = None if info.last_modified is None else info.last_modified.isoformat()
+            report.objects.append({"key": info.key, "etag": info.etag, "size": info.size, "last_modified": modified})
+            if (info.key, info.etag) in known:
+                reused.append(info.key)
+                continue
+            to_read.append(info)
+            pending.append(pool.submit(fetch_and_parse, info))
+            if info.key in known_keys:
+                report.objects_changed += 1
+            else:
+                report.objects_new += 1
+        parsed = []
+        broken: dict[str, str] = {}
+        for info, future in zip(to_read, pending, strict=True):
+            size, result = future.result()
             report.bytes += size
-            tables.append(parsed.table)
-            if parsed.problem is not None:
-                broken[info.key] = parsed.problem
+            parsed.append((info, result.table))
+            if result.problem is not None:
+                broken[info.key] = result.problem
+    if parsed:
+        tables.append(assemble(parsed))
     if reused and previous is not None:
         old = previous.filter(pc.is_in(previous.column("source_key"), value_set=pa.array(reused)))
         tables.append(old)

@@ -1,7 +1,8 @@
 """Read one partition of OpenAQ v3 archive objects through the shared day reader
 (``sources.day_reader``: thread pool, reuse of unchanged objects, the day report).
 
-An object is inflated by ``sources.compression`` and parsed by ``parse_archive_csv``. Its rows'
+An object is inflated by ``sources.compression`` and read to its lines (``archive_lines``) on
+the reader's threads; the day's lines become raw rows at once (``archive_rows``). Its rows'
 ``published_at`` is the object's ``last_modified``: a patched file (same key, new ETag) is
 published after the version it replaces, so harmonization keeps its values. A damaged stream
 keeps its complete lines, as in v1: the bytes after the last newline become one row numbered
@@ -16,15 +17,16 @@ from functools import partial
 
 import pyarrow as pa
 
-from domain.raw_schema import RAW_SCHEMA
 from sources.compression import inflate
 from sources.day_reader import DayReport, read_day
 from sources.objects import ObjectInfo, ParsedObject
 from sources.openaq_v3.keys import parse_key
-from sources.openaq_v3.parse import parse_archive_csv
+from sources.openaq_v3.parse import LINES_SCHEMA, Origin, archive_lines, archive_rows
 
 NOT_AN_ARCHIVE_KEY = "not an archive key"
 _RAW_LINE_BYTES = 4 << 10  # raw_line keeps a line's first 4 KiB (domain.raw_schema)
+# Objects fetched at once: an archive object is small, so a GET's wait, not parsing, sets the pace.
+ARCHIVE_READ_THREADS = 8
 
 
 def read_archive_day(
@@ -32,15 +34,20 @@ def read_archive_day(
     read: Callable[[str], bytes],
     previous: pa.Table | None,
     providers: dict[int, str],
+    *,
+    threads: int = ARCHIVE_READ_THREADS,
 ) -> tuple[pa.Table, DayReport]:
     """Rows of RAW_SCHEMA for the archive objects of one partition, and the day report.
 
-    ``providers`` maps a location id to its provider's name (the locations catalog), kept as
-    ``source_name``; ``previous`` is the partition's table from an earlier read, whose rows of
-    objects listed again with the same ETag are reused.
+    ``objects`` may be a lazy listing (see ``sources.day_reader.read_day``). ``providers`` maps
+    a location id to its provider's name (the locations catalog), kept as ``source_name``;
+    ``previous`` is the partition's table from an earlier read, whose rows of objects listed
+    again with the same ETag are reused.
     """
-    parse = partial(_parse, providers=providers)
-    return read_day(objects, read, previous, parse=parse, name_error=archive_key_error)
+    assemble = partial(_rows, providers=providers)
+    return read_day(
+        objects, read, previous, parse=_parse, name_error=archive_key_error, assemble=assemble, threads=threads
+    )
 
 
 def archive_key_error(key: str) -> str | None:
@@ -48,33 +55,34 @@ def archive_key_error(key: str) -> str | None:
     return None if parse_key(key) is not None else f"{NOT_AN_ARCHIVE_KEY}: {key}"
 
 
-def _parse(data: bytes, info: ObjectInfo, *, providers: dict[int, str]) -> ParsedObject:
-    parsed_key = parse_key(info.key)
-    provider = None if parsed_key is None else providers.get(parsed_key[0])
-
-    def rows(text: bytes) -> pa.Table:
-        return parse_archive_csv(text, key=info.key, etag=info.etag, published_at=info.last_modified, provider=provider)
-
+def _parse(data: bytes, info: ObjectInfo) -> ParsedObject:
+    """The object's lines (LINES_SCHEMA)."""
     text, damage, trailing = inflate(data)
     if damage is None:
-        return ParsedObject(rows(bytes(text)), trailing)
-    # The complete lines are parsed; the rest (possibly empty) is one row carrying the damage.
+        return ParsedObject(archive_lines(bytes(text)), trailing)
+    # The complete lines are parsed; the rest (possibly empty) is one line carrying the damage.
     end = text.rfind(b"\n") + 1
     complete, rest = bytes(text[:end]), bytes(text[end:])
     problem = damage if not rest.strip() else f"{damage}; last line cut off"
     cut = pa.Table.from_pylist(
         [
             {
-                "source_key": info.key,
-                "source_etag": info.etag,
-                "published_at": info.last_modified,
                 "line_number": complete.count(b"\n") + 1,
                 "parse_error": problem,
                 "raw_line": rest[:_RAW_LINE_BYTES].decode("utf-8", "backslashreplace"),
                 "raw_line_bytes": len(rest),
             }
         ],
-        schema=RAW_SCHEMA,
+        schema=LINES_SCHEMA,
     )
-    tables = [rows(complete), cut] if complete else [cut]
+    tables = [archive_lines(complete), cut] if complete else [cut]
     return ParsedObject(pa.concat_tables(tables), problem)
+
+
+def _rows(parsed: list[tuple[ObjectInfo, pa.Table]], *, providers: dict[int, str]) -> pa.Table:
+    def origin(info: ObjectInfo) -> Origin:
+        parsed_key = parse_key(info.key)
+        provider = None if parsed_key is None else providers.get(parsed_key[0])
+        return Origin(info.key, info.etag, info.last_modified, provider)
+
+    return archive_rows([(origin(info), lines) for info, lines in parsed])

@@ -146,3 +146,17 @@ def test_a_damaged_stream_keeps_its_complete_lines_and_its_entry_survives_reuse(
     again, again_report = read_archive_day([info], {}.__getitem__, table, {})
     assert again_report.objects_reused == 1 and again_report.broken_objects == report.broken_objects
     assert again.num_rows == table.num_rows
+
+
+def test_a_day_read_at_once_gives_the_rows_of_its_objects_read_one_by_one(archive):
+    # The day's conversion runs once over all objects: it must not mix one object's rows with another's.
+    _, root, summary = archive
+    day_keys = [key for key in summary.keys if parse_key(key)[1] == ARCHIVE_DAYS[0]]
+    blobs = {key: (root / key).read_bytes() for key in day_keys}
+    blobs[day_keys[1]] = gzip.compress(gzip.decompress(blobs[day_keys[1]]), mtime=0)[:-200]  # a damaged stream
+    objects = [ObjectInfo(key, len(blobs[key]), f"etag-{key}") for key in day_keys]
+    names = providers(root)
+    together, report = read_archive_day(objects, blobs.__getitem__, None, names, threads=3)
+    alone = [read_archive_day([info], blobs.__getitem__, None, names)[0] for info in objects]
+    assert together.to_pylist() == [row for table in alone for row in table.to_pylist()]
+    assert report.unparseable_lines > 1 and [o["key"] for o in report.broken_objects] == [day_keys[1]]
