@@ -13,6 +13,7 @@ from resources.mlflow_resources import ModelRegistry, mlflow_run
 from resources.openaq_api import OPENAQ_API_URL
 from resources.openaq_bucket import OpenAQBucket
 from resources.openaq_catalog import OpenAQCatalog
+from resources.openaq_latest import OpenAQLatest
 from resources.openaq_sources import DEFAULT_ARCHIVE_WATCH_DAYS, DEFAULT_LIVE, OpenAQSources, parse_sources
 from resources.parquet_io_manager import ParquetIOManager
 from resources.qoa import QoAMonitor
@@ -44,6 +45,15 @@ def _bucket(url: str, endpoint: str, unsigned: str) -> OpenAQBucket:
     )
 
 
+def _api_key() -> EnvVar | None:
+    # Through EnvVar only when set: the UI shows the variable's name, and an unset key means keyless.
+    return EnvVar("OPENAQ_API_KEY") if os.environ.get("OPENAQ_API_KEY") else None
+
+
+def _parameters() -> list[str]:
+    return _listed("OPENAQ_PARAMETERS") or ["o3", "no2"]
+
+
 def build_catalog() -> OpenAQCatalog:
     """The locations catalog's settings: OPENAQ_LOCATIONS (ids, or a CSV or JSON file), else the
     v3 API with OPENAQ_API_KEY and its filters, else keyless discovery from the archive. With
@@ -54,10 +64,9 @@ def build_catalog() -> OpenAQCatalog:
     ids = [int(item) for item in locations.split(",")] if locations.replace(",", "").strip().isdigit() else []
     bbox = _listed("OPENAQ_BBOX")
     return OpenAQCatalog(
-        # Through EnvVar only when set: the UI shows the variable's name, and an unset key means keyless.
-        api_key=EnvVar("OPENAQ_API_KEY") if os.environ.get("OPENAQ_API_KEY") else None,
+        api_key=_api_key(),
         base_url=os.environ.get("OPENAQ_API_URL", OPENAQ_API_URL),
-        parameters=_listed("OPENAQ_PARAMETERS") or ["o3", "no2"],
+        parameters=_parameters(),
         countries=[code.upper() for code in _listed("OPENAQ_COUNTRIES")],
         bbox=[float(edge) for edge in bbox] if bbox else None,
         location_ids=ids,
@@ -72,6 +81,10 @@ def build_resources() -> dict:
         # Its own endpoint and signing: a private copy of the v1 bucket may live elsewhere.
         "openaq_archive": _bucket("OPENAQ_ARCHIVE_URL", "OPENAQ_ARCHIVE_S3_ENDPOINT_URL", "OPENAQ_ARCHIVE_S3_UNSIGNED"),
         "openaq_catalog": build_catalog(),
+        # The same key, API and parameters as the catalog: the latest values of the followed locations.
+        "openaq_latest": OpenAQLatest(
+            api_key=_api_key(), base_url=os.environ.get("OPENAQ_API_URL", OPENAQ_API_URL), parameters=_parameters()
+        ),
         "openaq_sources": OpenAQSources(
             live=parse_sources(os.environ.get("OPENAQ_SOURCES", ",".join(DEFAULT_LIVE))),
             archive_watch_days=int(os.environ.get("OPENAQ_ARCHIVE_WATCH_DAYS", DEFAULT_ARCHIVE_WATCH_DAYS)),

@@ -2,7 +2,9 @@
 
 ``realtime`` is the v1 bucket (``openaq-fetches``, private since November 2023: live only for
 whoever holds a copy of it); ``archive`` is the v3 archive (``openaq-data-archive``), the source
-OpenAQ publishes today. Both raw assets stay in the graph either way, so history can always be
+OpenAQ publishes today; ``latest`` is the v3 API's latest values, polled every 15 minutes
+(preliminary, replaced by the archive's when its files arrive; it needs OPENAQ_API_KEY, and its
+sensor skips without one). The raw assets stay in the graph either way, so history can always be
 backfilled by hand; only the sensors follow this setting.
 """
 
@@ -14,8 +16,9 @@ from pydantic import Field
 SOURCES = {
     "realtime": "v1 real-time objects (OPENAQ_BUCKET_URL), watched by new_openaq_objects",
     "archive": "v3 archive files (OPENAQ_ARCHIVE_URL), watched by new_archive_objects",
+    "latest": "v3 API latest values (OPENAQ_API_KEY, OPENAQ_API_URL), polled by latest_openaq_values",
 }
-DEFAULT_LIVE = ("realtime", "archive")
+DEFAULT_LIVE = ("realtime", "archive", "latest")
 DEFAULT_ARCHIVE_WATCH_DAYS = 10
 
 
