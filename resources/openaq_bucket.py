@@ -10,6 +10,7 @@ import hashlib
 import os
 import re
 import stat
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -26,6 +27,8 @@ from sources.openaq_v3.keys import month_prefix, parse_key
 # The archive's data files, below the bucket's root: records/csv.gz/locationid={id}/year=.../
 ARCHIVE_RECORDS = "records/csv.gz/"
 _LOCATION_FOLDER = re.compile(r"locationid=(\d+)/?$")
+# Location-months listed at once: a LIST mostly waits for the server, so several overlap.
+ARCHIVE_LIST_THREADS = 4
 
 
 class ObjectReadError(RuntimeError):
@@ -118,17 +121,23 @@ class OpenAQBucket(ConfigurableResource):
     def archive_day(self, location_ids: list[int], day: date) -> tuple[list[ObjectInfo], list[int]]:
         """The archive objects of ``day`` (a local day) for ``location_ids``, sorted by key, and
         the ids of the locations without one (no file for that day, as when a station is offline)."""
-        objects, missing = [], []
-        for location_id in location_ids:
-            found = [
-                o
-                for o in self.archive_month(location_id, day.year, day.month)
-                if parse_key(o.key) == (location_id, day)
-            ]
-            objects += found
-            if not found:
-                missing.append(location_id)
-        return sorted(objects, key=lambda o: o.key), missing
+        found = dict(self.archive_day_by_location(location_ids, day))
+        return [o for objects in found.values() for o in objects], [i for i in location_ids if not found[i]]
+
+    def archive_day_by_location(
+        self, location_ids: list[int], day: date, *, threads: int = ARCHIVE_LIST_THREADS
+    ) -> Iterator[tuple[int, list[ObjectInfo]]]:
+        """Each of ``location_ids`` (once) with its archive objects of ``day``, sorted by key, in
+        the order of their keys, each as soon as its month is listed: ``threads`` location-months
+        are listed at once (``archive_month``: once per instance), so a reader can fetch the first
+        objects while later months are listed."""
+        ids = sorted(set(location_ids), key=lambda i: month_prefix(i, day.year, day.month))  # "12/" < "123/"
+        if self.is_s3:
+            self._s3()  # one client, made before the threads share it
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            months = pool.map(lambda location_id: self.archive_month(location_id, day.year, day.month), ids)
+            for location_id, month in zip(ids, months, strict=True):
+                yield location_id, [o for o in month if parse_key(o.key) == (location_id, day)]
 
     def archive_location_ids(self) -> list[int]:
         """The ids of every location in the archive, sorted, without a catalog or an API key:

@@ -306,3 +306,19 @@ def test_a_local_mirror_lists_no_location_or_file_outside_itself(archive, tmp_pa
         {"key": "records/csv.gz/locationid=1029/year=2024/month=03/location-1029-20240312.csv.gz", "reason": OUTSIDE}
     ]
     assert bucket.archive_day([1029], date(2024, 3, 12)) == ([], [1029])
+
+
+def test_location_months_listed_at_once_give_what_one_by_one_gives_with_as_many_lists(s3_archive):
+    endpoint, root, summary = s3_archive
+    ids = catalog_ids(root) + [5, 10_000_000]  # ids without files, of other lengths: key order is not number order
+    one_by_one, one_by_one_lists = archive_bucket(endpoint)
+    at_once, at_once_lists = archive_bucket(endpoint)
+    day = ARCHIVE_DAYS[0]
+    sequential = list(one_by_one.archive_day_by_location(ids, day, threads=1))
+    concurrent = list(at_once.archive_day_by_location(ids[::-1] + ids[:2], day, threads=8))
+    assert concurrent == sequential and len(at_once_lists) == len(one_by_one_lists) == len(ids)
+    objects = [o for _, found in concurrent for o in found]
+    assert [o.key for o in objects] == sorted(k for k in summary.keys if parse_key(k)[1] == day)
+    without = {i for i, found in sequential if not found}
+    assert 5 in without and at_once.archive_day(ids, day) == (objects, [i for i in ids if i in without])
+    assert len(at_once_lists) == len(ids)  # the month is cached: no LIST again
