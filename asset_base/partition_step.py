@@ -5,8 +5,9 @@ transform, validate, write) and returns a ``PartitionStep``. For each partition 
 mechanism measures that function with the QoA monitor (an upstream partition the lake IO
 manager loads is read before the measurement starts: the IO manager's work is not the asset's), judges the budget rule on its cost,
 logs the step's line, and attaches the step's metadata plus the ``qoa/`` figures to the
-partition's materialization. After the last partition it turns each check's per-partition
-outcomes into one check result (``checks.core.check_result``).
+partition's materialization. After the last partition it records each check's outcome for each
+partition as that partition's evaluation (``checks.core.check_evaluations``), so a run over a range
+of partitions leaves one Passed or Failed evaluation per partition in the check's history.
 
 Only errors a retry may cure are retried (``TRANSIENT_ERRORS``, by the assets' ``TRANSIENT_RETRIES``
 policy): an object that could not be read after the S3 client's own retries, and database errors
@@ -17,14 +18,23 @@ would only fail again, later.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy.exc
-from dagster import AssetCheckSpec, AssetExecutionContext, Backoff, Failure, MaterializeResult, RetryPolicy
+from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Backoff,
+    Failure,
+    MaterializeResult,
+    Output,
+    RetryPolicy,
+)
 
-from checks.core import COST_CHECK, Outcome, check_result, cost_outcome
+from checks.core import COST_CHECK, Outcome, check_evaluations, cost_outcome
 from resources.openaq_bucket import ObjectReadError
 from resources.qoa import QoAMonitor
 from resources.quality_gates import QualityGates
@@ -52,12 +62,13 @@ def materialize_partitions(
     gates: QualityGates,
     step: Callable[..., PartitionStep],
     upstream: Mapping[str, Any] | None = None,
-) -> MaterializeResult:
-    """Run ``step(key)`` on each partition of the run, measured; one result per check in ``specs``.
+) -> Any:  # the step's events (_events); Any: the assets' `-> MaterializeResult` is what Dagster reads
+    """Run ``step(key)`` on each partition of the run, measured; one evaluation per check in ``specs``
+    and partition.
 
     With ``upstream`` (an input's ``{partition key: table}``), it is ``step(key, upstream[key])``.
     The value is ``{partition key: step value}`` when the steps return values (for the IO
-    manager), none otherwise.
+    manager), none otherwise. The work is done here; the asset returns what this returns.
     """
     outcomes: dict[str, dict[str, Outcome]] = {spec.name: {} for spec in specs}
     values = {}
@@ -85,10 +96,29 @@ def materialize_partitions(
         )
         if done.value is not None:
             values[key] = done.value
-    check_results = [check_result(spec, outcomes[spec.name]) for spec in specs]
-    if values:
-        return MaterializeResult(value=values, check_results=check_results)
-    return MaterializeResult(check_results=check_results)
+    result = MaterializeResult(value=values) if values else MaterializeResult()
+    selected = [spec for spec in specs if spec.key in context.selected_asset_check_keys]
+    # Dagster requires each selected check's output from the step; AssetCheckResult would emit it.
+    outputs = {spec.name: context.assets_def.get_output_name_for_asset_check_key(spec.key) for spec in selected}
+    return _events(result, {outputs[spec.name]: check_evaluations(spec, outcomes[spec.name]) for spec in selected})
+
+
+def _events(
+    result: MaterializeResult, evaluations: dict[str, list[AssetCheckEvaluation]]
+) -> Iterator[MaterializeResult | Output | AssetCheckEvaluation]:
+    """The materialization, then each check's output and its evaluations, one per partition.
+
+    An ``AssetCheckResult`` cannot name a partition: in a run over a range, Dagster records it
+    once, unpartitioned, and shows each partition it planned for the check as Skipped. An
+    ``AssetCheckEvaluation`` names its partition; yielded by the step, Dagster records it for
+    that partition and, if a blocking one failed with ERROR, fails the step after the
+    materialization, which stops downstream assets as a failed result would. Dagster iterates a
+    generator an asset returns as if the asset had yielded its items.
+    """
+    yield result
+    for output_name, partitions in evaluations.items():
+        yield Output(None, output_name=output_name)
+        yield from partitions
 
 
 def _data_quality_score(outcomes: dict[str, Outcome]) -> float | None:

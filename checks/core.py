@@ -3,8 +3,8 @@
 Suites are lists of ``(expectation class name, kwargs)``: plain data, so defining them costs
 nothing at code-location load; great_expectations, slow to import (benchmarks/README.md,
 section 4), is imported on the first validation. Every check evaluates each partition the run
-materialized, and reports one result: passed only if every partition passed, with each
-partition's details in its metadata.
+materialized, and records one evaluation per partition: Dagster's check history then reads
+Passed or Failed for each partition, even when one run covers a range of them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import pandas as pd
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
+from dagster import AssetCheckEvaluation, AssetCheckSeverity, AssetCheckSpec, MetadataValue
 
 from resources.qoa import freeze_long_lived_objects
 
@@ -127,36 +127,31 @@ def cost_outcome(cost_usd: float, budget_usd: float) -> Outcome:
     return Outcome(cost_usd <= budget_usd, {"cost_usd": cost_usd, "budget_usd": budget_usd})
 
 
-def check_result(check: AssetCheckSpec, outcomes: dict[str, Outcome]) -> AssetCheckResult:
-    """One result for the run: failed partitions listed, every partition's details kept.
+def check_evaluations(check: AssetCheckSpec, outcomes: dict[str, Outcome]) -> list[AssetCheckEvaluation]:
+    """One evaluation per partition: its verdict, its severity, its details.
 
-    Severity ERROR (which stops downstream assets of a blocking check) if any partition failed
-    severely, WARN if all failures were mild.
+    A failure is ERROR when severe (if the check is blocking, the run's downstream assets then
+    stop), WARN when mild. Each evaluation also keeps the run's view, as the run's single result
+    did: the partitions checked, those that failed and every partition's details.
     """
-    failed = sorted(day for day, o in outcomes.items() if not o.passed)
-    severe = any(not o.passed and o.severe for o in outcomes.values())
-    metadata: dict[str, MetadataValue | float] = {
+    run = {
         "partitions_checked": MetadataValue.json(sorted(outcomes)),
-        "failed_partitions": MetadataValue.json(failed),
+        "failed_partitions": MetadataValue.json(sorted(day for day, o in outcomes.items() if not o.passed)),
         "details": MetadataValue.json({day: _plain(o.details) for day, o in sorted(outcomes.items())}),
     }
-    scores = [o.details["data_quality_score"] for o in outcomes.values() if "data_quality_score" in o.details]
-    if scores:
-        metadata["data_quality_score"] = float(min(scores))
-    return AssetCheckResult(
-        asset_key=check.asset_key,
-        check_name=check.name,
-        passed=not failed,
-        severity=AssetCheckSeverity.ERROR if severe else AssetCheckSeverity.WARN,
-        metadata=metadata,
-        description=None
-        if not failed
-        else "failed for "
-        + ", ".join(
-            f"{day} ({outcomes[day].details['summary']})" if "summary" in outcomes[day].details else day
-            for day in failed
-        ),
-    )
+    return [
+        AssetCheckEvaluation(
+            asset_key=check.asset_key,
+            check_name=check.name,
+            partition=day,
+            passed=outcome.passed,
+            severity=AssetCheckSeverity.ERROR if outcome.severe else AssetCheckSeverity.WARN,
+            blocking=check.blocking,
+            metadata={**_plain(outcome.details), **run},
+            description=None if outcome.passed else outcome.details.get("summary"),
+        )
+        for day, outcome in sorted(outcomes.items())
+    ]
 
 
 def _plain(value):

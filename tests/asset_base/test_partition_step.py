@@ -1,10 +1,11 @@
-"""The per-partition mechanism every asset uses: measured work, metadata, one result per check."""
+"""The per-partition mechanism every asset uses: measured work, metadata, one evaluation per check and partition."""
 
 import time
 
 import pytest
 import sqlalchemy.exc
-from dagster import DagsterInstance, IOManager, IOManagerDefinition, RetryPolicy, materialize
+from dagster import DagsterInstance, IOManager, IOManagerDefinition, RetryPolicy, instance_for_test, materialize
+from dagster_graphql.test.utils import define_out_of_process_context, execute_dagster_graphql, temp_workspace_file
 
 from asset_base.partition_step import PartitionStep, materialize_partitions
 from asset_base.partitions import daily_asset, partition_range_tags
@@ -51,11 +52,9 @@ def run(step, upstream=None, gates: QualityGates | None = None):
         e.materialization.partition: {k: v.value for k, v in e.materialization.metadata.items()}
         for e in result.get_asset_materialization_events()
     }
-    checks = {
-        e.event_specific_data.check_name: e.event_specific_data
-        for e in result.all_events
-        if e.event_type_value == "ASSET_CHECK_EVALUATION"
-    }
+    checks: dict[str, dict] = {}  # {check name: {partition: evaluation}}
+    for e in result.get_asset_check_evaluations():
+        checks.setdefault(e.check_name, {})[e.partition] = e
     logs = [entry.user_message for entry in instance.all_logs(result.run_id) if entry.dagster_event is None]
     return result, metadata, checks, recording.stored, logs
 
@@ -89,24 +88,27 @@ def test_each_partition_gets_its_metadata_with_the_measured_qoa_figures():
     assert [line for line in logs if line.endswith("3 rows")] == [f"{day}: 3 rows" for day in DAYS]
 
 
-def test_each_check_has_one_result_over_the_run_partitions():
+def test_each_check_has_one_evaluation_per_partition():
     _, _, checks, _, _ = run(scored_rows)
     assert set(checks) == {"rows_valid", "cost_within_budget"}
     rows = checks["rows_valid"]
-    assert not rows.passed and rows.metadata["failed_partitions"].value == [DAYS[1]]
-    assert rows.metadata["partitions_checked"].value == DAYS
-    assert rows.severity.value == "WARN"  # the failure was mild
-    assert rows.metadata["data_quality_score"].value == 0.5
-    assert checks["cost_within_budget"].passed
+    assert sorted(rows) == DAYS
+    assert rows[DAYS[0]].passed and rows[DAYS[0]].metadata["data_quality_score"].value == 1.0
+    failed = rows[DAYS[1]]
+    assert not failed.passed and failed.severity.value == "WARN"  # the failure was mild
+    assert failed.metadata["data_quality_score"].value == 0.5
+    assert all(e.passed for e in checks["cost_within_budget"].values())
 
 
 def test_the_budget_rule_judges_every_partition_cost():
     result, metadata, checks, _, _ = run(scored_rows, gates=QualityGates(max_cost_usd_per_partition=0.0))
     cost = checks["cost_within_budget"]
-    assert not cost.passed and cost.metadata["failed_partitions"].value == DAYS
-    assert cost.severity.value == "ERROR" and cost.blocking
-    details = cost.metadata["details"].value
-    assert [details[day]["cost_usd"] for day in DAYS] == [metadata[day]["qoa/cost_usd"] for day in DAYS]
+    assert sorted(cost) == DAYS
+    for day in DAYS:
+        assert not cost[day].passed and cost[day].severity.value == "ERROR" and cost[day].blocking
+        assert cost[day].metadata["cost_usd"].value == metadata[day]["qoa/cost_usd"]
+    # A blocking check failed: the step fails, after its partitions were materialized.
+    assert not result.success and sorted(metadata) == DAYS
 
 
 def test_values_go_to_the_io_manager_by_partition_and_no_values_store_nothing():
@@ -200,3 +202,81 @@ def test_a_lost_database_connection_is_retried_by_the_policy():
 
     result = run_with_retries(step)
     assert result.success and retries(result) == 2 and len(attempts) == 3
+
+
+# What the check's page in the UI reads: its executions, with Dagster's resolved status (a
+# planned evaluation a finished run never recorded reads SKIPPED, or EXECUTION_FAILED).
+HISTORY = """
+query ($checkName: String!) {
+  assetCheckExecutions(assetKey: {path: ["toy"]}, checkName: $checkName, limit: 50) {
+    runId partition status evaluation { severity description }
+  }
+}"""
+
+
+def check_history(instance, check_name: str) -> list[dict]:
+    """The check's executions through the UI's GraphQL API, in process (no code location needed)."""
+    with temp_workspace_file([]) as workspace, define_out_of_process_context(workspace, None, instance) as context:
+        return execute_dagster_graphql(context, HISTORY, {"checkName": check_name}).data["assetCheckExecutions"]
+
+
+def run_with_downstream(days: list[str], bad_day: str | None):
+    """The toy (rows invalid on ``bad_day``: a blocking failure) and a daily asset after it, in one run over ``days``."""
+
+    def step(day):
+        rows = Outcome(day != bad_day, {"summary": "3 rows out of range"} if day == bad_day else {})
+        return PartitionStep(outcomes={"rows_valid": rows}, metadata={})
+
+    @daily_asset(check_specs=SPECS)
+    def toy(context, qoa: QoAMonitor, quality_gates: QualityGates):
+        return materialize_partitions(context, SPECS, qoa, quality_gates, step)
+
+    @daily_asset(deps=[toy])
+    def after():
+        pass
+
+    # One day is a run of that partition (as the UI launches it), more a run over their range.
+    selection = {"partition_key": days[0]} if len(days) == 1 else {"tags": partition_range_tags(days[0], days[-1])}
+    with instance_for_test() as instance:
+        result = materialize(
+            [toy, after],
+            instance=instance,
+            raise_on_error=False,
+            resources={
+                "qoa": QoAMonitor(),
+                "quality_gates": QualityGates(),
+                "io_manager": IOManagerDefinition.hardcoded_io_manager(Recording()),
+            },
+            **selection,
+        )
+        history = {name: check_history(instance, name) for name in ("rows_valid", "cost_within_budget")}
+    materialized = {
+        (e.materialization.asset_key.path[-1], e.materialization.partition)
+        for e in result.get_asset_materialization_events()
+    }
+    return result, history, materialized
+
+
+THREE_DAYS = ["2014-01-01", "2014-01-02", "2014-01-03"]
+
+
+@pytest.mark.parametrize(
+    "days, bad_day",
+    [(THREE_DAYS, "2014-01-02"), (THREE_DAYS, None), (["2014-01-05"], "2014-01-05"), (["2014-01-05"], None)],
+)
+def test_the_check_history_shows_each_partition_passed_or_failed_and_none_skipped(days, bad_day):
+    result, history, materialized = run_with_downstream(days, bad_day)
+    for name, executions in history.items():
+        assert {e["runId"] for e in executions} == {result.run_id}
+        # One execution per partition, Passed or Failed: none unpartitioned ("—" on the page), none skipped.
+        shown = sorted((e["partition"] or "—", e["status"]) for e in executions)
+        assert shown == [(day, "FAILED" if (name, day) == ("rows_valid", bad_day) else "SUCCEEDED") for day in days]
+    if bad_day is None:
+        assert result.success
+        assert materialized == {(asset, day) for asset in ("toy", "after") for day in days}
+    else:
+        failed = next(e for e in history["rows_valid"] if e["partition"] == bad_day)["evaluation"]
+        assert failed == {"severity": "ERROR", "description": "3 rows out of range"}
+        # The blocking failure stops the run's downstream asset; the toy's partitions are still written.
+        assert not result.success
+        assert materialized == {("toy", day) for day in days}

@@ -8,7 +8,7 @@ import checks.features
 import checks.harmonized
 import checks.model
 import checks.raw
-from checks.core import Outcome, check_result, cost_outcome, run_suite
+from checks.core import Outcome, check_evaluations, cost_outcome, run_suite
 from forecasting.features import FEATURE_COLUMNS, TARGET
 from forecasting.training import Scores
 from tests.openaq_fixtures import raw_table, record
@@ -188,22 +188,27 @@ def test_model_rules():
 # results --------------------------------------------------------------------------------------
 
 
-def test_check_result_reports_each_partition_and_the_right_severity():
+def test_each_partition_gets_its_own_evaluation_with_its_details_and_severity():
     spec = checks.raw.SPECS[0]
-    result = check_result(
+    passed, severe, mild = check_evaluations(
         spec,
         {
+            "2014-01-03": Outcome(False, {"data_quality_score": 0.9, "summary": "a few odd units"}, severe=False),
             "2014-01-01": Outcome(True, {"data_quality_score": 1.0}),
-            "2014-01-02": Outcome(False, {"data_quality_score": 0.5}),
+            "2014-01-02": Outcome(False, {"data_quality_score": 0.5, "summary": "the unit changed"}),
         },
     )
-    assert not result.passed and result.severity == AssetCheckSeverity.ERROR
-    assert result.metadata["failed_partitions"].value == ["2014-01-02"]
-    assert result.metadata["data_quality_score"].value == 0.5
-    assert result.metadata["details"].value["2014-01-01"] == {"data_quality_score": 1.0}
-    mild = check_result(spec, {"2014-01-01": Outcome(False, {}, severe=False)})
-    assert not mild.passed and mild.severity == AssetCheckSeverity.WARN
-    assert check_result(spec, {"2014-01-01": Outcome(True)}).passed
+    assert [e.partition for e in (passed, severe, mild)] == ["2014-01-01", "2014-01-02", "2014-01-03"]
+    assert all(e.asset_key == spec.asset_key and e.check_name == spec.name and e.blocking for e in (passed, severe))
+    assert passed.passed and passed.description is None
+    assert passed.metadata["data_quality_score"].value == 1.0
+    assert not severe.passed and severe.severity == AssetCheckSeverity.ERROR
+    assert severe.description == "the unit changed" and severe.metadata["data_quality_score"].value == 0.5
+    assert not mild.passed and mild.severity == AssetCheckSeverity.WARN and mild.description == "a few odd units"
+    # Each keeps the run's view: what it checked, what failed, every partition's details.
+    assert mild.metadata["failed_partitions"].value == ["2014-01-02", "2014-01-03"]
+    assert mild.metadata["partitions_checked"].value == ["2014-01-01", "2014-01-02", "2014-01-03"]
+    assert mild.metadata["details"].value["2014-01-01"] == {"data_quality_score": 1.0}
 
 
 def test_cost_rule():
