@@ -63,10 +63,11 @@ def test_feature_rows_target_the_configured_horizon(tmp_path, monkeypatch):
 
     generate_bucket(tmp_path / "bucket", date(2014, 1, 1), days=2, stations=6, seed=3, objects_per_day=12)
     monkeypatch.setenv("FORECAST_HORIZON_HOURS", "3")
-    assets = [raw_openaq_measurements, harmonized_toar_series, ozone_features]
+    assets = with_stored_upstreams([raw_openaq_measurements, harmonized_toar_series, ozone_features])
     with project_resources(tmp_path, tmp_path / "bucket") as resources:
         assert materialize(
-            with_stored_upstreams(assets[:2]),
+            assets,
+            selection=[raw_openaq_measurements, harmonized_toar_series],
             resources=resources,
             tags=partition_range_tags("2014-01-01", "2014-01-02"),
         ).success
