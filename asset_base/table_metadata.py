@@ -10,7 +10,7 @@ from __future__ import annotations
 from dagster import AssetKey, TableColumn, TableColumnDep, TableColumnLineage, TableSchema
 
 from domain.keys import HARMONIZED_SERIES as HARMONIZED
-from domain.keys import LOCATIONS, OPENAQ_ARCHIVE, RAW_ARCHIVE
+from domain.keys import LOCATIONS, OPENAQ_API_LATEST, OPENAQ_ARCHIVE, RAW_ARCHIVE, RAW_LATEST
 from domain.keys import OPENAQ_BUCKET as SOURCE
 from domain.keys import RAW_MEASUREMENTS as RAW
 from domain.raw_schema import ERROR_COLUMNS, ORIGIN_COLUMNS, RAW_COLUMNS, SOURCE_IDS, type_label
@@ -32,16 +32,16 @@ def column_lineage(sources: dict[str, list[tuple[str, str]]]) -> TableColumnLine
 
 
 def table_metadata(
-    columns: list[tuple[str, str, str]], sources: dict[str, list[tuple[str, str]]], both_raw: bool = False
+    columns: list[tuple[str, str, str]], sources: dict[str, list[tuple[str, str]]], every_raw: bool = False
 ) -> dict:
-    """Schema and lineage; with ``both_raw``, a dependency on a raw column is on that column of
-    both raw assets (v1 objects and v3 archive)."""
-    if both_raw:
+    """Schema and lineage; with ``every_raw``, a dependency on a raw column is on that column of
+    every raw asset (v1 objects, v3 archive, v3 latest values: one raw schema)."""
+    if every_raw:
         sources = {
             column: [
                 (asset, name)
                 for upstream, name in deps
-                for asset in ((RAW, RAW_ARCHIVE) if upstream == RAW else (upstream,))
+                for asset in ((RAW, RAW_ARCHIVE, RAW_LATEST) if upstream == RAW else (upstream,))
             ]
             for column, deps in sources.items()
         }
@@ -85,6 +85,33 @@ ARCHIVE_RAW_METADATA = table_metadata(
         "published_at": [(OPENAQ_ARCHIVE, "last_modified")],
     },
 )
+# Raw column <- the field of a /v3/parameters/{id}/latest result (sources.openaq_v3.latest); the
+# parameter and unit are the requested parameter id's, the period the spacing of a sensor's times.
+_LATEST_FIELDS = {
+    "date_utc": "datetime.utc",
+    "date_local": "datetime.local",
+    "parameter": "parametersId",
+    "unit": "parametersId",
+    "value": "value",
+    "averaging_period_value": "datetime.utc",
+    "averaging_period_unit": "datetime.utc",
+    "latitude": "coordinates.latitude",
+    "longitude": "coordinates.longitude",
+    "location_id": "locationsId",
+    "sensor_id": "sensorsId",
+}
+# The latest results' fields, and the catalog's for the name and what the results do not carry.
+LATEST_RAW_METADATA = table_metadata(
+    _RAW_SCHEMA,
+    {column: [(OPENAQ_API_LATEST, field)] for column, field in _LATEST_FIELDS.items()}
+    | {column: [(LOCATIONS, field)] for column, field in RAW_FIELDS_FROM_CATALOG.items()}
+    | {
+        "location": [(LOCATIONS, "name")],
+        "source_key": [(OPENAQ_API_LATEST, "request")],
+        "source_etag": [(OPENAQ_API_LATEST, "results")],
+        "published_at": [(OPENAQ_API_LATEST, "polled_at")],
+    },
+)
 
 HARMONIZED_COLUMNS = [
     ("station_id", "int", "stationmeta_core.id: one station per rounded coordinate pair"),
@@ -105,7 +132,7 @@ HARMONIZED_COLUMNS = [
 ]
 HARMONIZED_METADATA = table_metadata(
     HARMONIZED_COLUMNS,
-    {  # every raw column below is read from both raw assets (one raw schema)
+    {  # every raw column below is read from every raw asset (one raw schema)
         "station_id": [(RAW, "latitude"), (RAW, "longitude")],
         "latitude": [(RAW, "latitude")],
         "longitude": [(RAW, "longitude")],
@@ -128,7 +155,7 @@ HARMONIZED_METADATA = table_metadata(
         "source_object_id": [(RAW, "source_key"), (RAW, "source_etag")],
         "station_codes": [(RAW, "location_id")],
     },
-    both_raw=True,
+    every_raw=True,
 )
 
 

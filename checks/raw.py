@@ -1,4 +1,4 @@
-"""Checks of the raw assets (raw_openaq_measurements, raw_openaq_archive): the records as read.
+"""Checks of the raw assets (raw_openaq_measurements, raw_openaq_archive, raw_openaq_latest): the records as read.
 
 Single bad records are harmonization's business: it quarantines each with its reason. This
 check asks whether the source itself is broken or changed, rule by rule: it blocks a day only
@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from checks.core import Expectation, Outcome, cost_spec, run_suite, spec
-from domain.keys import RAW_ARCHIVE, RAW_MEASUREMENTS
+from domain.keys import RAW_ARCHIVE, RAW_LATEST, RAW_MEASUREMENTS
 from domain.quality import PUBLICATION_SKEW
 from domain.times import parse_utc_times, per_distinct
 from domain.vocabulary import is_openaq_parameter, is_openaq_unit
@@ -45,6 +45,7 @@ def specs_of(asset: str) -> list:
 
 SPECS = specs_of(RAW_MEASUREMENTS)
 ARCHIVE_SPECS = specs_of(RAW_ARCHIVE)
+LATEST_SPECS = specs_of(RAW_LATEST)
 
 # Each rule's column holds what a record did wrong (null if it did nothing wrong), but for the
 # publication lag, which is measured for every record and may not exceed the clock skew.

@@ -34,12 +34,13 @@ def with_stored_upstreams(assets: list) -> list:
     location reads the assets it does not materialize."""
     from toar_assets.archive import openaq_locations, raw_openaq_archive
     from toar_assets.assets import raw_openaq_measurements
+    from toar_assets.latest import raw_openaq_latest
 
     held = {key for a in assets for key in getattr(a, "keys", {getattr(a, "key", None)})}
     read = {key for a in assets for key in getattr(a, "dependency_keys", ())}
     sources = [
         source
-        for upstream in (raw_openaq_measurements, raw_openaq_archive, openaq_locations)
+        for upstream in (raw_openaq_measurements, raw_openaq_archive, raw_openaq_latest, openaq_locations)
         if upstream.key in read - held
         for source in upstream.to_source_assets()
     ]

@@ -1,5 +1,6 @@
-"""Data-logistics assets: OpenAQ v1 objects -> raw Parquet partitions; both sources' raw
-partitions -> TOAR database (the v3 archive's raw asset is in ``archive.py``)."""
+"""Data-logistics assets: OpenAQ v1 objects -> raw Parquet partitions; every source's raw
+partitions -> TOAR database (the v3 archive's raw asset is in ``archive.py``, the v3 API's
+latest values' in ``latest.py``)."""
 
 from collections.abc import Iterator, Mapping
 
@@ -22,7 +23,7 @@ from asset_base.partition_step import TRANSIENT_RETRIES, PartitionStep, material
 from asset_base.partitions import daily_asset
 from asset_base.table_metadata import HARMONIZED_METADATA, RAW_METADATA
 from domain.fingerprint import combined_fingerprint, objects_fingerprint
-from domain.keys import OPENAQ_BUCKET, RAW_ARCHIVE, RAW_MEASUREMENTS
+from domain.keys import OPENAQ_BUCKET, RAW_ARCHIVE, RAW_LATEST, RAW_MEASUREMENTS
 from domain.quality import REASONS
 from domain.raw_schema import RAW_SCHEMA
 from domain.vocabulary import CONVERSION_CONVENTION
@@ -36,7 +37,7 @@ from toar.harmonize import HARMONIZATION_VERSION, RAW_INPUT_COLUMNS, Harmonized,
 from toar.writer import write_while_harmonizing
 
 RAW_CODE_VERSION = "1"
-RAW_SOURCES = (RAW_MEASUREMENTS, RAW_ARCHIVE)  # the raw assets harmonization reads, one per source
+RAW_SOURCES = (RAW_MEASUREMENTS, RAW_ARCHIVE, RAW_LATEST)  # the raw assets harmonization reads, one per source
 
 
 class RawReadConfig(Config):
@@ -128,7 +129,7 @@ def raw_openaq_measurements(
     kinds={"sqlalchemy", "postgres", "sqlite"},
     pool="toar_database",  # a database writer: the instance caps how many run at once
     retry_policy=TRANSIENT_RETRIES,
-    # Both sources' raw partitions of the day, those that exist (a day may come from one source
+    # Every source's raw partitions of the day, those that exist (a day may come from one source
     # only), and only the raw columns harmonization reads (not the attribution lists, kept for provenance).
     ins={
         name: AssetIn(metadata={"columns": RAW_INPUT_COLUMNS, "allow_missing_partitions": True}) for name in RAW_SOURCES
@@ -144,12 +145,14 @@ def harmonized_toar_series(
     # {day: table} of each source, read lazily (no annotation: Dagster would type-check a dict)
     raw_openaq_measurements,
     raw_openaq_archive,
+    raw_openaq_latest,
 ) -> MaterializeResult:
     """TOAR stations, series, values and quarantine for the day, upserted in one transaction.
 
-    The day's rows of both sources are harmonized together by the same rules: the v1 objects
-    fetched that day and the v3 archive files of that local day (either may be absent). Stations
-    are identified by coordinates (a station in both sources is one TOAR station; OpenAQ
+    The day's rows of every source are harmonized together by the same rules: the v1 objects
+    fetched that day, the v3 archive files of that local day and the v3 API's latest values
+    polled that UTC day (any may be absent). Stations
+    are identified by coordinates (a station in several sources is one TOAR station; OpenAQ
     location ids are kept as its codes), variables renamed to TOAR names, gases converted to
     nmol/mol, values flagged preliminary, duplicates resolved (latest publication wins, across
     sources and patched files) and every record that cannot be harmonized quarantined with its
@@ -157,7 +160,9 @@ def harmonized_toar_series(
     is what downstream reads).
     """
     # Read before each step's measurement starts: loading is the IO manager's work, not the asset's.
-    days = DayOfSources({RAW_MEASUREMENTS: raw_openaq_measurements, RAW_ARCHIVE: raw_openaq_archive})
+    days = DayOfSources(
+        {RAW_MEASUREMENTS: raw_openaq_measurements, RAW_ARCHIVE: raw_openaq_archive, RAW_LATEST: raw_openaq_latest}
+    )
 
     def harmonize_day(day: str, sources: tuple[pa.Table, dict[str, int]]) -> PartitionStep:
         raw, rows_by_source = sources

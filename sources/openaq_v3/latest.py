@@ -12,9 +12,11 @@ Origin columns, so that harmonization's rule "the latest publication wins" lets 
 replace a preliminary value when its file arrives (written days after the poll):
 
 - ``source_key``: the request and the poll, ``api/v3/parameters/{id}/latest?page={n}@{poll UTC}``
-  (the API keeps no object; this names what was read, once per poll);
+  (the API keeps no object; this names what was read, once per poll: to the microsecond, so two
+  polls never share a key);
 - ``source_etag``: a fingerprint of the page's content;
-- ``published_at``: the poll's time; ``line_number``: the result's position in the page, from 1.
+- ``published_at``: the poll's time (to the second, as the raw schema keeps it);
+  ``line_number``: the result's position in the page, from 1.
 
 The averaging period: neither the result nor the catalog says it, yet it is part of a TOAR
 series (station, variable, provider, sampling frequency), and a preliminary value is replaced
@@ -95,7 +97,12 @@ class PollReport:
 
 def source_key(parameter_id: int, page: int, polled_at: datetime) -> str:
     """The pseudo object key of one page of one poll."""
-    return f"api/v3/parameters/{parameter_id}/latest?page={page}@{polled_at:%Y-%m-%dT%H:%M:%SZ}"
+    return f"api/v3/parameters/{parameter_id}/latest?page={page}@{polled_at:%Y-%m-%dT%H:%M:%S.%fZ}"
+
+
+def poll_of(key: str) -> str:
+    """The poll a source key names (its time)."""
+    return key.rpartition("@")[2]
 
 
 def poll_rows(
@@ -128,7 +135,7 @@ def poll_rows(
                 {
                     "source_key": key,
                     "source_etag": etag,
-                    "published_at": polled_at,
+                    "published_at": polled_at.replace(microsecond=0),
                     "line_number": line,
                     "date_utc": result.date_utc,
                     "date_local": result.date_local,

@@ -14,6 +14,7 @@ from sources.openaq_v3.latest import (
     LatestPage,
     LatestValue,
     followed_parameter_ids,
+    poll_of,
     poll_rows,
     source_key,
 )
@@ -25,7 +26,7 @@ CATALOG = catalog_from_records(
         catalog_location(2, "DE", "Umweltbundesamt", 52.52, 13.4, [(201, "no2", UG_M3)], mobile=True),
     ]
 )
-POLL = datetime(2024, 5, 1, 12, 7, 30, tzinfo=UTC)
+POLL = datetime(2024, 5, 1, 12, 7, 30, 250000, tzinfo=UTC)
 
 
 def value(sensor, location, utc, reading, latitude=34.05, longitude=-118.24):
@@ -49,9 +50,12 @@ def test_only_followed_locations_are_kept_with_their_catalog_fields_and_origin()
     assert table.schema == RAW_SCHEMA
     assert (report.pages, report.values, report.followed, report.new) == (2, 3, 2, 2)
     first, second = table.to_pylist()
-    assert first["source_key"] == "api/v3/parameters/10/latest?page=1@2024-05-01T12:07:30Z"
-    assert first["source_key"] == source_key(10, 1, POLL)
-    assert (first["line_number"], first["published_at"]) == (2, POLL)  # the second result of its page
+    assert first["source_key"] == "api/v3/parameters/10/latest?page=1@2024-05-01T12:07:30.250000Z"
+    assert (
+        first["source_key"] == source_key(10, 1, POLL) and poll_of(first["source_key"]) == "2024-05-01T12:07:30.250000Z"
+    )
+    assert first["line_number"] == 2  # the second result of its page
+    assert first["published_at"] == POLL.replace(microsecond=0)  # the raw schema keeps seconds
     assert (first["parameter"], first["unit"], first["value"]) == ("o3", "ppm", 0.031)
     assert (first["location"], first["city"], first["country"], first["source_name"]) == (
         "Station 1",
