@@ -9,11 +9,13 @@ from resources import build_resources, training_window_days
 from resources.environment import prepare_process
 from resources.qoa import freeze_long_lived_objects
 from sensors.failures import record_run_failures
+from sensors.latest_values import latest_openaq_values
 from sensors.new_archive_objects import new_archive_objects
 from sensors.new_objects import new_openaq_objects
 from sensors.retraining import retraining
 from toar_assets.archive import openaq_data_archive, openaq_locations, raw_openaq_archive
 from toar_assets.assets import harmonized_toar_series, openaq_realtime_bucket, raw_openaq_measurements
+from toar_assets.latest import openaq_api_latest, raw_openaq_latest
 
 
 @dg.definitions
@@ -28,6 +30,8 @@ def defs() -> dg.Definitions:
             openaq_data_archive,
             openaq_locations,
             raw_openaq_archive,
+            openaq_api_latest,
+            raw_openaq_latest,
             harmonized_toar_series,
             ozone_features,
             ozone_forecast_model,
@@ -52,6 +56,12 @@ def defs() -> dg.Definitions:
                 "(with the day's v1 partition, if there is one).",
             ),
             dg.define_asset_job(
+                "latest_logistics",
+                selection=dg.AssetSelection.assets(raw_openaq_latest, harmonized_toar_series),
+                description="OpenAQ v3 API latest values, one poll -> appended to the UTC day's raw Parquet "
+                "partition -> TOAR database, preliminary (with the day's v1 and archive partitions, if any).",
+            ),
+            dg.define_asset_job(
                 "features", selection=dg.AssetSelection.assets(ozone_features), description="Feature rows for the day."
             ),
             dg.define_asset_job(
@@ -63,6 +73,7 @@ def defs() -> dg.Definitions:
         sensors=[
             new_openaq_objects,
             new_archive_objects,
+            latest_openaq_values,
             retraining,
             record_run_failures,
             # Evaluates the assets' automation conditions (features after new harmonized data,

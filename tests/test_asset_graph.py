@@ -11,12 +11,19 @@ MATERIALIZABLE = [
     "raw_openaq_measurements",
     "openaq_locations",
     "raw_openaq_archive",
+    "raw_openaq_latest",
     "harmonized_toar_series",
     "ozone_features",
     "ozone_forecast_model",
     "ozone_forecasts",
 ]
-TABLES = ["raw_openaq_measurements", "raw_openaq_archive", "harmonized_toar_series", "ozone_features"]
+TABLES = [
+    "raw_openaq_measurements",
+    "raw_openaq_archive",
+    "raw_openaq_latest",
+    "harmonized_toar_series",
+    "ozone_features",
+]
 
 
 def spec(key: str):
@@ -34,7 +41,11 @@ def test_every_asset_is_described_grouped_kinded_and_versioned(key):
 
 @pytest.mark.parametrize(
     ("bucket", "raw"),
-    [("openaq_realtime_bucket", "raw_openaq_measurements"), ("openaq_data_archive", "raw_openaq_archive")],
+    [
+        ("openaq_realtime_bucket", "raw_openaq_measurements"),
+        ("openaq_data_archive", "raw_openaq_archive"),
+        ("openaq_api_latest", "raw_openaq_latest"),
+    ],
 )
 def test_each_source_is_an_external_asset_feeding_its_raw_asset_and_the_toar_database(bucket, raw):
     assert AssetKey(bucket) in spec(raw).parent_keys
@@ -44,6 +55,13 @@ def test_each_source_is_an_external_asset_feeding_its_raw_asset_and_the_toar_dat
 
 def test_the_archive_reads_the_followed_locations():
     assert spec("raw_openaq_archive").parent_keys == {AssetKey("openaq_data_archive"), AssetKey("openaq_locations")}
+
+
+def test_the_latest_values_are_polled_for_the_followed_locations_and_appended_by_poll_day():
+    assert spec("raw_openaq_latest").parent_keys == {AssetKey("openaq_api_latest"), AssetKey("openaq_locations")}
+    assert "latest_logistics" in {job.name for job in DEFS.jobs}
+    sensor = next(s for s in DEFS.sensors if s.name == "latest_openaq_values")
+    assert sensor.job_name == "latest_logistics"
 
 
 @pytest.mark.parametrize("key", TABLES)
@@ -60,7 +78,7 @@ def test_column_lineage_points_at_real_columns(key):
                 assert dep.column_name in {c.name for c in upstream.metadata["dagster/column_schema"].columns}
 
 
-@pytest.mark.parametrize("raw", ["raw_openaq_measurements", "raw_openaq_archive"])
+@pytest.mark.parametrize("raw", ["raw_openaq_measurements", "raw_openaq_archive", "raw_openaq_latest"])
 def test_raw_schema_matches_what_the_parsers_write(raw):
     from domain.raw_schema import RAW_SCHEMA
 
