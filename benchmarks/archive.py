@@ -5,25 +5,32 @@ generator and served by moto's S3 server on loopback, read as the product reads 
 
 (a) the floor: gunzip + pyarrow CSV of the same objects from local disk (every field as text,
     as the parser reads them);
-(b) the archive path without Dagster: list each location's month (``archive_day``), fetch and
-    parse (``read_archive_day``: four objects at a time), harmonize and write the day to a
-    throwaway PostgreSQL database in one transaction (``write_while_harmonizing``).
+(b) the archive path without Dagster: list the locations' months a few at a time
+    (``archive_day_by_location``) while the objects already listed are fetched and read to their
+    lines (``read_archive_day``), convert the day's lines to raw rows at once, harmonize and
+    write the day to a throwaway PostgreSQL database in one transaction
+    (``write_while_harmonizing``);
+(r) the requests alone: the same LISTs and GETs from a bare boto3 client, as many at once as
+    (b) sends, nothing parsed: what the loopback server costs, below which (b) cannot go.
 
-Figures: each stage's seconds, the ratio (b)/(a), LIST and GET requests, peak RSS of this
-process. Not a test: run it alone (`python -m benchmarks.archive --help`).
+Figures: each stage's seconds, the ratios (b)/(a) and (b)/((a) + (r)), LIST and GET requests,
+peak RSS of this process. Not a test: run it alone (`python -m benchmarks.archive --help`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import io
 import json
 import logging
 import os
 import resource
+import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -54,6 +61,38 @@ def floor_seconds(root: Path, keys: list[str]) -> tuple[float, int]:
     return time.perf_counter() - began, rows
 
 
+@contextlib.contextmanager
+def moto_s3_process():
+    """moto's S3 server in a process of its own, as a real server is: it takes no CPU or GIL
+    from the reader's process. Yields its endpoint URL."""
+    from local_services.loopback import free_port, wait_until_serving
+
+    port = free_port()
+    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    # Its log of every request goes nowhere: an unread pipe would fill and stop the server.
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(f"{endpoint}/moto-api/", server, timeout=60)
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def request_seconds(
+    client, prefixes: list[str], keys: list[str], list_threads: int, read_threads: int
+) -> tuple[float, float]:
+    """Seconds for a LIST of every prefix, then a GET of every key, by a bare boto3 client."""
+    began = time.perf_counter()
+    with ThreadPoolExecutor(list_threads) as pool:
+        list(pool.map(lambda prefix: client.list_objects_v2(Bucket=BUCKET, Prefix=prefix), prefixes))
+    listed = time.perf_counter()
+    with ThreadPoolExecutor(read_threads) as pool:
+        list(pool.map(lambda key: client.get_object(Bucket=BUCKET, Key=key)["Body"].read(), keys))
+    return listed - began, time.perf_counter() - listed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.archive", description=__doc__.split("\n\n")[0])
     parser.add_argument("--locations", type=int, default=3000, help="locations in the day (default %(default)s)")
@@ -61,15 +100,21 @@ def main(argv: list[str] | None = None) -> int:
         "--day", type=date.fromisoformat, default=date(2024, 3, 5), help="local day (default %(default)s)"
     )
     parser.add_argument("--seed", type=int, default=1, help="generator seed (default %(default)s)")
+    parser.add_argument(
+        "--moto-process",
+        action="store_true",
+        help="run moto's server in a process of its own (default: in this process, sharing its GIL)",
+    )
     args = parser.parse_args(argv)
 
     import boto3
 
     from local_services.loopback import moto_s3_server
     from local_services.postgres import throwaway_postgres
-    from resources.openaq_bucket import OpenAQBucket
+    from resources.openaq_bucket import ARCHIVE_LIST_THREADS, ARCHIVE_RECORDS, OpenAQBucket
     from sample_data.generator import generate_archive
-    from sources.openaq_v3.reader import read_archive_day
+    from sources.openaq_v3.keys import month_prefix
+    from sources.openaq_v3.reader import ARCHIVE_READ_THREADS, read_archive_day
     from toar.database import create_engine, ensure_schema
     from toar.harmonize import harmonize_in_parts
     from toar.writer import write_while_harmonizing
@@ -94,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
         os.environ.setdefault(name, value)
-    with moto_s3_server() as endpoint, throwaway_postgres("bench_archive") as database_url:
+    server = moto_s3_process() if args.moto_process else moto_s3_server()
+    with server as endpoint, throwaway_postgres("bench_archive") as database_url:
         client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
         client.create_bucket(Bucket=BUCKET)
         for key in keys:  # public, as the real archive: read with unsigned requests
@@ -110,26 +156,35 @@ def main(argv: list[str] | None = None) -> int:
         providers = {entry["id"]: entry["provider"] for entry in catalog}
 
         began = time.perf_counter()
-        objects, missing = bucket.archive_day(locations, args.day)
-        listed = time.perf_counter()
-        table, report = read_archive_day(objects, bucket.read, None, providers)
+        missing: list[int] = []
+
+        def listed_objects():  # the listing as it arrives, noting the locations without a file
+            for location_id, found in bucket.archive_day_by_location(locations, args.day):
+                if not found:
+                    missing.append(location_id)
+                yield from found
+
+        table, report = read_archive_day(listed_objects(), bucket.read, None, providers)
         read = time.perf_counter()
         harmonized, stats = write_while_harmonizing(
             engine, args.day.isoformat(), harmonize_in_parts(table, 125_000), lambda _: True
         )
         written = time.perf_counter()
         engine.dispose()
+        prefixes = [ARCHIVE_RECORDS + month_prefix(i, args.day.year, args.day.month) for i in locations]
+        lists, gets = request_seconds(client, prefixes, keys, ARCHIVE_LIST_THREADS, ARCHIVE_READ_THREADS)
 
     total = written - began
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        f"(b) list {listed - began:.2f} s ({requests['ListObjectsV2']} LISTs, {len(missing)} locations without a file), "
-        f"fetch + parse {read - listed:.2f} s ({requests['GetObject']} GETs, {report.records} rows), "
-        f"harmonize + write {written - read:.2f} s ({stats.values_written if stats else 0} values, "
-        f"{len(harmonized.quarantine)} quarantined): {total:.2f} s"
+        f"(b) list + fetch + parse {read - began:.2f} s ({requests['ListObjectsV2']} LISTs, "
+        f"{ARCHIVE_LIST_THREADS} at a time, {len(missing)} locations without a file; {requests['GetObject']} GETs, "
+        f"{ARCHIVE_READ_THREADS} at a time; {report.records} rows), harmonize + write {written - read:.2f} s "
+        f"({stats.values_written if stats else 0} values, {len(harmonized.quarantine)} quarantined): {total:.2f} s"
     )
+    print(f"(r) the requests alone: {len(prefixes)} LISTs {lists:.2f} s, {len(keys)} GETs {gets:.2f} s")
     print(
-        f"(b)/(a) {total / floor:.2f}  ((b) without listing: {(written - listed) / floor:.2f}); peak RSS {peak_mb:.0f} MB"
+        f"(b)/(a) {total / floor:.2f}  (b)/((a) + (r)) {total / (floor + lists + gets):.2f}; peak RSS {peak_mb:.0f} MB"
     )
     print(
         f"conservation: {harmonized.rows_in} rows in = {len(harmonized.observations)} values + "
