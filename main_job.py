@@ -302,7 +302,7 @@ def print_quality(results: list) -> None:
             key: sum(m.get(f"qoa/{key}", 0) for m in found.values())
             for key in ("wall_seconds", "cpu_seconds", "cost_usd")
         }
-        peak = max(m.get("qoa/peak_rss_bytes", 0) for m in found.values()) / 2**20
+        peak = max(m.get("qoa/peak_rss_mb", 0) for m in found.values())
         print(
             f"{asset:24s} {len(found):10d} {total['wall_seconds']:8.2f} {total['cpu_seconds']:8.2f} "
             f"{peak:8.0f} {total['cost_usd']:10.6f}"

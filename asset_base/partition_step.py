@@ -36,7 +36,7 @@ from dagster import (
 
 from checks.core import COST_CHECK, Outcome, check_evaluations, cost_outcome
 from resources.openaq_bucket import ObjectReadError
-from resources.qoa import QoAMonitor
+from resources.qoa import QoAMonitor, cost_figure
 from resources.quality_gates import QualityGates
 
 TRANSIENT_ERRORS = (ObjectReadError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
@@ -83,7 +83,7 @@ def materialize_partitions(
             raise Failure(
                 f"{key}: {type(exc).__name__}: {exc}", metadata={"partition": key}, allow_retries=False
             ) from exc
-        judged = {**done.outcomes, COST_CHECK: cost_outcome(measured.cost_usd, gates.max_cost_usd_per_partition)}
+        judged = {**done.outcomes, COST_CHECK: cost_outcome(cost_figure(measured.cost_usd), gates.max_cost_usd_per_partition)}
         if set(judged) != set(outcomes):
             raise ValueError(f"{key}: outcomes for {sorted(judged)}, but the asset's checks are {sorted(outcomes)}")
         for name, outcome in judged.items():

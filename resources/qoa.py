@@ -19,6 +19,7 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 GB = 1024**3
+MB = 1024**2
 RSS_SAMPLE_SECONDS = 0.05
 
 
@@ -42,14 +43,16 @@ class Measurement:
     def metadata(self, **figures: float | int | None) -> dict[str, float | int]:
         """The ``qoa/`` metadata: measured figures plus the counts the asset passes in.
 
+        The measured figures are rounded where people read them (seconds to the millisecond,
+        memory in MB to 0.1, cost to 6 significant digits) and stay numbers, so the UI plots them.
         Count names used across assets: rows_in, rows_out, bytes_in, bytes_out,
         rows_quarantined, duplicates, data_quality_score, and model metrics (model_rmse, ...).
         """
         values = {
-            "wall_seconds": self.wall_seconds,
-            "cpu_seconds": self.cpu_seconds,
-            "peak_rss_bytes": self.peak_rss_bytes,
-            "cost_usd": self.cost_usd,
+            "wall_seconds": round(self.wall_seconds, 3),
+            "cpu_seconds": round(self.cpu_seconds, 3),
+            "peak_rss_mb": round(self.peak_rss_bytes / MB, 1),
+            "cost_usd": cost_figure(self.cost_usd),
             **{name: value for name, value in figures.items() if value is not None},
         }
         return {f"qoa/{name}": _number(value) for name, value in values.items()}
@@ -103,6 +106,11 @@ class QoAMonitor(ConfigurableResource):
 def _cpu_seconds(process: psutil.Process) -> float:
     times = process.cpu_times()
     return times.user + times.system + times.children_user + times.children_system
+
+
+def cost_figure(cost_usd: float) -> float:
+    """A cost as it is recorded and judged: 6 significant digits."""
+    return float(f"{cost_usd:.6g}")
 
 
 def _number(value) -> float | int:

@@ -82,7 +82,11 @@ def test_each_partition_gets_its_metadata_with_the_measured_qoa_figures():
         m = metadata[day]
         assert m["dagster/row_count"] == 3 and m["day"] == day
         assert m["qoa/rows_in"] == 4 and m["qoa/rows_out"] == 3
-        assert m["qoa/wall_seconds"] > 0 and m["qoa/peak_rss_bytes"] > 0 and m["qoa/cost_usd"] > 0
+        assert m["qoa/peak_rss_mb"] > 0 and m["qoa/cost_usd"] > 0
+        # As people read them: milliseconds, MB to 0.1, cost to 6 significant digits.
+        assert m["qoa/wall_seconds"] == round(m["qoa/wall_seconds"], 3) >= 0
+        assert m["qoa/peak_rss_mb"] == round(m["qoa/peak_rss_mb"], 1)
+        assert m["qoa/cost_usd"] == float(f"{m['qoa/cost_usd']:.6g}")
     # The score of the step's suites is a QoA figure too.
     assert [metadata[day]["qoa/data_quality_score"] for day in DAYS] == [1.0, 0.5]
     assert [line for line in logs if line.endswith("3 rows")] == [f"{day}: 3 rows" for day in DAYS]

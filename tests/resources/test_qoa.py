@@ -51,7 +51,7 @@ def test_metadata_keys_are_stable_and_numeric():
     assert set(metadata) == {
         "qoa/wall_seconds",
         "qoa/cpu_seconds",
-        "qoa/peak_rss_bytes",
+        "qoa/peak_rss_mb",
         "qoa/cost_usd",
         "qoa/rows_in",
         "qoa/rows_out",
