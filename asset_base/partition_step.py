@@ -83,7 +83,10 @@ def materialize_partitions(
             raise Failure(
                 f"{key}: {type(exc).__name__}: {exc}", metadata={"partition": key}, allow_retries=False
             ) from exc
-        judged = {**done.outcomes, COST_CHECK: cost_outcome(cost_figure(measured.cost_usd), gates.max_cost_usd_per_partition)}
+        judged = {
+            **done.outcomes,
+            COST_CHECK: cost_outcome(cost_figure(measured.cost_usd), gates.max_cost_usd_per_partition),
+        }
         if set(judged) != set(outcomes):
             raise ValueError(f"{key}: outcomes for {sorted(judged)}, but the asset's checks are {sorted(outcomes)}")
         for name, outcome in judged.items():
