@@ -5,6 +5,8 @@ from collections.abc import Callable
 
 from dagster import AssetsDefinition, BackfillPolicy, BetaWarning, DailyPartitionsDefinition, asset
 
+from domain.keys import OWNERS_BY_GROUP
+
 # OpenAQ's first real-time fetches predate 2014; the current (incomplete) day is a partition
 # too, so near-real-time data lands the day it is published.
 daily_partitions = DailyPartitionsDefinition(start_date="2013-11-01", end_offset=1)
@@ -27,7 +29,9 @@ def partition_range_tags(first: str, last: str | None = None) -> dict[str, str]:
 
 
 def daily_asset(**kwargs) -> Callable[..., AssetsDefinition]:
-    """``@asset`` on the daily partitions, backfilled in runs of up to DAYS_PER_RUN days."""
+    """``@asset`` on the daily partitions, backfilled in runs of up to DAYS_PER_RUN days, owned by
+    its group's team (``domain.keys.OWNERS_BY_GROUP``)."""
+    kwargs.setdefault("owners", OWNERS_BY_GROUP[kwargs["group_name"]])
 
     def decorate(fn) -> AssetsDefinition:
         # backfill_policy is beta in Dagster 1.13; we rely on it knowingly (README, "Backfills"),

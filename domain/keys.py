@@ -11,3 +11,10 @@ HARMONIZED_SERIES = "harmonized_toar_series"
 FEATURES = "ozone_features"
 FORECAST_MODEL = "ozone_forecast_model"
 FORECASTS = "ozone_forecasts"
+
+# Who answers for each group's assets (Dagster owners: "team:" names or e-mail addresses).
+OWNERS_BY_GROUP = {
+    "openaq": ["team:data-logistics"],
+    "toar": ["team:data-logistics"],
+    "ml": ["team:ozone-forecasting"],
+}

@@ -31,6 +31,7 @@ from asset_base.partitions import daily_asset, daily_partitions
 from asset_base.table_metadata import features_metadata
 from checks.core import cost_spec
 from domain.fingerprint import table_fingerprint
+from domain.keys import OWNERS_BY_GROUP
 from forecasting.features import FEATURE_COLUMNS, TARGET, features_for_window
 from forecasting.settings import TRAINING_WINDOW_DAYS
 from forecasting.tables import ozone_forecast
@@ -141,6 +142,7 @@ def build_ozone_forecast_model(training_window_days: int = TRAINING_WINDOW_DAYS)
     @asset(
         partitions_def=daily_partitions,
         group_name="ml",
+        owners=OWNERS_BY_GROUP["ml"],
         code_version=MODEL_CODE_VERSION,
         kinds={"sklearn", "mlflow"},
         ins={
@@ -269,6 +271,7 @@ def _train_register_promote(
 @asset(
     partitions_def=daily_partitions,
     group_name="ml",
+    owners=OWNERS_BY_GROUP["ml"],
     code_version=FORECASTS_CODE_VERSION,
     kinds={"mlflow", "sql"},
     # Forecasts use the registry's champion; the newest model run is what can change it.

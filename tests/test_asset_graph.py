@@ -93,6 +93,14 @@ def test_feature_schema_matches_the_feature_function():
     assert [c.name for c in schema.columns] == KEY_COLUMNS + FEATURE_COLUMNS + [TARGET]
 
 
+def test_every_asset_has_an_owner():
+    from domain.keys import OWNERS_BY_GROUP
+
+    for key in GRAPH.get_all_asset_keys():
+        node = GRAPH.get(key)
+        assert node.owners == OWNERS_BY_GROUP[node.group_name], key
+
+
 def test_every_asset_has_checks_and_blocking_gates():
     checked = {key.asset_key.to_user_string() for key in GRAPH.asset_check_keys}
     assert checked == set(MATERIALIZABLE)

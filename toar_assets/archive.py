@@ -25,7 +25,7 @@ from asset_base.partition_step import TRANSIENT_RETRIES, PartitionStep, material
 from asset_base.partitions import daily_asset
 from asset_base.table_metadata import ARCHIVE_RAW_METADATA
 from domain.fingerprint import objects_fingerprint
-from domain.keys import LOCATIONS, OPENAQ_ARCHIVE, RAW_ARCHIVE
+from domain.keys import LOCATIONS, OPENAQ_ARCHIVE, OWNERS_BY_GROUP, RAW_ARCHIVE
 from resources.openaq_bucket import ObjectReadError, OpenAQBucket
 from resources.openaq_catalog import OpenAQCatalog
 from resources.parquet_io_manager import EncodedTable, ParquetIOManager
@@ -38,6 +38,7 @@ from toar_assets.assets import RAW_CODE_VERSION, RawReadConfig
 openaq_data_archive = AssetSpec(
     OPENAQ_ARCHIVE,
     group_name="openaq",
+    owners=OWNERS_BY_GROUP["openaq"],
     kinds={"s3"},
     description="OpenAQ v3 archive files (s3://openaq-data-archive/records/csv.gz/locationid=.../, one gzipped CSV "
     "per location and local day, written about 72 hours after the day and patched when late data arrive; or the "
@@ -58,6 +59,7 @@ CATALOG_CODE_VERSION = "1"
 
 @asset(
     group_name="openaq",
+    owners=OWNERS_BY_GROUP["openaq"],
     code_version=CATALOG_CODE_VERSION,
     io_manager_key="lake_io_manager",
     kinds={"parquet"},
