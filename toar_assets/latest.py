@@ -14,7 +14,7 @@ from asset_base.partition_step import TRANSIENT_RETRIES, PartitionStep, material
 from asset_base.partitions import daily_asset
 from asset_base.table_metadata import LATEST_RAW_METADATA
 from domain.fingerprint import objects_fingerprint
-from domain.keys import OPENAQ_API_LATEST, RAW_LATEST
+from domain.keys import OPENAQ_API_LATEST, OWNERS_BY_GROUP, RAW_LATEST
 from resources.openaq_latest import OpenAQLatest
 from resources.parquet_io_manager import EncodedTable, ParquetIOManager
 from resources.qoa import QoAMonitor
@@ -28,6 +28,7 @@ POLL_MINUTES = 15
 openaq_api_latest = AssetSpec(
     OPENAQ_API_LATEST,
     group_name="openaq",
+    owners=OWNERS_BY_GROUP["openaq"],
     kinds={"api"},
     description="OpenAQ v3 API, GET /v3/parameters/{id}/latest: the newest value of each sensor measuring a "
     "parameter (or the local API server in OPENAQ_API_URL). It keeps no history. Maintained by OpenAQ: "
