@@ -132,6 +132,19 @@ class TrainingConfig(Config):
     )
 
 
+def holdout_report(version: str, decision: str, evaluation, png: bytes) -> str:
+    """The model version's holdout, as one Markdown page: the decision, the scores, the plot."""
+    rows = [("candidate", evaluation.candidate), ("persistence", evaluation.baseline)]
+    if evaluation.champion is not None:
+        rows.append(("champion", evaluation.champion))
+    table = "\n".join(f"| {name} | {m.rmse:.3f} | {m.mae:.3f} | {m.r2:.3f} |" for name, m in rows)
+    return (
+        f"### Model version {version}: {decision}\n\n"
+        f"| O3, nmol/mol | RMSE | MAE | R² |\n|---|---|---|---|\n{table}\n\n"
+        f"![holdout forecasts against observations](data:image/png;base64,{base64.b64encode(png).decode()})"
+    )
+
+
 def build_ozone_forecast_model(training_window_days: int = TRAINING_WINDOW_DAYS) -> AssetsDefinition:
     """The model asset, trained on windows of ``training_window_days`` feature days.
 
@@ -233,6 +246,8 @@ def _train_register_promote(
     return PartitionStep(
         outcomes=outcomes,
         metadata={
+            # First: the UI lists metadata in this order, so the report heads the materialization.
+            "holdout_report": MetadataValue.md(holdout_report(version, decision.reason, evaluation, png)),
             "model_name": registry.model_name,
             "model_version": version,
             "trigger": tags["trigger"],
@@ -252,9 +267,6 @@ def _train_register_promote(
             "train_rows": len(window.train),
             "holdout_rows": len(window.holdout),
             "feature_partitions": MetadataValue.json(fingerprints),
-            "holdout_plot": MetadataValue.md(
-                f"![holdout forecasts](data:image/png;base64,{base64.b64encode(png).decode()})"
-            ),
         },
         qoa={
             "rows_in": len(window.train) + len(window.holdout),

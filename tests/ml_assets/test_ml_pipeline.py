@@ -67,7 +67,12 @@ def test_first_model_beats_persistence_and_becomes_champion(pipeline):
     meta = metadata_of(pipeline["trained"], "ozone_forecast_model")
     assert meta["model_version"] == "1" and meta["promoted"] is True
     assert meta["candidate_rmse"] < meta["baseline_rmse"] * 0.98
-    assert meta["holdout_plot"].startswith("![holdout forecasts](data:image/png;base64,")
+    # The holdout report heads the materialization's metadata: decision, scores, plot.
+    assert next(iter(meta)) == "holdout_report"
+    report = meta["holdout_report"]
+    assert report.startswith(f"### Model version 1: {meta['decision']}")
+    assert f"| candidate | {meta['candidate_rmse']:.3f} |" in report
+    assert "![holdout forecasts against observations](data:image/png;base64," in report
     registry = pipeline["registry"]
     assert str(registry.version("champion").version) == "1"
     assert str(registry.version("challenger").version) == "1"
