@@ -40,7 +40,17 @@ def build_champion(root: Path) -> None:
     log = root / "main_job.log"
     with log.open("w") as out:
         finished = subprocess.run(
-            [sys.executable, "-m", "main_job", "--source", "realtime", "--start", START.isoformat(), "--end", END.isoformat()],
+            [
+                sys.executable,
+                "-m",
+                "main_job",
+                "--source",
+                "realtime",
+                "--start",
+                START.isoformat(),
+                "--end",
+                END.isoformat(),
+            ],
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -5,7 +5,7 @@
 
 The chain: MLflow model version -> MLflow run -> Dagster run -> feature partitions (with their
 fingerprints and runs) -> TOAR series -> raw partitions of each source (v1 objects, v3 archive
-files) -> S3 object keys and ETags. Every link
+files, v3 API polls) -> object keys and ETags. Every link
 is read, none is inferred: MLflow tags name the Dagster run and feature partitions, feature
 metadata names the TOAR series and measurement window, the database names the objects each
 value came from, and the raw partitions' metadata confirms their ETags.
@@ -21,17 +21,20 @@ import sys
 import sqlalchemy as sa
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
 
-from domain.keys import HARMONIZED_SERIES, RAW_ARCHIVE, RAW_MEASUREMENTS
+from domain.keys import HARMONIZED_SERIES, RAW_ARCHIVE, RAW_LATEST, RAW_MEASUREMENTS
 from resources.mlflow_resources import ModelRegistry
 from sources.openaq_v3.keys import parse_key
+from sources.openaq_v3.latest import is_poll_key
 from toar.schema import data, raw_object, stationmeta_core, timeseries
 
-RAW_ASSETS = (RAW_MEASUREMENTS, RAW_ARCHIVE)
+RAW_ASSETS = (RAW_MEASUREMENTS, RAW_ARCHIVE, RAW_LATEST)
 
 
 def raw_asset_of(key: str) -> str:
-    """The raw asset that reads an object: the archive's keys have their own layout."""
-    return RAW_ARCHIVE if parse_key(key) is not None else RAW_MEASUREMENTS
+    """The raw asset that read an object: archive files and API polls have keys of their own."""
+    if parse_key(key) is not None:
+        return RAW_ARCHIVE
+    return RAW_LATEST if is_poll_key(key) else RAW_MEASUREMENTS
 
 
 def latest_materializations(instance: DagsterInstance, asset: str, partitions: list[str]) -> dict[str, dict]:

@@ -23,7 +23,7 @@ from asset_base.partition_step import TRANSIENT_RETRIES, PartitionStep, material
 from asset_base.partitions import daily_asset
 from asset_base.table_metadata import HARMONIZED_METADATA, RAW_METADATA
 from domain.fingerprint import combined_fingerprint, objects_fingerprint
-from domain.keys import OPENAQ_BUCKET, RAW_ARCHIVE, RAW_LATEST, RAW_MEASUREMENTS
+from domain.keys import OPENAQ_BUCKET, OWNERS_BY_GROUP, RAW_ARCHIVE, RAW_LATEST, RAW_MEASUREMENTS
 from domain.quality import REASONS
 from domain.raw_schema import RAW_SCHEMA
 from domain.vocabulary import CONVERSION_CONVENTION
@@ -50,6 +50,7 @@ class RawReadConfig(Config):
 openaq_realtime_bucket = AssetSpec(
     OPENAQ_BUCKET,
     group_name="openaq",
+    owners=OWNERS_BY_GROUP["openaq"],
     kinds={"s3"},
     description="OpenAQ v1 real-time objects (s3://openaq-fetches/realtime-gzipped/YYYY-MM-DD/, 2013-2023; private "
     "since November 2023, for whoever holds a copy; or the local mirror in OPENAQ_BUCKET_URL). Maintained by OpenAQ: "

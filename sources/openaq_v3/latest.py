@@ -100,6 +100,11 @@ def source_key(parameter_id: int, page: int, polled_at: datetime) -> str:
     return f"api/v3/parameters/{parameter_id}/latest?page={page}@{polled_at:%Y-%m-%dT%H:%M:%S.%fZ}"
 
 
+def is_poll_key(key: str) -> bool:
+    """Whether a source key names a page of an API poll (``source_key``), not a bucket object."""
+    return key.startswith("api/v3/parameters/") and "/latest?page=" in key and "@" in key
+
+
 def poll_of(key: str) -> str:
     """The poll a source key names (its time)."""
     return key.rpartition("@")[2]

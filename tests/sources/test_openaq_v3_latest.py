@@ -14,6 +14,7 @@ from sources.openaq_v3.latest import (
     LatestPage,
     LatestValue,
     followed_parameter_ids,
+    is_poll_key,
     poll_of,
     poll_rows,
     source_key,
@@ -66,6 +67,10 @@ def test_only_followed_locations_are_kept_with_their_catalog_fields_and_origin()
     assert (first["location_id"], first["sensor_id"], first["mobile"]) == (1, 101, False)
     assert (second["parameter"], second["unit"], second["mobile"]) == ("no2", UG_M3, True)
     assert [o["key"] for o in report.objects] == [source_key(10, 1, POLL), source_key(5, 1, POLL)]
+    # Provenance tells a poll's key from a bucket object's.
+    assert all(is_poll_key(o["key"]) for o in report.objects)
+    assert not is_poll_key("records/csv.gz/locationid=1/year=2024/month=05/location-1-20240501.csv.gz")
+    assert not is_poll_key("realtime-gzipped/2014-01-01/1388577600.ndjson.gz")
     assert first["source_etag"] != second["source_etag"]
 
 
