@@ -4,7 +4,7 @@ import base64
 import os
 import subprocess
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pyarrow as pa
@@ -25,11 +25,11 @@ from dagster import (
 from pydantic import Field
 
 import checks.features
+import checks.forecasts
 import checks.model
 from asset_base.partition_step import PartitionStep, materialize_partitions
 from asset_base.partitions import daily_asset, daily_partitions
 from asset_base.table_metadata import features_metadata
-from checks.core import cost_spec
 from domain.fingerprint import table_fingerprint
 from domain.keys import OWNERS_BY_GROUP
 from forecasting.features import FEATURE_COLUMNS, TARGET, features_for_window
@@ -62,8 +62,6 @@ FORECASTS_CODE_VERSION = "1"
 FRESH = AutomationCondition.eager().replace(
     AutomationCondition.in_latest_time_window(), AutomationCondition.in_latest_time_window(timedelta(days=2))
 )
-
-FORECASTS_CHECKS = [cost_spec("ozone_forecasts")]
 
 
 @daily_asset(
@@ -289,7 +287,7 @@ def _train_register_promote(
     # Forecasts use the registry's champion; the newest model run is what can change it.
     deps=[AssetDep("ozone_forecast_model", partition_mapping=LastPartitionMapping())],
     pool="toar_database",  # a database writer: the instance caps how many run at once
-    check_specs=FORECASTS_CHECKS,
+    check_specs=checks.forecasts.SPECS,
     automation_condition=FRESH,
 )
 def ozone_forecasts(
@@ -321,19 +319,24 @@ def ozone_forecasts(
             context.run.run_id,
         )
         _store_forecasts(toar_database, model_registry.model_name, version, rows)
+        fresh = checks.forecasts.data_fresh(
+            rows[["station_id", "issue_time"]], day, datetime.now(UTC), quality_gates.max_data_age_hours
+        )
         return PartitionStep(
-            outcomes={},
+            outcomes={checks.forecasts.DATA_FRESH.name: fresh},
             metadata={
                 "dagster/row_count": len(rows),
                 "model_version": version,
                 "mlflow_run_id": champion.run_id,
                 "issue_time": str(rows["issue_time"].max()) if len(rows) else "",
+                "data_age_hours": fresh.details.get("data_age_hours", -1.0),
+                "stale_stations": fresh.details.get("stale_stations", 0),
                 "forecast_mean": float(rows["value"].mean()) if len(rows) else 0.0,
             },
             qoa={"rows_in": len(rows), "rows_out": len(rows)},
         )
 
-    return materialize_partitions(context, FORECASTS_CHECKS, qoa, quality_gates, forecast)
+    return materialize_partitions(context, checks.forecasts.SPECS, qoa, quality_gates, forecast)
 
 
 def _forecast_day(

@@ -24,6 +24,11 @@ class QualityGates(ConfigurableResource):
     )
     min_model_r2: float = Field(default=0.5, description="smallest holdout R² a trained model may have")
     min_feature_rows: int = Field(default=24, description="fewest feature rows a day may have")
+    max_data_age_hours: float = Field(
+        default=3.0,
+        description="oldest the newest hour a day's forecasts are issued from may be when they are made (the API's "
+        "latest values are an hour or two old; the archive's, three days)",
+    )
     min_hourly_continuity: float = Field(
         default=0.5, description="smallest share of station-hours of the day that have a feature row"
     )

@@ -25,7 +25,7 @@ from resources.mlflow_resources import ModelRegistry
 from resources.openaq_bucket import OpenAQBucket
 from sample_data.generator import generate_bucket
 from tests.conftest import project_resources
-from tests.helpers import materialize_days, metadata_of, with_stored_upstreams
+from tests.helpers import check_evaluation, materialize_days, metadata_of, with_stored_upstreams
 from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements
 
 pytestmark = pytest.mark.slow
@@ -121,6 +121,10 @@ def test_forecasts_come_from_the_champion_and_are_stored_for_scoring(pipeline):
     assert {r["model_version"] for r in rows} == {"1"}
     assert {str(r["issue_time"]) for r in rows} == {"2014-01-08 23:00:00"}
     assert all(r["horizon_hours"] == 1 and np.isfinite(r["value"]) for r in rows)
+    # A past day is judged as if forecast at its end: the newest hour (23:00) is an hour old.
+    fresh = check_evaluation(pipeline["trained"], "data_fresh_at_issue")
+    assert fresh.passed and fresh.partition == LAST_DAY
+    assert fresh.metadata["data_age_hours"].value == 1.0 == meta["data_age_hours"]
 
 
 def test_provenance_chain_is_complete(pipeline):
@@ -231,6 +235,7 @@ def test_checks_ran_in_the_same_runs_and_passed(pipeline):
         ("ozone_forecast_model", "predictions_valid"),
         ("ozone_forecast_model", "quality_floor"),
         ("ozone_forecasts", "cost_within_budget"),
+        ("ozone_forecasts", "data_fresh_at_issue"),
     }
     blocking = [ev for ev in evaluations if ev.blocking]
     assert blocking and all(ev.passed for ev in blocking)
