@@ -23,7 +23,6 @@ import argparse
 import contextlib
 import gzip
 import io
-import json
 import logging
 import os
 import resource
@@ -113,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     from local_services.postgres import throwaway_postgres
     from resources.openaq_bucket import ARCHIVE_LIST_THREADS, ARCHIVE_RECORDS, OpenAQBucket
     from sample_data.generator import generate_archive
+    from sources.openaq_v3.catalog import catalog_from_file, with_catalog_fields
     from sources.openaq_v3.keys import month_prefix
     from sources.openaq_v3.reader import ARCHIVE_READ_THREADS, read_archive_day
     from toar.database import create_engine, ensure_schema
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (root / "locations.json").exists():
         print(f"generating {args.locations} locations for {args.day} in {root} ...", flush=True)
         generate_archive(root, args.day, 1, args.locations, args.seed)
-    catalog = json.loads((root / "locations.json").read_text())
+    catalog = catalog_from_file(root / "locations.json")
     keys = sorted(str(p.relative_to(root)) for p in (root / "records").rglob("*.csv.gz"))
     floor, floor_rows = floor_seconds(root, keys)
     print(
@@ -152,19 +152,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         engine = create_engine(database_url)
         ensure_schema(engine)
-        locations = [entry["id"] for entry in catalog]
-        providers = {entry["id"]: entry["provider"] for entry in catalog}
+        locations = catalog.column("location_id").to_pylist()
 
         began = time.perf_counter()
         missing: list[int] = []
 
-        def listed_objects():  # the listing as it arrives, noting the locations without a file
-            for location_id, found in bucket.archive_day_by_location(locations, args.day):
-                if not found:
-                    missing.append(location_id)
-                yield from found
-
-        table, report = read_archive_day(listed_objects(), bucket.read, None, providers)
+        table, report = read_archive_day(bucket.archive_day_listing(locations, args.day, missing), bucket.read, None)
+        table = with_catalog_fields(table, catalog)  # as raw_openaq_archive does
         read = time.perf_counter()
         harmonized, stats = write_while_harmonizing(
             engine, args.day.isoformat(), harmonize_in_parts(table, 125_000), lambda _: True

@@ -139,6 +139,15 @@ class OpenAQBucket(ConfigurableResource):
             for location_id, month in zip(ids, months, strict=True):
                 yield location_id, [o for o in month if parse_key(o.key) == (location_id, day)]
 
+    def archive_day_listing(self, location_ids: list[int], day: date, missing: list[int]) -> Iterator[ObjectInfo]:
+        """The objects of ``archive_day_by_location`` as one lazy listing, for a reader that
+        fetches while later months are listed; the locations without a file that day are added
+        to ``missing`` as the listing reaches them."""
+        for location_id, found in self.archive_day_by_location(location_ids, day):
+            if not found:
+                missing.append(location_id)
+            yield from found
+
     def archive_location_ids(self) -> list[int]:
         """The ids of every location in the archive, sorted, without a catalog or an API key:
         the ``locationid=N/`` folders below ``records/csv.gz/`` (S3: the common prefixes of a

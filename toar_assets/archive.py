@@ -148,9 +148,10 @@ def raw_openaq_archive(
 
     def read_day(day: str) -> PartitionStep:
         previous = None if config.full_refresh else lake_io_manager.existing_partition(context.asset_key, day)
+        missing: list[int] = []  # filled as the listing goes: fetching starts with the first months listed
         try:
-            listed, missing = openaq_archive.archive_day(location_ids, date.fromisoformat(day))
-            table, report = read_archive_day(listed, openaq_archive.read, previous, providers={})
+            listing = openaq_archive.archive_day_listing(location_ids, date.fromisoformat(day), missing)
+            table, report = read_archive_day(listing, openaq_archive.read, previous)
         except ObjectReadError as exc:
             raise Failure(f"{day}: {exc}", metadata={"partition": day, "failed_object": exc.location}) from exc
         table = with_catalog_fields(table, catalog)

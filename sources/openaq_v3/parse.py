@@ -11,8 +11,9 @@ skips a UTF-8 byte-order mark. Every data line becomes exactly one row of the ra
 - The files carry no averaging period. A sensor's period is taken as the most common spacing of
   its times within the file (``averaging_period_value`` in minutes); a sensor with a single time
   in the file has none, and its series' sampling frequency is ``unknown``.
-- ``provider`` (from the locations catalog) becomes ``source_name``; ``location_id`` and
-  ``sensors_id`` are kept (``location_id``, ``sensor_id``).
+- ``location_id`` and ``sensors_id`` are kept (``location_id``, ``sensor_id``). The files name
+  no provider, locality, country or mobility: those come from the locations catalog, joined by
+  location id (``sources.openaq_v3.catalog.with_catalog_fields``); here they are null.
 - A line with the wrong number of fields, whose ids, coordinates or value are not numbers, or
   that is not UTF-8 text without NUL becomes a bad row (blank lines make none): why in ``parse_error``, the line as it came in ``raw_line`` (the rule of
   ``sources.raw_lines``: its first 4 KiB, base64 when not text), nothing else.
@@ -76,12 +77,11 @@ class Origin:
     key: str
     etag: str
     published_at: datetime | None
-    provider: str | None
 
 
-def parse_archive_csv(text: bytes, *, key: str, etag: str, published_at, provider: str | None) -> pa.Table:
+def parse_archive_csv(text: bytes, *, key: str, etag: str, published_at) -> pa.Table:
     """Rows of RAW_SCHEMA for the decompressed CSV ``text`` of the object ``key``."""
-    return archive_rows([(Origin(key, etag, published_at, provider), archive_lines(text))])
+    return archive_rows([(Origin(key, etag, published_at), archive_lines(text))])
 
 
 def archive_lines(text: bytes) -> pa.Table:
@@ -194,8 +194,7 @@ def _lines(text: bytes, good: pa.Table | None, bad: list[tuple[int, str]]) -> pa
 def archive_rows(objects: list[tuple[Origin, pa.Table]]) -> pa.Table:
     """Rows of RAW_SCHEMA for objects' lines (LINES_SCHEMA, as ``archive_lines`` or a reader
     gives them), in the objects' order and each object's lines' order: data lines get their
-    averaging period (by sensor within their object), the object's provider and the columns a
-    v3 record implies; every line gets its object's origin."""
+    averaging period (by sensor within their object) and the columns a v3 record implies; every line gets its object's origin."""
     if not objects:
         return RAW_SCHEMA.empty_table()
     lines = pa.concat_tables([table for _, table in objects]).combine_chunks()
@@ -218,7 +217,6 @@ def archive_rows(objects: list[tuple[Origin, pa.Table]]) -> pa.Table:
         "date_utc": lines.column("date_local"),
         "averaging_period_value": pa.array(_averaging_minutes(which, sensor, when, good_numpy), from_pandas=True),
         "averaging_period_unit": pc.if_else(good, pa.scalar("minutes"), None),
-        "source_name": per_object([o.provider for o in origins], pa.string(), only_good=True),
         "mobile": pc.if_else(good, pa.scalar(False), None),
     }
     return _table(RAW_SCHEMA, columns, n)

@@ -13,7 +13,6 @@ Keys that are not archive keys are ``skipped``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from functools import partial
 
 import pyarrow as pa
 
@@ -33,20 +32,17 @@ def read_archive_day(
     objects: Iterable[ObjectInfo],
     read: Callable[[str], bytes],
     previous: pa.Table | None,
-    providers: dict[int, str],
     *,
     threads: int = ARCHIVE_READ_THREADS,
 ) -> tuple[pa.Table, DayReport]:
     """Rows of RAW_SCHEMA for the archive objects of one partition, and the day report.
 
-    ``objects`` may be a lazy listing (see ``sources.day_reader.read_day``). ``providers`` maps
-    a location id to its provider's name (the locations catalog), kept as ``source_name``;
-    ``previous`` is the partition's table from an earlier read, whose rows of objects listed
-    again with the same ETag are reused.
+    ``objects`` may be a lazy listing (see ``sources.day_reader.read_day``). ``previous`` is the
+    partition's table from an earlier read, whose rows of objects listed again with the same
+    ETag are reused.
     """
-    assemble = partial(_rows, providers=providers)
     return read_day(
-        objects, read, previous, parse=_parse, name_error=archive_key_error, assemble=assemble, threads=threads
+        objects, read, previous, parse=_parse, name_error=archive_key_error, assemble=_rows, threads=threads
     )
 
 
@@ -79,10 +75,5 @@ def _parse(data: bytes, info: ObjectInfo) -> ParsedObject:
     return ParsedObject(pa.concat_tables(tables), problem)
 
 
-def _rows(parsed: list[tuple[ObjectInfo, pa.Table]], *, providers: dict[int, str]) -> pa.Table:
-    def origin(info: ObjectInfo) -> Origin:
-        parsed_key = parse_key(info.key)
-        provider = None if parsed_key is None else providers.get(parsed_key[0])
-        return Origin(info.key, info.etag, info.last_modified, provider)
-
-    return archive_rows([(origin(info), lines) for info, lines in parsed])
+def _rows(parsed: list[tuple[ObjectInfo, pa.Table]]) -> pa.Table:
+    return archive_rows([(Origin(info.key, info.etag, info.last_modified), lines) for info, lines in parsed])

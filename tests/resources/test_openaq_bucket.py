@@ -15,6 +15,7 @@ from moto import mock_aws
 from resources.openaq_bucket import ObjectReadError, OpenAQBucket
 from sample_data.generator import generate_archive
 from sources.openaq_v3.keys import parse_key
+from tests.helpers import ARCHIVE_BUCKET, upload_archive
 from tests.openaq_fixtures import record, write_object
 
 OUTSIDE = "points outside the bucket's folder (a symbolic link or ..): not followed"
@@ -182,7 +183,6 @@ def test_display_url_masks_credentials():
 
 
 # The v3 archive: a generated mirror, uploaded to moto's S3 server and read with unsigned requests.
-ARCHIVE_BUCKET = "openaq-data-archive"
 ARCHIVE_DAYS = [date(2024, 3, 9), date(2024, 3, 10), date(2024, 3, 11)]
 
 
@@ -191,16 +191,6 @@ def archive(tmp_path_factory):
     """A generated archive mirror (12 locations, 3 days over the US change to summer time)."""
     root = tmp_path_factory.mktemp("archive")
     return root, generate_archive(root, ARCHIVE_DAYS[0], days=len(ARCHIVE_DAYS), locations=12, seed=1)
-
-
-def upload_archive(endpoint: str, root: Path, keys: list[str]) -> None:
-    """Put each file at its path below ``root`` (``records/csv.gz/...``) in the archive bucket."""
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-    if ARCHIVE_BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
-        s3.create_bucket(Bucket=ARCHIVE_BUCKET)
-    for key in keys:
-        # public, as the real archive is: the resource reads with unsigned requests
-        s3.put_object(Bucket=ARCHIVE_BUCKET, Key=key, Body=(root / key).read_bytes(), ACL="public-read")
 
 
 def archive_bucket(endpoint: str, **settings) -> tuple[OpenAQBucket, list[dict]]:
