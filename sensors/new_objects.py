@@ -21,6 +21,11 @@ from sources.objects import ObjectInfo
 from sources.openaq_v1.names import object_name_error
 
 WATCHED_DAYS = 2  # today and yesterday: late objects still land in yesterday's prefix
+# What a skipped tick tells the user who expected runs from past data (e.g. the 2014 sample mirror).
+REPLAY_HINT = (
+    "the watched days end today (UTC); to replay past days, start the daemon with "
+    "OPENAQ_SENSOR_NOW set to a time in them, e.g. OPENAQ_SENSOR_NOW=2014-01-05T12:00"
+)
 
 
 def sensor_now() -> datetime:
@@ -107,7 +112,7 @@ def request_changed_days(
     changes, cursor = changed_days(listings, seen)
     context.update_cursor(json.dumps(cursor, sort_keys=True))  # only the listed days: stays small
     return [day_run_request(change) for change in changes] or SkipReason(
-        f"no new or changed objects in {', '.join(listings)}"
+        f"no new or changed objects in {', '.join(listings)}; {REPLAY_HINT}"
     )
 
 

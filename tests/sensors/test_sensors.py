@@ -68,6 +68,9 @@ def test_first_tick_requests_each_day_with_objects_then_nothing_until_a_new_obje
 
     again, cursor2, skipped = tick(bucket, cursor)
     assert again == [] and isinstance(skipped, SkipReason) and cursor2 == cursor
+    # The skip says which days were watched, and how to replay past ones.
+    assert skipped.skip_message.startswith(f"no new or changed objects in {TODAY}, {YESTERDAY}")
+    assert "OPENAQ_SENSOR_NOW=" in skipped.skip_message
 
     write_object(bucket, TODAY, "1388925000_b.ndjson", [record(value=0.05)], gz=False)
     new, cursor3, _ = tick(bucket, cursor2)
