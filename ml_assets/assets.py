@@ -16,7 +16,6 @@ from dagster import (
     AutomationCondition,
     Config,
     Failure,
-    LastPartitionMapping,
     MaterializeResult,
     MetadataValue,
     TimeWindowPartitionMapping,
@@ -182,7 +181,10 @@ def build_ozone_forecast_model(training_window_days: int = TRAINING_WINDOW_DAYS)
         }
 
         def train(day: str) -> PartitionStep:
-            return _train_register_promote(context, config, settings, ozone_features, day)
+            # The whole training in dagster-mlflow's run for this Dagster run, so a failure at
+            # any point (no training rows included) ends that run FAILED.
+            with ending_active_run() as mlflow_run_id:
+                return _train_register_promote(context, config, settings, ozone_features, day, mlflow_run_id)
 
         return materialize_partitions(
             context, checks.model.SPECS, context.resources.qoa, context.resources.quality_gates, train
@@ -197,7 +199,7 @@ ozone_forecast_model = build_ozone_forecast_model()
 
 
 def _train_register_promote(
-    context: AssetExecutionContext, config: TrainingConfig, settings: dict, ozone_features, day: str
+    context: AssetExecutionContext, config: TrainingConfig, settings: dict, ozone_features, day: str, run_id: str
 ) -> PartitionStep:
     """Train on the window ending with ``day`` and score the candidate, log the MLflow run,
     register the candidate as challenger, and promote it if it won and no vetoing check failed."""
@@ -230,16 +232,15 @@ def _train_register_promote(
     tags = _lineage_tags(context, window.days, fingerprints)
     png = holdout_plot(window.holdout, evaluation.predictions)
 
-    with ending_active_run() as run_id:  # dagster-mlflow's run for this Dagster run
-        logged = log_training_run(model, window, evaluation, settings=settings, tags=tags, plot_png=png)
-        version = registry.register_challenger(logged.model_uri, run_id, tags)
-        outcomes["predictions_valid"] = checks.model.predictions_valid(
-            evaluation.predictions["candidate"], logged.signature
-        )
-        vetoes = [name for name in checks.model.PROMOTION_VETOES if not outcomes[name].passed]
-        decision = withhold_promotion(evaluation.decision, vetoes)
-        previous = registry.promote(version) if decision.promote else None
-        log_decision(decision, version)
+    logged = log_training_run(model, window, evaluation, settings=settings, tags=tags, plot_png=png)
+    version = registry.register_challenger(logged.model_uri, run_id, tags)
+    outcomes["predictions_valid"] = checks.model.predictions_valid(
+        evaluation.predictions["candidate"], logged.signature
+    )
+    vetoes = [name for name in checks.model.PROMOTION_VETOES if not outcomes[name].passed]
+    decision = withhold_promotion(evaluation.decision, vetoes)
+    previous = registry.promote(version) if decision.promote else None
+    log_decision(decision, version)
 
     return PartitionStep(
         outcomes=outcomes,
@@ -284,8 +285,11 @@ def _train_register_promote(
     owners=OWNERS_BY_GROUP["ml"],
     code_version=FORECASTS_CODE_VERSION,
     kinds={"mlflow", "sql"},
-    # Forecasts use the registry's champion; the newest model run is what can change it.
-    deps=[AssetDep("ozone_forecast_model", partition_mapping=LastPartitionMapping())],
+    # Forecasts use the registry's champion, which the model's run for the same day may change.
+    # The same day, not the model's newest partition (LastPartitionMapping): Dagster's backfills
+    # put an asset in its parent's run only through an identity mapping, so a backfill of both
+    # for a day forecasts that day after training (with the newest partition it never did).
+    deps=[AssetDep("ozone_forecast_model", partition_mapping=TimeWindowPartitionMapping())],
     pool="toar_database",  # a database writer: the instance caps how many run at once
     check_specs=checks.forecasts.SPECS,
     automation_condition=FRESH,
