@@ -55,8 +55,9 @@ def masked(values: dict) -> dict:
 
 @contextmanager
 def ending_active_run() -> Iterator[str]:
-    """The active MLflow run's id; the run is ended when the block ends, after a failure too
-    (dagster-mlflow's end-of-run hook fires for op jobs only, not for materialized assets)."""
+    """The active MLflow run's id; the run is ended when the block ends: FINISHED, or FAILED when
+    the block raised (dagster-mlflow's end-of-run hook fires for op jobs only, not for
+    materialized assets, and a run left active was later ended FINISHED, empty)."""
     import mlflow
 
     active = mlflow.active_run()
@@ -65,8 +66,10 @@ def ending_active_run() -> Iterator[str]:
     run_id = active.info.run_id
     try:
         yield run_id
-    finally:
-        mlflow.end_run()
+    except BaseException:
+        mlflow.end_run(status="FAILED")
+        raise
+    mlflow.end_run()
 
 
 def log_training_run(

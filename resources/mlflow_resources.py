@@ -6,9 +6,9 @@ again by its ``dagster_run_id`` tag, even across processes). We wrap it instead 
 mlflow, slow to import (benchmarks/README.md, section 4), which the code location must not pay
 at load time; and the experiment must exist with our artifact location before dagster-mlflow
 calls ``set_experiment`` (which would otherwise put artifacts in ``./mlruns`` of whatever
-folder the process runs in). The training asset ends the MLflow run itself
-(``forecasting.tracking.ending_active_run``), because dagster-mlflow's end-of-run hook only
-fires for op jobs, not for assets materialized from the UI.
+folder the process runs in). The training asset ends the MLflow run itself, FINISHED or, when
+training failed, FAILED (``forecasting.tracking.ending_active_run``), because dagster-mlflow's
+end-of-run hook only fires for op jobs, not for assets materialized from the UI.
 
 ``ModelRegistry`` is ``forecasting.registry.RegisteredModel`` as a resource: its settings
 shown in the UI, the registry logic below it, without Dagster.
