@@ -14,6 +14,7 @@ from dagster import (
     sensor,
 )
 
+from resources import training_window_days
 from resources.mlflow_resources import ModelRegistry
 from resources.retraining_policy import RetrainingPolicy
 from resources.toar_database import ToarDatabase
@@ -66,6 +67,13 @@ def retraining_reasons(
     return reasons
 
 
+def missing_feature_days(day: date, window_days: int, materialized: set[date]) -> list[date]:
+    """The days of the training window ending with ``day`` whose features are not materialized,
+    ``day`` itself aside: the requested run makes its features before it trains."""
+    earlier_days = [day - timedelta(days=back) for back in range(window_days - 1, 0, -1)]
+    return [d for d in earlier_days if d not in materialized]
+
+
 def current_champion(registry: ModelRegistry) -> Champion | None:
     found = registry.version("champion")
     if found is None:
@@ -84,7 +92,8 @@ def current_champion(registry: ModelRegistry) -> Champion | None:
     default_status=DefaultSensorStatus.RUNNING,
     description="Retrains ozone_forecast_model on the newest harmonized day when enough new days arrived, "
     "when the champion's error on recent actuals drifted above its holdout error, or when it is too old "
-    "(thresholds: the retraining_policy resource). The reasons go into the run's tags and the model's metadata.",
+    "(thresholds: the retraining_policy resource). The reasons go into the run's tags and the model's metadata. "
+    "Skips, naming them, while feature days of the training window are missing.",
 )
 def retraining(
     context: SensorEvaluationContext,
@@ -109,6 +118,17 @@ def retraining(
     reasons = retraining_reasons(champion, harmonized, recent, retraining_policy)
     if not reasons:
         return SkipReason("champion is current" if champion else "not enough data for a first model")
+    # A window with missing feature days would train on a fraction of its rows (the model
+    # accepts a shorter history, for the first days of the data); so wait for them, saying which.
+    window_days = training_window_days()
+    featured = {date.fromisoformat(d) for d in context.instance.get_materialized_partitions(AssetKey("ozone_features"))}
+    missing = missing_feature_days(max(harmonized), window_days, featured)
+    if missing:
+        return SkipReason(
+            f"would retrain on {max(harmonized)} ({', '.join(name for name, _ in reasons)}), but its "
+            f"{window_days}-day training window lacks ozone_features for {len(missing)} days: "
+            f"{', '.join(d.isoformat() for d in missing)}; backfill ozone_features for them"
+        )
     day = max(harmonized).isoformat()
     names = ",".join(name for name, _ in reasons)
     return RunRequest(
