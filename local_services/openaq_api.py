@@ -444,11 +444,13 @@ LATEST_PARAMS = frozenset({"page", "limit", "datetime_min"})
 
 
 class OpenAQApiServer:
-    """The API on a free loopback port, answering from the catalog and latest values it holds.
+    """The API on a loopback port (a free one by default), answering from the catalog and latest
+    values it holds.
 
     ``start()`` (or ``with``) serves and returns the base URL; ``stop()`` ends it. The catalog
     and latest values may be replaced at any time, requests see the new ones. ``minute_seconds``
-    and ``hour_seconds`` shorten the rate windows for tests.
+    and ``hour_seconds`` shorten the rate windows for tests; ``port`` fixes the port (the demo's
+    live feed).
     """
 
     def __init__(
@@ -461,7 +463,9 @@ class OpenAQApiServer:
         per_hour: int = 2000,
         minute_seconds: float = 60.0,
         hour_seconds: float = 3600.0,
+        port: int = 0,
     ) -> None:
+        self._port = port  # 0: a free one, chosen when serving
         self._lock = threading.Lock()
         self._keys = frozenset(keys)
         self._limiter = RateLimiter([(per_minute, minute_seconds), (per_hour, hour_seconds)])
@@ -530,7 +534,7 @@ class OpenAQApiServer:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(certificate, key)
             self.ca_file = self._stack.enter_context(trusting(certificate))
-            server = _TLSServer(("127.0.0.1", 0), context, self)
+            server = _TLSServer(("127.0.0.1", self._port), context, self)
             # A short poll: stopping waits for it, and tests start and stop many servers.
             thread = threading.Thread(target=server.serve_forever, args=(0.02,), name="openaq-api", daemon=True)
             thread.start()
