@@ -35,8 +35,22 @@ test: lint
 test-fast: install
 	$(BIN)/python -m pytest -n 2 -m "not postgres and not slow and not e2e"
 
+# dagster dev beside the demo's live feed (local_services/live_feed.py): the local v3 API's latest
+# values and the sample archive's new days and patched files, so the sensors find new data. The
+# feed's variables (API URL, test key, SSL_CERT_FILE trusting its certificate) go to dagster dev
+# only; the feed stops when dagster dev does (Ctrl-C). With an OPENAQ_ARCHIVE_URL of your own,
+# dagster dev alone.
+SAMPLE_ARCHIVE_DIR := $(CURDIR)/data/openaq-archive
+LIVE_FEED_ENV := data/live-feed.env
 ui: install
-	$(ENVIRONMENT) && $(BIN)/dagster dev -w workspace.yaml
+	@$(ENVIRONMENT); \
+	if [ "$$OPENAQ_ARCHIVE_URL" != "$(SAMPLE_ARCHIVE_DIR)" ]; then exec $(BIN)/dagster dev -w workspace.yaml; fi; \
+	test -f $(SAMPLE_ARCHIVE_DIR)/locations.json || { echo "No demo data yet: run 'make demo' first."; exit 1; }; \
+	rm -f $(LIVE_FEED_ENV); \
+	$(BIN)/python -m local_services.live_feed --env-file $(LIVE_FEED_ENV) & feed=$$!; \
+	trap 'kill $$feed 2>/dev/null; wait $$feed' EXIT; trap 'exit 130' INT TERM; \
+	while [ ! -f $(LIVE_FEED_ENV) ]; do kill -0 $$feed 2>/dev/null || exit 1; sleep 0.2; done; \
+	. ./$(LIVE_FEED_ENV); $(BIN)/dagster dev -w workspace.yaml
 
 # Every benchmark in turn (never in parallel: they measure time), each one's output kept in
 # benchmarks/results/<name>.txt. Needs the local PostgreSQL, like the tests. About 15 minutes.
