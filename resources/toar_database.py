@@ -35,7 +35,9 @@ class ToarDatabaseUnavailable(ToarDatabaseError, sqlalchemy.exc.OperationalError
 
 
 class ToarDatabase(ConfigurableResource):
-    """Hands out one engine per process, with the schema created on first use."""
+    """Hands out one engine per process. On first use the schema is checked, and created or
+    upgraded only where it is not current (``python -m migrate`` does that in production, so a
+    run's role needs data privileges only; without it such a role fails naming the command)."""
 
     url: str = Field(description="SQLAlchemy URL, e.g. postgresql+psycopg2://user@host/db or sqlite:///file")
 
