@@ -101,15 +101,49 @@ def apply_defaults() -> None:
         os.replace(partial, instance_config)
 
 
+# DEPLOYMENT=production: every location must be set, or the process (the code location's load
+# included) stops naming the unset ones. A code server that lacked TOAR_DATABASE_URL used to write
+# to a local SQLite file instead, and nobody noticed; the embedded defaults are for a laptop.
+DEPLOYMENT_VARIABLE = "DEPLOYMENT"
+PRODUCTION = "production"
+
+
+class MissingLocations(RuntimeError):
+    """In production mode, a location variable is unset (or DEPLOYMENT is misspelled)."""
+
+
+def is_production() -> bool:
+    """True with DEPLOYMENT=production; an unknown value is refused rather than taken as embedded."""
+    deployment = os.environ.get(DEPLOYMENT_VARIABLE, "")
+    if deployment not in ("", PRODUCTION):
+        raise MissingLocations(f"{DEPLOYMENT_VARIABLE}={deployment!r}: set it to {PRODUCTION!r} or leave it unset")
+    return deployment == PRODUCTION
+
+
+def require_locations() -> None:
+    """Raise naming every location variable of DEFAULTS that is unset."""
+    missing = [name for name in DEFAULTS if not os.environ.get(name)]
+    if missing:
+        raise MissingLocations(
+            f"{DEPLOYMENT_VARIABLE}={PRODUCTION} and {', '.join(missing)} unset: set "
+            f"{'it' if len(missing) == 1 else 'them'} (README, Configuration); the embedded local defaults "
+            f"apply only without {DEPLOYMENT_VARIABLE}={PRODUCTION}"
+        )
+
+
 def prepare_process() -> None:
     """What a process of this project does once, where it starts (a command-line entry point,
-    or the code location's load): fill in the embedded defaults, and pick Arrow's allocator.
+    or the code location's load): fill in the embedded defaults (in production mode, require
+    every location instead), and pick Arrow's allocator.
 
     Arrow's default allocator, mimalloc, backs its memory with transparent huge pages, which the
     kernel zeroes when first touched; a fresh step process is faster with the system allocator
     (measured in benchmarks/README.md, section 1). ARROW_DEFAULT_MEMORY_POOL still picks another.
     """
-    apply_defaults()
+    if is_production():
+        require_locations()
+    else:
+        apply_defaults()
     if not os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
         import pyarrow as pa
 
