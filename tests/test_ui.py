@@ -1,55 +1,98 @@
 """The Dagster UI, verified in a real browser (Debian's Chromium, headless, loopback only).
 
-Starts ``dagster dev`` on an instance the main job filled, then: the asset graph shows all five
-assets and their lineage edges; an asset's partitions view opens; one partition is launched
-from the UI and its run succeeds. Screenshots land in ``test-artifacts/ui/``.
+Fills an instance as the demos do (the main job over the v1 mirror's 2014 days and over recent
+days of a small archive mirror), starts the live feed and ``dagster dev`` beside it as ``make ui``
+does, then reads what a user reads: the asset graph with every asset and its lineage edges; an
+asset's partitions view, and a partition launched from the UI whose run succeeds; the QoA plot
+of the harmonized series with points over the demo's days; a check's latest result, Passed for
+a demo day it names, and its history; a sensor tick that requested a run, and that run's poll
+of the feed's API. Screenshots land in ``test-artifacts/ui/``.
 """
 
 import os
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from local_services.loopback import free_port, wait_until_serving
-from resources.environment import PROJECT_ROOT
+from resources.environment import PROJECT_ROOT, SAMPLE_ARCHIVE
 from sample_data.generator import generate_bucket
+from sample_data.openaq_v3.archive import generate_archive
 from tests.helpers import project_locations
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "ui"
 ASSETS = [
+    "openaq_realtime_bucket",
+    "openaq_data_archive",
+    "openaq_api_latest",
+    "openaq_locations",
     "raw_openaq_measurements",
+    "raw_openaq_archive",
+    "raw_openaq_latest",
     "harmonized_toar_series",
     "ozone_features",
     "ozone_forecast_model",
     "ozone_forecasts",
 ]
+DEPENDENCIES = 12  # the graph's edges (tests/snapshots/asset_graph.json)
 LAUNCHED_DAY = "2014-01-06"  # in the mirror, not materialized by the main job
+ARCHIVE_LOCATIONS, ARCHIVE_SEED = 8, 7
+
+
+def archive_demo_days() -> list[str]:
+    """The newest 3 days the live archive holds today (make demo's window, shortened)."""
+    last = SAMPLE_ARCHIVE.window(date.today())[1]
+    return [(last - timedelta(days=back)).isoformat() for back in (2, 1, 0)]
 
 
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory):
-    """A demo instance, filled by the main job, served by ``dagster dev`` on a loopback port."""
+    """A demo instance, filled by the main job over both sources, served by ``dagster dev`` on a
+    loopback port beside the live feed, wired as ``make ui`` wires them."""
     root = tmp_path_factory.mktemp("ui")
-    env = {**os.environ, **project_locations(root)}
+    archive = root / "archive"
+    env = {**os.environ, **project_locations(root), "OPENAQ_LOCATIONS": str(archive / "locations.json")}
     (root / "dagster_home").mkdir()
     (root / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     generate_bucket(root / "mirror", date(2014, 1, 1), days=6, stations=20, seed=7, objects_per_day=24)
-    filled = subprocess.run(
-        [sys.executable, "-m", "main_job", "--source", "realtime", "--start", "2014-01-01", "--end", "2014-01-05"],
+    days = archive_demo_days()
+    generate_archive(archive, date.fromisoformat(days[0]), len(days), ARCHIVE_LOCATIONS, ARCHIVE_SEED)
+    for window in (
+        ["--source", "realtime", "--start", "2014-01-01", "--end", "2014-01-05"],
+        ["--start", days[0], "--end", days[-1]],
+    ):
+        filled = subprocess.run(
+            [sys.executable, "-m", "main_job", *window],
+            env=env,
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert filled.returncode == 0, filled.stdout[-2000:] + filled.stderr[-2000:]
+
+    feed_env = root / "live-feed.env"
+    feed = subprocess.Popen(
+        [sys.executable, "-m", "local_services.live_feed", "--archive", str(archive), "--env-file", str(feed_env)]
+        + ["--locations", str(ARCHIVE_LOCATIONS), "--seed", str(ARCHIVE_SEED)],
         env=env,
         cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
+        stdout=(root / "live-feed.log").open("w"),
+        stderr=subprocess.STDOUT,
     )
-    assert filled.returncode == 0, filled.stdout[-2000:] + filled.stderr[-2000:]
+    wait_for(lambda: feed_env.exists() or feed.poll() is not None, timeout=60, what="the live feed to serve")
+    assert feed.poll() is None, (root / "live-feed.log").read_text()
+    words = shlex.split(feed_env.read_text())  # export NAME=value lines, read as a shell reads them
+    env.update(word.split("=", 1) for word in words if word != "export")
     port = free_port()
     server = subprocess.Popen(
         [
@@ -71,10 +114,12 @@ def ui(tmp_path_factory):
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_serving(f"{base}/server_info", server, timeout=120)
-        yield {"base": base, "dagster_home": env["DAGSTER_HOME"]}
+        yield {"base": base, "dagster_home": env["DAGSTER_HOME"], "archive_days": days}
     finally:
-        os.killpg(server.pid, 15)
+        os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)
+        feed.send_signal(signal.SIGINT)  # as Ctrl-C stops make ui's
+        feed.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -127,22 +172,31 @@ def open_page(browser, url):
         button.click()
 
 
+def shows(label: str, name: str) -> bool:
+    """Whether a node's label is ``name``, whole or shortened in its middle."""
+    head, cut, tail = label.partition("…")
+    return label == name or bool(cut) and name.startswith(head) and name.endswith(tail) and len(label) < len(name)
+
+
 def test_asset_graph_shows_every_asset_and_its_lineage(ui, browser):
     from selenium.webdriver.common.by import By
 
     # The forecasts' whole upstream lineage: every asset of the graph, laid out to fit the page.
     open_page(browser, f"{ui['base']}/assets/ozone_forecasts?view=lineage&lineageScope=upstream&lineageDepth=6")
+
+    def node_labels() -> list[str]:
+        return [node.text for node in browser.find_elements(By.CSS_SELECTOR, "[class*='AssetNode_assetName']")]
+
     try:
-        wait_for(
-            lambda: all(name in page_text(browser) for name in ASSETS + ["openaq_realtime_bucket"]),
-            what="all five assets and the bucket",
-        )
+        labels = wait_for(lambda: len(node_labels()) == len(ASSETS) and node_labels(), what="every asset's node")
         edges = browser.find_elements(By.CSS_SELECTOR, "svg path[marker-end^='url(#arrow']")
     finally:
         browser.save_screenshot(str(ARTIFACTS / "asset_graph.png"))
-    # bucket -> raw -> harmonized -> features -> model -> forecasts, and features -> forecasts
-    # (the layout may add group-to-group edges on top)
-    assert len(edges) >= 6, f"{len(edges)} lineage edges drawn"
+    # Zoomed out to fit the page, a long name is shortened in its middle: "openaq_da…_archive".
+    assert sorted(name for label in labels for name in ASSETS if shows(label, name)) == sorted(ASSETS), labels
+    # Every dependency: the three sources, each raw asset into the harmonized series, down to the
+    # forecasts (the layout may add group-to-group edges on top).
+    assert len(edges) >= DEPENDENCIES, f"{len(edges)} lineage edges drawn"
 
 
 def test_partitions_view_and_a_materialization_launched_from_the_ui(ui, browser):
@@ -206,3 +260,101 @@ def test_partitions_view_and_a_materialization_launched_from_the_ui(ui, browser)
 
     with DagsterInstance.from_config(ui["dagster_home"]) as instance:
         assert LAUNCHED_DAY in instance.get_materialized_partitions(AssetKey("raw_openaq_measurements"))
+
+
+# The data a Chart.js canvas draws, from the props of its React component (the chart's own
+# numbers: the canvas has no DOM for its points). Labels are the x axis, one point per label.
+CHART_DATA = """
+const canvas = arguments[0];
+let fiber = canvas[Object.keys(canvas).find(key => key.startsWith('__reactFiber'))];
+for (; fiber; fiber = fiber.return) {
+  const data = fiber.memoizedProps && fiber.memoizedProps.data;
+  if (data && data.labels && data.datasets) return {labels: data.labels, points: data.datasets[0].data};
+}
+return null;
+"""
+
+
+def plotted_partitions(browser, title: str) -> set[str]:
+    """The partitions with a point in the metadata plot headed ``title``."""
+    from selenium.webdriver.common.by import By
+
+    heading = browser.find_element(By.XPATH, f"//span[normalize-space()='{title}']")
+    canvas = heading.find_element(By.XPATH, "./ancestor::*[.//canvas][1]").find_element(By.TAG_NAME, "canvas")
+    chart = browser.execute_script(CHART_DATA, canvas)
+    assert chart, f"no chart data behind the plot {title}"
+    return {label for label, point in zip(chart["labels"], chart["points"], strict=True) if point["y"] is not None}
+
+
+def test_qoa_plot_has_a_point_for_each_demo_day(ui, browser):
+    from selenium.webdriver.common.by import By
+
+    open_page(browser, f"{ui['base']}/assets/harmonized_toar_series")
+    plots = wait_for(lambda: browser.find_elements(By.XPATH, "//button[normalize-space()='Plots']"), what="Plots")
+    browser.execute_script("arguments[0].scrollIntoView()", plots[0])
+    plots[0].click()
+    wait_for(lambda: "qoa/wall_seconds" in page_text(browser), what="the QoA plots")
+    heading = browser.find_element(By.XPATH, "//span[normalize-space()='qoa/wall_seconds']")
+    browser.execute_script("arguments[0].scrollIntoView()", heading)
+    try:
+        # The plots by partition show the newest 120 days: the archive demo's days are among them.
+        def demo_days_plotted() -> set[str] | None:
+            plotted = plotted_partitions(browser, "qoa/wall_seconds")
+            return plotted if set(ui["archive_days"]) <= plotted else None
+
+        wall = wait_for(demo_days_plotted, what="points for the demo's days")
+        assert set(ui["archive_days"]) <= plotted_partitions(browser, "qoa/cost_usd")
+    finally:
+        browser.save_screenshot(str(ARTIFACTS / "qoa_plots.png"))
+    assert all(day >= ui["archive_days"][0] for day in wall)  # nothing plotted before the demo
+
+
+def test_a_checks_latest_result_names_its_demo_day_and_its_history_has_one_per_day(ui, browser):
+    from selenium.webdriver.common.by import By
+
+    open_page(browser, f"{ui['base']}/assets/raw_openaq_archive?view=checks&checkDetail=records_valid")
+    wait_for(lambda: "Latest execution" in page_text(browser), what="the check's latest execution")
+    lines = page_text(browser).split("\n")
+    latest = lines[lines.index("Latest execution") :]
+    browser.save_screenshot(str(ARTIFACTS / "check_latest.png"))
+    assert latest[latest.index("Evaluation result") + 1] == "Passed"
+    assert latest[latest.index("Partition") + 1] in ui["archive_days"]  # one result per day, not per run
+
+    browser.find_element(By.XPATH, "//button[normalize-space()='Execution history']").click()
+    rows = wait_for(
+        lambda: [line for line in page_text(browser).split("\n") if line in ("Passed", "Failed")],
+        what="the check's execution history",
+    )
+    browser.save_screenshot(str(ARTIFACTS / "check_history.png"))
+    # The main job checked the demo's days in one run: each day has its own result.
+    assert rows.count("Passed") >= len(ui["archive_days"]) and "Failed" not in rows
+
+
+def test_a_sensor_tick_requests_a_run_that_polls_the_live_feed(ui, browser):
+    from selenium.webdriver.common.by import By
+
+    def requested():
+        open_page(browser, f"{ui['base']}/locations/definitions/sensors/latest_openaq_values")
+        return "1 run requested" in page_text(browser)
+
+    try:
+        wait_for(requested, timeout=120, interval=5, what="a tick of latest_openaq_values to request a run")
+    finally:
+        browser.save_screenshot(str(ARTIFACTS / "sensor_ticks.png"))
+
+    # The run polled the feed: today's partition of raw_openaq_latest holds its values.
+    today = datetime.now(UTC).date().isoformat()
+
+    def polled() -> dict[str, str]:
+        """The metadata table of the partition's materialization: {name: value as shown}."""
+        open_page(browser, f"{ui['base']}/assets/raw_openaq_latest?view=partitions&partition={today}")
+        rows = [row.find_elements(By.TAG_NAME, "td") for row in browser.find_elements(By.CSS_SELECTOR, "table tr")]
+        return {cells[0].text: cells[1].text for cells in rows if len(cells) >= 2}
+
+    try:
+        metadata = wait_for(
+            lambda: (shown := polled()).get("values_new") and shown, timeout=180, interval=5, what="the poll's metadata"
+        )
+    finally:
+        browser.save_screenshot(str(ARTIFACTS / "latest_poll.png"))
+    assert int(metadata["values_new"]) > 0 and metadata["rate_limited"] == "0", metadata
