@@ -32,6 +32,7 @@ from domain.keys import LOCATIONS
 from resources.openaq_latest import NO_KEY, OpenAQLatest
 from resources.openaq_sources import OpenAQSources
 from resources.parquet_io_manager import ParquetIOManager
+from sensors.new_objects import SOURCE_TAG
 from toar_assets.latest import POLL_MINUTES
 
 
@@ -68,5 +69,5 @@ def latest_openaq_values(
     return RunRequest(
         run_key=f"latest:{slot:%Y-%m-%dT%H:%MZ}",
         partition_key=slot.date().isoformat(),
-        tags={"openaq/poll_slot": slot.isoformat()},
+        tags={SOURCE_TAG: "latest", "openaq/poll_slot": slot.isoformat()},
     )

@@ -21,6 +21,9 @@ from sources.objects import ObjectInfo
 from sources.openaq_v1.names import object_name_error
 
 WATCHED_DAYS = 2  # today and yesterday: late objects still land in yesterday's prefix
+# The live source (realtime, archive, latest) of a sensor's runs: the instance caps the runs in
+# flight per value (deploy/dagster.yaml), so a burst of days queues instead of taking every slot.
+SOURCE_TAG = "openaq/source"
 # What a skipped tick tells the user who expected runs from past data (e.g. the 2014 sample mirror).
 REPLAY_HINT = (
     "the watched days end today (UTC); to replay past days, start the daemon with "
@@ -88,13 +91,14 @@ def changed_days(
     return changes, next_cursor
 
 
-def day_run_request(change: ChangedDay) -> RunRequest:
+def day_run_request(change: ChangedDay, source: str) -> RunRequest:
     """A run of the day's partition; the run key is the day and its objects' fingerprint, so the
     same objects never run twice, even after a cursor reset."""
     return RunRequest(
         run_key=f"{change.day}:{change.fingerprint}",
         partition_key=change.day,
         tags={
+            SOURCE_TAG: source,
             "openaq/objects": str(change.objects),
             "openaq/objects_since_last_tick": str(change.since_last_tick),
             "openaq/objects_new": str(change.new),
@@ -105,13 +109,15 @@ def day_run_request(change: ChangedDay) -> RunRequest:
 
 
 def request_changed_days(
-    context: SensorEvaluationContext, listings: Mapping[str, Sequence[ObjectInfo]]
+    context: SensorEvaluationContext,
+    listings: Mapping[str, Sequence[ObjectInfo]],
+    source: str = "archive",  # new_archive_objects' call leaves it out
 ) -> list[RunRequest] | SkipReason:
     """A run for each listed day whose objects changed since the last tick; the cursor moves on."""
     seen = json.loads(context.cursor) if context.cursor else {}
     changes, cursor = changed_days(listings, seen)
     context.update_cursor(json.dumps(cursor, sort_keys=True))  # only the listed days: stays small
-    return [day_run_request(change) for change in changes] or SkipReason(
+    return [day_run_request(change, source) for change in changes] or SkipReason(
         f"no new or changed objects in {', '.join(listings)}; {REPLAY_HINT}"
     )
 
@@ -132,4 +138,4 @@ def new_openaq_objects(context: SensorEvaluationContext, openaq_bucket: OpenAQBu
         day: [o for o in openaq_bucket.list_day(day) if object_name_error(o.key) is None]
         for day in watched_days(sensor_now())
     }
-    return request_changed_days(context, listings)
+    return request_changed_days(context, listings, source="realtime")

@@ -168,6 +168,7 @@ def test_first_tick_requests_each_watched_day_with_files_then_nothing_until_file
         assert request.run_key == f"{day}:{archive.fingerprint(day)}"
         assert (request.tags["openaq/objects"], request.tags["openaq/objects_new"]) == (str(len(watched[day])),) * 2
         assert request.tags["openaq/objects_changed"] == "0"
+        assert request.tags["openaq/source"] == "archive"  # the instance limits runs per source
     assert set(json.loads(cursor)) == set(watched)  # only the watched days with files
 
     again, same_cursor, skipped = tick(archive, lake, cursor)

@@ -47,6 +47,7 @@ def test_with_a_key_and_a_catalog_each_tick_asks_a_run_of_today_for_its_slot(tmp
     slots = {poll_slot(before), poll_slot(after)}  # a slot may have ended meanwhile
     assert result.run_key in {f"latest:{slot:%Y-%m-%dT%H:%MZ}" for slot in slots}
     assert result.partition_key in {slot.date().isoformat() for slot in slots}
+    assert result.tags["openaq/source"] == "latest"  # the instance limits runs per source
     assert TEST_API_KEY not in repr(result)
 
 

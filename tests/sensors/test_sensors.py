@@ -65,6 +65,7 @@ def test_first_tick_requests_each_day_with_objects_then_nothing_until_a_new_obje
     assert all(isinstance(r, RunRequest) and r.run_key.startswith(r.partition_key) for r in requests)
     by_day = {r.partition_key: r for r in requests}
     assert by_day[YESTERDAY].tags["openaq/objects"] == "2"  # the odd README.txt is not an object
+    assert {r.tags["openaq/source"] for r in requests} == {"realtime"}  # the instance limits runs per source
 
     again, cursor2, skipped = tick(bucket, cursor)
     assert again == [] and isinstance(skipped, SkipReason) and cursor2 == cursor
