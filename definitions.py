@@ -4,6 +4,7 @@ prepares the process first (embedded defaults, Arrow's allocator)."""
 
 import dagster as dg
 
+from checks.core import load_in_background
 from ml_assets.assets import build_ozone_forecast_model, ozone_features, ozone_forecasts
 from resources import build_resources, training_window_days
 from resources.environment import prepare_process
@@ -16,6 +17,28 @@ from sensors.retraining import retraining
 from toar_assets.archive import openaq_data_archive, openaq_locations, raw_openaq_archive
 from toar_assets.assets import harmonized_toar_series, openaq_realtime_bucket, raw_openaq_measurements
 from toar_assets.latest import openaq_api_latest, raw_openaq_latest
+
+
+def _create_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
+    if "in_process" in init_context.executor_config:
+        load_in_background()  # great_expectations' import overlaps the run's first reads
+    create = dg.multi_or_in_process_executor.executor_creation_fn
+    assert create is not None  # Dagster's executors always have one; the type allows None
+    return create(init_context)
+
+
+# Every job's executor, and the asset jobs' the UI and `dagster asset materialize` launch: a
+# run's steps in the run's own process by default (measured in benchmarks/README.md, section 8:
+# a process per step cost each step its interpreter, imports and code-location load, and the
+# raw table's round trip through the lake). Dagster's own selector, with the other default:
+# run config `execution: {config: {multiprocess: {}}}` starts a process per step instead.
+executor = dg.ExecutorDefinition(
+    name="in_process_or_multiprocess",
+    config_schema=dg.Field(dg.multi_or_in_process_executor.config_schema.config_type, default_value={"in_process": {}}),
+    requirements=dg.multi_or_in_process_executor.get_requirements,
+    executor_creation_fn=_create_executor,
+    description="The run's steps in its own process (in_process, the default), or one process per step (multiprocess).",
+)
 
 
 @dg.definitions
@@ -86,6 +109,7 @@ def defs() -> dg.Definitions:
             ),
         ],
         resources=build_resources(),
+        executor=executor,
     )
     freeze_long_lived_objects()  # what the code location loaded lives as long as the process
     return definitions

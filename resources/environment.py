@@ -68,7 +68,9 @@ DEFAULTS = {
 # The embedded instance: SQLite storage (Dagster's default), no telemetry (it is offline), and run
 # monitoring like deploy/dagster.yaml: the daemon fails a run that does not start or does not
 # finish cancelling within 3 minutes, checking every minute. A run worker cannot be resumed by
-# the default run launcher, so none is (max_resume_run_attempts: 0).
+# the default run launcher, so none is (max_resume_run_attempts: 0). The run queue looks for runs
+# to launch every second, not every 5 s: a backfill's runs wait for it one after another
+# (benchmarks/README.md, section 8).
 EMBEDDED_INSTANCE_CONFIG = """\
 telemetry:
   enabled: false
@@ -78,9 +80,14 @@ run_monitoring:
   cancel_timeout_seconds: 180
   max_resume_run_attempts: 0
   poll_interval_seconds: 60
+run_queue:
+  dequeue_interval_seconds: 1
 """
 # What earlier versions wrote: replaced, as nobody changed it; an edited file is left alone.
-_EARLIER_EMBEDDED_CONFIGS = ("telemetry:\n  enabled: false\n",)
+_EARLIER_EMBEDDED_CONFIGS = (
+    "telemetry:\n  enabled: false\n",
+    EMBEDDED_INSTANCE_CONFIG.removesuffix("run_queue:\n  dequeue_interval_seconds: 1\n"),
+)
 
 
 def apply_defaults() -> None:
