@@ -31,7 +31,8 @@ def partition_range_tags(first: str, last: str | None = None) -> dict[str, str]:
 def daily_asset(**kwargs) -> Callable[..., AssetsDefinition]:
     """``@asset`` on the daily partitions, backfilled in runs of up to DAYS_PER_RUN days, owned by
     its group's team (``domain.keys.OWNERS_BY_GROUP``)."""
-    kwargs.setdefault("owners", OWNERS_BY_GROUP[kwargs["group_name"]])
+    if "group_name" in kwargs:
+        kwargs.setdefault("owners", OWNERS_BY_GROUP[kwargs["group_name"]])
 
     def decorate(fn) -> AssetsDefinition:
         # backfill_policy is beta in Dagster 1.13; we rely on it knowingly (README, "Backfills"),
