@@ -4,6 +4,7 @@ import base64
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -28,6 +29,7 @@ import checks.forecasts
 import checks.model
 from asset_base.partition_step import PartitionStep, materialize_partitions
 from asset_base.partitions import daily_asset, daily_partitions
+from asset_base.run_guard import ensure_run_alive
 from asset_base.table_metadata import features_metadata
 from domain.fingerprint import table_fingerprint
 from domain.keys import OWNERS_BY_GROUP
@@ -322,7 +324,13 @@ def ozone_forecasts(
             champion.run_id,
             context.run.run_id,
         )
-        _store_forecasts(toar_database, model_registry.model_name, version, rows)
+        _store_forecasts(
+            toar_database,
+            model_registry.model_name,
+            version,
+            rows,
+            lambda: ensure_run_alive(context, f"{day}'s forecasts"),
+        )
         fresh = checks.forecasts.data_fresh(
             rows[["station_id", "issue_time"]], day, datetime.now(UTC), quality_gates.max_data_age_hours
         )
@@ -358,9 +366,12 @@ def _forecast_day(
     )
 
 
-def _store_forecasts(toar_database: ToarDatabase, model_name: str, version: str, rows: pd.DataFrame) -> None:
+def _store_forecasts(
+    toar_database: ToarDatabase, model_name: str, version: str, rows: pd.DataFrame, before_commit: Callable[[], None]
+) -> None:
     """Upsert: a forecast of the same station, target hour and model version is replaced (idempotent);
-    the day's earlier forecasts stay, to be scored when their hour is observed."""
+    the day's earlier forecasts stay, to be scored when their hour is observed. ``before_commit``
+    (the run-alive guard) is called inside the transaction: raising rolls it back."""
     if rows.empty:
         return
     with toar_database.engine().begin() as conn:
@@ -373,6 +384,7 @@ def _store_forecasts(toar_database: ToarDatabase, model_name: str, version: str,
             )
         )
         bulk_insert(conn, ozone_forecast, rows[[c.name for c in ozone_forecast.columns]])
+        before_commit()
 
 
 def _feature_fingerprints(context: AssetExecutionContext, days: list[str]) -> dict[str, dict]:

@@ -303,12 +303,18 @@ def _check_conservation(partition: str, totals: dict, quarantine_read_back: int)
 
 
 def write_while_harmonizing(
-    engine: Engine, partition: str, parts: Iterable[Harmonized], accept: Callable[[Harmonized], bool]
+    engine: Engine,
+    partition: str,
+    parts: Iterable[Harmonized],
+    accept: Callable[[Harmonized], bool],
+    before_commit: Callable[[], None] | None = None,
 ) -> tuple[Harmonized, WriteStats | None]:
     """Write a partition whose parts are still being harmonized: a writer thread loads each part
     as it arrives (and connects, and creates the schema if needed, while the first is made),
     while this thread makes the next. Once all are made, ``accept`` judges the whole partition
     (say, blocking checks) while the writer finishes; it commits only if ``accept`` said yes.
+    ``before_commit``, if given, is called after that, just before the commit: raising rolls the
+    partition back and the error goes through (say, the step's run is no longer alive).
     Returns the harmonized partition and the write's figures (None if it was withheld)."""
     # ``accept`` may import great_expectations, and with it sqlalchemy.orm, in this thread. While
     # that import runs, SQLAlchemy's inspection registry already holds half-initialized orm code,
@@ -317,8 +323,14 @@ def write_while_harmonizing(
 
     handed_over: queue.Queue = queue.Queue()
     verdict: Future = Future()
+
+    def confirm() -> bool:  # in the writer's thread, once it has written everything
+        if verdict.result() and before_commit is not None:
+            before_commit()
+        return verdict.result()
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="toar-writer") as pool:
-        writing = pool.submit(write_partition, engine, partition, iter(handed_over.get, None), verdict.result)
+        writing = pool.submit(write_partition, engine, partition, iter(handed_over.get, None), confirm)
         try:
             done = []
             for part in parts:

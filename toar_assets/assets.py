@@ -2,7 +2,7 @@
 partitions -> TOAR database (the v3 archive's raw asset is in ``archive.py``, the v3 API's
 latest values' in ``latest.py``)."""
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import pyarrow as pa
 from dagster import (
@@ -21,6 +21,7 @@ import checks.harmonized
 import checks.raw
 from asset_base.partition_step import TRANSIENT_RETRIES, PartitionStep, materialize_partitions
 from asset_base.partitions import daily_asset
+from asset_base.run_guard import ensure_run_alive
 from asset_base.table_metadata import HARMONIZED_METADATA, RAW_METADATA
 from domain.fingerprint import combined_fingerprint, objects_fingerprint
 from domain.keys import OPENAQ_BUCKET, OWNERS_BY_GROUP, RAW_ARCHIVE, RAW_LATEST, RAW_MEASUREMENTS
@@ -167,7 +168,13 @@ def harmonized_toar_series(
 
     def harmonize_day(day: str, sources: tuple[pa.Table, dict[str, int]]) -> PartitionStep:
         raw, rows_by_source = sources
-        harmonized, valid, share, stats = _harmonize_while_writing(toar_database, day, raw, quality_gates)
+        harmonized, valid, share, stats = _harmonize_while_writing(
+            toar_database,
+            day,
+            raw,
+            quality_gates,
+            lambda: ensure_run_alive(context, f"{day} of harmonized_toar_series"),
+        )
         withheld = stats is None
         written = 0 if withheld else stats.values_written
         by_reason = harmonized.quarantined_by_reason()
@@ -261,9 +268,12 @@ class DayOfSources(Mapping):
 ROWS_PER_PART = 125_000
 
 
-def _harmonize_while_writing(database: ToarDatabase, day: str, raw, gates: QualityGates):
+def _harmonize_while_writing(
+    database: ToarDatabase, day: str, raw, gates: QualityGates, before_commit: Callable[[], None] | None = None
+):
     """Harmonize the day in parts (by station) while the database writer loads them; the
-    blocking checks judge the whole day before the writer commits (toar.writer).
+    blocking checks judge the whole day before the writer commits (toar.writer), and
+    ``before_commit`` (the run-alive guard) may still refuse the commit by raising.
     Returns the harmonized day, the two outcomes and the write's figures (None if withheld)."""
     outcomes = {}
 
@@ -272,5 +282,6 @@ def _harmonize_while_writing(database: ToarDatabase, day: str, raw, gates: Quali
         outcomes["share"] = share = checks.harmonized.quarantine_share(harmonized, gates.max_quarantined_share)
         return share.passed and (valid.passed or not valid.severe)
 
-    harmonized, stats = write_while_harmonizing(database.engine(), day, harmonize_in_parts(raw, ROWS_PER_PART), accept)
+    parts = harmonize_in_parts(raw, ROWS_PER_PART)
+    harmonized, stats = write_while_harmonizing(database.engine(), day, parts, accept, before_commit)
     return harmonized, outcomes["valid"], outcomes["share"], stats
