@@ -79,4 +79,4 @@ def new_archive_objects(
     location_ids = catalog.column("location_id").to_pylist()
     days = archive_watched_days(sensor_now().date(), openaq_sources.archive_watch_days)
     listings = {day.isoformat(): openaq_archive.archive_day(location_ids, day)[0] for day in days}
-    return request_changed_days(context, listings)
+    return request_changed_days(context, listings, source="archive")

@@ -111,7 +111,7 @@ def day_run_request(change: ChangedDay, source: str) -> RunRequest:
 def request_changed_days(
     context: SensorEvaluationContext,
     listings: Mapping[str, Sequence[ObjectInfo]],
-    source: str = "archive",  # new_archive_objects' call leaves it out
+    source: str,
 ) -> list[RunRequest] | SkipReason:
     """A run for each listed day whose objects changed since the last tick; the cursor moves on."""
     seen = json.loads(context.cursor) if context.cursor else {}
