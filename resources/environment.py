@@ -66,9 +66,11 @@ DEFAULTS = {
 
 
 # The embedded instance: SQLite storage (Dagster's default), no telemetry (it is offline), and run
-# monitoring like deploy/dagster.yaml: the daemon fails a run that does not start or does not
-# finish cancelling within 3 minutes, checking every minute. A run worker cannot be resumed by
-# the default run launcher, so none is (max_resume_run_attempts: 0). The run queue looks for runs
+# monitoring and run retries like deploy/dagster.yaml: the daemon fails a run that does not start
+# or does not finish cancelling within 3 minutes, checking every 30 s, frees the pool slots a
+# finished run still holds 30 s after its end, and retries a run that failed as a whole (not by
+# its steps) twice. A run worker cannot be resumed by the default run launcher, so none is
+# (max_resume_run_attempts: 0). The run queue looks for runs
 # to launch every second, not every 5 s: a backfill's runs wait for it one after another
 # (benchmarks/README.md, section 8).
 EMBEDDED_INSTANCE_CONFIG = """\
@@ -79,14 +81,24 @@ run_monitoring:
   start_timeout_seconds: 180
   cancel_timeout_seconds: 180
   max_resume_run_attempts: 0
-  poll_interval_seconds: 60
+  poll_interval_seconds: 30
+  free_slots_after_run_end_seconds: 30
+run_retries:
+  enabled: true
+  max_retries: 2
+  retry_on_asset_or_op_failure: false
 run_queue:
   dequeue_interval_seconds: 1
 """
 # What earlier versions wrote: replaced, as nobody changed it; an edited file is left alone.
+_MONITORING_ONLY = (
+    "telemetry:\n  enabled: false\nrun_monitoring:\n  enabled: true\n  start_timeout_seconds: 180\n"
+    "  cancel_timeout_seconds: 180\n  max_resume_run_attempts: 0\n  poll_interval_seconds: 60\n"
+)
 _EARLIER_EMBEDDED_CONFIGS = (
     "telemetry:\n  enabled: false\n",
-    EMBEDDED_INSTANCE_CONFIG.removesuffix("run_queue:\n  dequeue_interval_seconds: 1\n"),
+    _MONITORING_ONLY,  # before pool slots were freed and runs retried
+    _MONITORING_ONLY + "run_queue:\n  dequeue_interval_seconds: 1\n",
 )
 
 

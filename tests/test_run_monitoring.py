@@ -5,6 +5,7 @@ timeouts; the daemon runs as a subprocess and launches the runs through the defa
 (a run worker process under the daemon's code server).
 """
 
+import contextlib
 import os
 import re
 import signal
@@ -17,6 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
+from dagster._config import validate_config
+from dagster._core.instance.config import dagster_instance_config_schema
 
 from resources import environment
 from resources.environment import EMBEDDED_INSTANCE_CONFIG, PROJECT_ROOT
@@ -28,12 +31,23 @@ TEST_MONITORING = {"start_timeout_seconds": 10, "cancel_timeout_seconds": 10, "p
 STARTED_PROCESS = re.compile(r"Started process for run \(pid: (\d+)\)")
 
 
-def test_the_deployed_and_the_embedded_instance_monitor_runs_alike():
-    deployed = yaml.safe_load((PROJECT_ROOT / "deploy" / "dagster.yaml").read_text())["run_monitoring"]
+def test_the_deployed_and_the_embedded_instance_monitor_and_retry_runs_alike():
+    deployed = yaml.safe_load((PROJECT_ROOT / "deploy" / "dagster.yaml").read_text())
     embedded = yaml.safe_load(EMBEDDED_INSTANCE_CONFIG)
-    assert deployed == embedded["run_monitoring"]
-    assert deployed["enabled"] and deployed["max_resume_run_attempts"] == 0  # the default launcher cannot resume
+    for section in ("run_monitoring", "run_retries"):
+        assert deployed[section] == embedded[section], section
+    monitoring, retries = deployed["run_monitoring"], deployed["run_retries"]
+    assert monitoring["enabled"] and monitoring["max_resume_run_attempts"] == 0  # the default launcher cannot resume
+    # A dead run's pool slots are freed within a minute of its end (the next check after the delay).
+    assert monitoring["free_slots_after_run_end_seconds"] + monitoring["poll_interval_seconds"] <= 60
+    # A run whose worker died is retried; one failed by its steps is not (they retry transient errors).
+    assert retries == {"enabled": True, "max_retries": 2, "retry_on_asset_or_op_failure": False}
     assert embedded["telemetry"] == {"enabled": False}
+    # Dagster's schema accepts both (a misspelled key would fail the instance's load).
+    schema = dagster_instance_config_schema()
+    for settings in (deployed, embedded):
+        result = validate_config(schema, settings)
+        assert result.success, [error.message for error in result.errors or []]
 
 
 def test_the_embedded_instance_config_is_written_and_an_earlier_one_upgraded_but_an_edited_one_kept(
@@ -46,9 +60,11 @@ def test_the_embedded_instance_config_is_written_and_an_earlier_one_upgraded_but
     config = home / "dagster.yaml"
     environment.apply_defaults()
     assert config.read_text() == EMBEDDED_INSTANCE_CONFIG
-    config.write_text("telemetry:\n  enabled: false\n")  # what earlier versions wrote
-    environment.apply_defaults()
-    assert config.read_text() == EMBEDDED_INSTANCE_CONFIG
+    for earlier in environment._EARLIER_EMBEDDED_CONFIGS:  # what earlier versions wrote
+        config.write_text(earlier)
+        environment.apply_defaults()
+        assert config.read_text() == EMBEDDED_INSTANCE_CONFIG
+    assert "poll_interval_seconds: 60\n" in environment._EARLIER_EMBEDDED_CONFIGS[1]  # run monitoring's first
     config.write_text("telemetry:\n  enabled: true\n")  # someone's own settings
     environment.apply_defaults()
     assert config.read_text() == "telemetry:\n  enabled: true\n"
@@ -67,7 +83,15 @@ def daemon(tmp_path_factory):
     workspace = root / "workspace.yaml"
     workspace.write_text(yaml.safe_dump({"load_from": [{"python_file": {"relative_path": str(JOB_MODULE)}}]}))
     env = {**os.environ, "DAGSTER_HOME": str(home), "RUN_MONITORING_HANG_FILE": str(root / "hang")}
-    instance = DagsterInstance.from_config(str(home))  # its SQLite storage made before the daemon starts
+    with running_daemon(root, workspace, env) as instance:
+        yield instance, root, workspace, env
+
+
+@contextlib.contextmanager
+def running_daemon(root: Path, workspace: Path, env: dict):
+    """The instance of env's DAGSTER_HOME, with its daemon running (run queue, run monitoring,
+    run retries) on the workspace; the daemon, its code server and run workers stopped afterwards."""
+    instance = DagsterInstance.from_config(env["DAGSTER_HOME"])  # its storage made before the daemon starts
     log = (root / "daemon.log").open("w")
     process = subprocess.Popen(
         [BIN / "dagster-daemon", "run", "-w", workspace],
@@ -84,7 +108,7 @@ def daemon(tmp_path_factory):
             60,
             "the daemon's run queue and run monitoring",
         )
-        yield instance, root, workspace, env
+        yield instance
     finally:
         instance.dispose()
         # The daemon's session holds its code server and the run workers: stop them all.
@@ -97,11 +121,11 @@ def daemon(tmp_path_factory):
         log.close()
 
 
-def launch(workspace: Path, env: dict) -> str:
-    """Submit a run of the sleepy job to the instance's run queue; the daemon launches it."""
+def launch(workspace: Path, env: dict, job: str = "sleepy") -> str:
+    """Submit a run of the job to the instance's run queue; the daemon launches it."""
     run_id = str(uuid.uuid4())
     done = subprocess.run(
-        [BIN / "dagster", "job", "launch", "-w", workspace, "-j", "sleepy", "--run-id", run_id],
+        [BIN / "dagster", "job", "launch", "-w", workspace, "-j", job, "--run-id", run_id],
         env=env,
         capture_output=True,
         text=True,
