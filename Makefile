@@ -26,10 +26,11 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
+# On two workers, each test file wholly on one (its module fixtures, e.g. the UI's server, are made once).
 test: lint
 	bash scripts/ensure_postgres.sh
 	bash scripts/ensure_browser.sh
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # The quick loop: no PostgreSQL, no browser, nothing marked slow; under a minute on 2 cores.
 test-fast: install
