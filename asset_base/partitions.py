@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 from dagster import AssetsDefinition, BackfillPolicy, BetaWarning, DailyPartitionsDefinition, asset
 
+from asset_base.partition_step import TRANSIENT_RETRIES
 from domain.keys import OWNERS_BY_GROUP
 
 # OpenAQ's first real-time fetches predate 2014; the current (incomplete) day is a partition
@@ -42,3 +43,19 @@ def daily_asset(**kwargs) -> Callable[..., AssetsDefinition]:
             return asset(partitions_def=daily_partitions, backfill_policy=daily_backfill_policy, **kwargs)(fn)
 
     return decorate
+
+
+def raw_daily_asset(source, *, metadata: dict, check_specs: list, code_version: str, kind: str = "s3"):
+    """``daily_asset`` for a source's raw partitions: group openaq, Parquet in the lake (the IO
+    manager ``lake_io_manager``), the raw checks, transient errors retried. ``source`` is the
+    external asset it reads, ``kind`` what that is (s3, api)."""
+    return daily_asset(
+        group_name="openaq",
+        code_version=code_version,
+        io_manager_key="lake_io_manager",
+        kinds={kind, "parquet"},
+        deps=[source],
+        metadata=metadata,
+        check_specs=check_specs,
+        retry_policy=TRANSIENT_RETRIES,
+    )

@@ -74,16 +74,25 @@ _ARCHIVE_FIELDS = {
     "location_id": "location_id",
     "sensor_id": "sensors_id",
 }
+
+
+def _v3_raw_metadata(source: str, fields: dict[str, str], origin: dict[str, str], from_catalog: dict[str, str]) -> dict:
+    """Schema and lineage of a v3 source's raw asset: its columns from the source's ``fields``
+    and ``origin`` (key, ETag, publication), the rest from the locations catalog."""
+    return table_metadata(
+        _RAW_SCHEMA,
+        {column: [(source, field)] for column, field in fields.items()}
+        | {column: [(LOCATIONS, field)] for column, field in from_catalog.items()}
+        | {column: [(source, field)] for column, field in origin.items()},
+    )
+
+
 # The archive's CSV fields, and the catalog's for what the files do not carry.
-ARCHIVE_RAW_METADATA = table_metadata(
-    _RAW_SCHEMA,
-    {column: [(OPENAQ_ARCHIVE, field)] for column, field in _ARCHIVE_FIELDS.items()}
-    | {column: [(LOCATIONS, field)] for column, field in RAW_FIELDS_FROM_CATALOG.items()}
-    | {
-        "source_key": [(OPENAQ_ARCHIVE, "key")],
-        "source_etag": [(OPENAQ_ARCHIVE, "etag")],
-        "published_at": [(OPENAQ_ARCHIVE, "last_modified")],
-    },
+ARCHIVE_RAW_METADATA = _v3_raw_metadata(
+    OPENAQ_ARCHIVE,
+    _ARCHIVE_FIELDS,
+    {"source_key": "key", "source_etag": "etag", "published_at": "last_modified"},
+    RAW_FIELDS_FROM_CATALOG,
 )
 # Raw column <- the field of a /v3/parameters/{id}/latest result (sources.openaq_v3.latest); the
 # parameter and unit are the requested parameter id's, the period the spacing of a sensor's times.
@@ -101,16 +110,11 @@ _LATEST_FIELDS = {
     "sensor_id": "sensorsId",
 }
 # The latest results' fields, and the catalog's for the name and what the results do not carry.
-LATEST_RAW_METADATA = table_metadata(
-    _RAW_SCHEMA,
-    {column: [(OPENAQ_API_LATEST, field)] for column, field in _LATEST_FIELDS.items()}
-    | {column: [(LOCATIONS, field)] for column, field in RAW_FIELDS_FROM_CATALOG.items()}
-    | {
-        "location": [(LOCATIONS, "name")],
-        "source_key": [(OPENAQ_API_LATEST, "request")],
-        "source_etag": [(OPENAQ_API_LATEST, "results")],
-        "published_at": [(OPENAQ_API_LATEST, "polled_at")],
-    },
+LATEST_RAW_METADATA = _v3_raw_metadata(
+    OPENAQ_API_LATEST,
+    _LATEST_FIELDS,
+    {"source_key": "request", "source_etag": "results", "published_at": "polled_at"},
+    {**RAW_FIELDS_FROM_CATALOG, "location": "name"},
 )
 
 HARMONIZED_COLUMNS = [

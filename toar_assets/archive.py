@@ -21,8 +21,8 @@ from dagster import (
 )
 
 import checks.raw
-from asset_base.partition_step import TRANSIENT_RETRIES, PartitionStep, materialize_partitions
-from asset_base.partitions import daily_asset
+from asset_base.partition_step import PartitionStep, materialize_partitions
+from asset_base.partitions import raw_daily_asset
 from asset_base.table_metadata import ARCHIVE_RAW_METADATA
 from domain.fingerprint import objects_fingerprint
 from domain.keys import LOCATIONS, OPENAQ_ARCHIVE, OWNERS_BY_GROUP, RAW_ARCHIVE
@@ -116,15 +116,11 @@ def openaq_locations(
     )
 
 
-@daily_asset(
-    group_name="openaq",
-    code_version=RAW_CODE_VERSION,
-    io_manager_key="lake_io_manager",
-    kinds={"s3", "parquet"},
-    deps=[openaq_data_archive],
+@raw_daily_asset(
+    openaq_data_archive,
     metadata=ARCHIVE_RAW_METADATA,
     check_specs=checks.raw.ARCHIVE_SPECS,
-    retry_policy=TRANSIENT_RETRIES,
+    code_version=RAW_CODE_VERSION,
 )
 def raw_openaq_archive(
     context: AssetExecutionContext,

@@ -20,7 +20,7 @@ from pydantic import Field
 import checks.harmonized
 import checks.raw
 from asset_base.partition_step import TRANSIENT_RETRIES, PartitionStep, materialize_partitions
-from asset_base.partitions import daily_asset
+from asset_base.partitions import daily_asset, raw_daily_asset
 from asset_base.run_guard import ensure_run_alive
 from asset_base.table_metadata import HARMONIZED_METADATA, RAW_METADATA
 from domain.fingerprint import combined_fingerprint, objects_fingerprint
@@ -59,15 +59,8 @@ openaq_realtime_bucket = AssetSpec(
 )
 
 
-@daily_asset(
-    group_name="openaq",
-    code_version=RAW_CODE_VERSION,
-    io_manager_key="lake_io_manager",
-    kinds={"s3", "parquet"},
-    deps=[openaq_realtime_bucket],
-    metadata=RAW_METADATA,
-    check_specs=checks.raw.SPECS,
-    retry_policy=TRANSIENT_RETRIES,
+@raw_daily_asset(
+    openaq_realtime_bucket, metadata=RAW_METADATA, check_specs=checks.raw.SPECS, code_version=RAW_CODE_VERSION
 )
 def raw_openaq_measurements(
     context: AssetExecutionContext,

@@ -10,8 +10,8 @@ import pyarrow as pa
 from dagster import AssetExecutionContext, AssetSpec, Failure, MetadataValue, ResourceParam
 
 import checks.raw
-from asset_base.partition_step import TRANSIENT_RETRIES, PartitionStep, materialize_partitions
-from asset_base.partitions import daily_asset
+from asset_base.partition_step import PartitionStep, materialize_partitions
+from asset_base.partitions import raw_daily_asset
 from asset_base.table_metadata import LATEST_RAW_METADATA
 from domain.fingerprint import objects_fingerprint
 from domain.keys import OPENAQ_API_LATEST, OWNERS_BY_GROUP, RAW_LATEST
@@ -41,15 +41,12 @@ def poll_day_allowed(day: str, polled_at: datetime) -> bool:
     return day in {polled_at.date().isoformat(), (polled_at - timedelta(minutes=POLL_MINUTES)).date().isoformat()}
 
 
-@daily_asset(
-    group_name="openaq",
-    code_version=LATEST_CODE_VERSION,
-    io_manager_key="lake_io_manager",
-    kinds={"api", "parquet"},
-    deps=[openaq_api_latest],
+@raw_daily_asset(
+    openaq_api_latest,
     metadata=LATEST_RAW_METADATA,
     check_specs=checks.raw.LATEST_SPECS,
-    retry_policy=TRANSIENT_RETRIES,
+    code_version=LATEST_CODE_VERSION,
+    kind="api",
 )
 def raw_openaq_latest(
     context: AssetExecutionContext,
