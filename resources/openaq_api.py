@@ -21,9 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from dagster import ConfigurableResource
 from openaq import OpenAQ
 from openaq.core.exceptions import APIError, HTTPRateLimitError, OpenAQError
 from openaq.core.transport import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Response, Transport
+from pydantic import Field
 
 from domain.secrets import mask_secrets
 
@@ -118,6 +120,37 @@ class ApiSession:
         except (OpenAQError, APIError, OSError) as exc:
             text = mask_secrets(f"{type(exc).__name__}: {exc}", [self._api_key or ""])
             raise self._error(f"OpenAQ {self._what} from {mask_secrets(self._base_url)}: {text}") from None
+
+
+class OpenAQApiSettings(ConfigurableResource):
+    """What every resource that calls the v3 API is given: the key, the URL, the 429 policy."""
+
+    api_key: str | None = Field(
+        default=None, repr=False, description="OpenAQ API key: set OPENAQ_API_KEY; never shown or logged"
+    )
+    base_url: str = Field(default=OPENAQ_API_URL, description="the v3 API's base URL (tests: the local server)")
+    max_retries: int = Field(default=3, description="retries of a request the API refused with 429")
+    max_wait_seconds: float = Field(
+        default=120.0, description="longest Retry-After waited for; a longer one (the hourly limit) fails the request"
+    )
+
+    def session(self, what: str, error: type[OpenAQApiError]) -> ApiSession:
+        """An SDK session for requests of ``what``, whose failures raise ``error``."""
+        return ApiSession(
+            self.api_key,
+            self.base_url,
+            what=what,
+            max_retries=self.max_retries,
+            max_wait_seconds=self.max_wait_seconds,
+            error=error,
+        )
+
+    def shown_settings(self) -> dict[str, Any]:
+        """The API settings for metadata: only whether the key is set."""
+        return {
+            "api_key": f"OPENAQ_API_KEY ({'set' if self.api_key else 'not set'})",
+            "base_url": mask_secrets(self.base_url),
+        }
 
 
 class _RateLimited(Exception):

@@ -14,12 +14,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
-from dagster import ConfigurableResource
 from openaq import OpenAQ
 from pydantic import Field
 
-from domain.secrets import mask_secrets
-from resources.openaq_api import MAX_PAGE_SIZE, OPENAQ_API_URL, ApiSession, OpenAQApiError
+from resources.openaq_api import MAX_PAGE_SIZE, ApiSession, OpenAQApiError, OpenAQApiSettings
 from sources.openaq_v3.catalog import PARAMETER_IDS, catalog_from_file, catalog_from_ids, catalog_from_sdk
 
 _ISO_CODE = re.compile(r"[A-Z]{2}")
@@ -38,7 +36,7 @@ class CatalogFetchError(OpenAQApiError):
     """The API did not give the catalog (after the rate-limit retries); the key is masked."""
 
 
-class OpenAQCatalog(ConfigurableResource):
+class OpenAQCatalog(OpenAQApiSettings):
     """Which OpenAQ v3 locations to follow, and fetching them.
 
     ``location_ids`` or ``locations_file`` name the locations directly (no request is made);
@@ -49,10 +47,6 @@ class OpenAQCatalog(ConfigurableResource):
     waits its ``Retry-After`` and retries, at most ``max_retries`` times.
     """
 
-    api_key: str | None = Field(
-        default=None, repr=False, description="OpenAQ API key: set OPENAQ_API_KEY; never shown or logged"
-    )
-    base_url: str = Field(default=OPENAQ_API_URL, description="the v3 API's base URL (tests: the local server)")
     parameters: list[str] = Field(
         default=["o3", "no2"], description=f"pollutants measured at a location, any of {sorted(PARAMETER_IDS)}"
     )
@@ -67,10 +61,6 @@ class OpenAQCatalog(ConfigurableResource):
         "list of v3 location records (as the sample generator's locations.json)",
     )
     page_size: int = Field(default=MAX_PAGE_SIZE, description=f"locations per request, 1 to {MAX_PAGE_SIZE}")
-    max_retries: int = Field(default=3, description="retries of a request the API refused with 429")
-    max_wait_seconds: float = Field(
-        default=120.0, description="longest Retry-After waited for; a longer one (the hourly limit) fails the fetch"
-    )
 
     def source(self) -> Source:
         """Where the catalog comes from: ids, a CSV, the API, or (none of them) keyless discovery."""
@@ -97,8 +87,7 @@ class OpenAQCatalog(ConfigurableResource):
         """The settings for metadata: the filters, and only whether the key is set."""
         return {
             "source": self.source(),
-            "api_key": f"OPENAQ_API_KEY ({'set' if self.api_key else 'not set'})",
-            "base_url": mask_secrets(self.base_url),
+            **self.shown_settings(),
             "parameters": list(self.parameters),
             "countries": list(self.countries),
             "bbox": list(self.bbox) if self.bbox is not None else None,
@@ -130,14 +119,7 @@ class OpenAQCatalog(ConfigurableResource):
         return catalog_from_sdk(found.values())
 
     def _session(self) -> ApiSession:
-        return ApiSession(
-            self.api_key,
-            self.base_url,
-            what="locations",
-            max_retries=self.max_retries,
-            max_wait_seconds=self.max_wait_seconds,
-            error=CatalogFetchError,
-        )
+        return self.session("locations", CatalogFetchError)
 
     def _pages(self, session: ApiSession, query: dict[str, Any]) -> Iterator[Any]:
         page, seen = 1, 0

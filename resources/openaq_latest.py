@@ -19,14 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from dagster import ConfigurableResource
 from openaq import OpenAQ
 from openaq.core.models import build_query_params
 from openaq.core.responses import LatestResponse
 from pydantic import Field
 
-from domain.secrets import mask_secrets
-from resources.openaq_api import MAX_PAGE_SIZE, OPENAQ_API_URL, ApiSession, OpenAQApiError, RequestCounts
+from resources.openaq_api import MAX_PAGE_SIZE, ApiSession, OpenAQApiError, OpenAQApiSettings, RequestCounts
 from sources.openaq_v3.catalog import PARAMETER_IDS
 from sources.openaq_v3.latest import LatestPage, LatestValue, followed_parameter_ids
 
@@ -48,13 +46,9 @@ class Poll:
     counts: RequestCounts
 
 
-class OpenAQLatest(ConfigurableResource):
+class OpenAQLatest(OpenAQApiSettings):
     """Polls the latest values of the followed parameters (``poll``)."""
 
-    api_key: str | None = Field(
-        default=None, repr=False, description="OpenAQ API key: set OPENAQ_API_KEY; never shown or logged"
-    )
-    base_url: str = Field(default=OPENAQ_API_URL, description="the v3 API's base URL (tests: the local server)")
     parameters: list[str] = Field(
         default=["o3", "no2"], description=f"pollutants polled, any of {sorted(PARAMETER_IDS)}; every unit's id"
     )
@@ -64,16 +58,11 @@ class OpenAQLatest(ConfigurableResource):
         description="values newer than this many hours before the poll (datetime_min): monitors publish an "
         "hour's mean up to about two hours late, and a sensor that stopped keeps its last value for ever",
     )
-    max_retries: int = Field(default=3, description="retries of a request the API refused with 429")
-    max_wait_seconds: float = Field(
-        default=120.0, description="longest Retry-After waited for; a longer one (the hourly limit) fails the poll"
-    )
 
     def describe(self) -> dict[str, Any]:
         """The settings for metadata: only whether the key is set."""
         return {
-            "api_key": f"OPENAQ_API_KEY ({'set' if self.api_key else 'not set'})",
-            "base_url": mask_secrets(self.base_url),
+            **self.shown_settings(),
             "parameters": list(self.parameters),
             "parameter_ids": followed_parameter_ids(self.parameters),
             "page_size": self.page_size,
@@ -93,14 +82,7 @@ class OpenAQLatest(ConfigurableResource):
         since = now - timedelta(hours=self.lookback_hours)
         parameter_ids = followed_parameter_ids(self.parameters)
         pages: list[LatestPage] = []
-        session = ApiSession(
-            self.api_key,
-            self.base_url,
-            what="latest values",
-            max_retries=self.max_retries,
-            max_wait_seconds=self.max_wait_seconds,
-            error=LatestFetchError,
-        )
+        session = self.session("latest values", LatestFetchError)
         with session:
             for parameter_id in parameter_ids:
                 pages += self._pages(session, parameter_id, since)
