@@ -25,7 +25,7 @@ PRODUCT_PACKAGES = [
     "sample_data",
     "local_services",
 ]
-TOP_MODULES = ["definitions", "main_job", "column_lineage", "migrate"]
+TOP_MODULES = ["definitions", "main_job", "column_lineage", "migrate", "liveness"]
 
 
 def product_modules() -> list[str]:
