@@ -5,8 +5,9 @@ The code server (``dagster code-server start``) alone has the location variables
 with deploy/dagster.yaml, on a throwaway PostgreSQL database) and the code server's address,
 through deploy/workspace.yaml. A two-day backfill launched through the webserver's GraphQL runs
 to success (its run executes under the code server) and writes the TOAR database. The liveness
-probe (``python -m liveness``) passes against that code server, and fails, naming the variable,
-against one started without ``TOAR_DATABASE_URL``, which Dagster's health check calls healthy.
+probe (``python -m liveness``) passes against that code server and fails once its code process is
+killed, and fails naming the variable against one started without ``TOAR_DATABASE_URL``; Dagster's
+health check calls both healthy.
 """
 
 import contextlib
@@ -21,6 +22,7 @@ import urllib.request
 from datetime import date
 from pathlib import Path
 
+import psutil
 import pytest
 import sqlalchemy as sa
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
@@ -123,6 +125,12 @@ def probe(port: int, env: dict) -> subprocess.CompletedProcess:
     )
 
 
+def health_check(port: int, env: dict) -> int:
+    """Dagster's own check of a code server: 0 when it answers."""
+    command = [BIN / "dagster", "api", "grpc-health-check", "-h", "127.0.0.1", "-p", str(port)]
+    return subprocess.run(command, capture_output=True, env=env, timeout=60).returncode
+
+
 def values_by_day(toar_url: str) -> dict[str, int]:
     engine = sa.create_engine(toar_url)
     try:
@@ -169,7 +177,7 @@ def test_code_server_webserver_and_daemon_run_a_backfill_and_the_probe_tells_a_f
         instance = DagsterInstance.from_config(str(home))
         workspace = PROJECT_ROOT / "deploy" / "workspace.yaml"
         try:
-            with started(code_server(code_port), code_env, tmp_path / "code-server.log"):
+            with started(code_server(code_port), code_env, tmp_path / "code-server.log") as server:
                 wait_for(
                     lambda: load_error("127.0.0.1", code_port) is None,
                     90,
@@ -207,13 +215,20 @@ def test_code_server_webserver_and_daemon_run_a_backfill_and_the_probe_tells_a_f
                 counts = values_by_day(toar_url)
                 assert set(counts) == set(DAYS) and all(counts.values()), counts
 
+                # Its code process killed: the proxy answers the health check, the probe fails.
+                (code_process,) = psutil.Process(server.pid).children()
+                code_process.kill()
+                code_process.wait(timeout=10)
+                assert health_check(code_port, instance_env) == 0
+                dead = probe(code_port, instance_env)
+                assert dead.returncode == 1 and "Could not reach user code server" in dead.stderr, dead.stderr
+
             # A code server whose location cannot load: healthy to Dagster's check, not to the probe.
             broken_port = free_port()
             broken_env = {name: value for name, value in code_env.items() if name != "TOAR_DATABASE_URL"}
             with started(code_server(broken_port), broken_env, tmp_path / "broken-code-server.log"):
-                health = [BIN / "dagster", "api", "grpc-health-check", "-h", "127.0.0.1", "-p", str(broken_port)]
                 wait_for(
-                    lambda: subprocess.run(health, capture_output=True, env=instance_env).returncode == 0,
+                    lambda: health_check(broken_port, instance_env) == 0,
                     60,
                     "the broken code server's health check",
                     tmp_path / "broken-code-server.log",
