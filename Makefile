@@ -32,7 +32,7 @@ test: lint
 	bash scripts/ensure_browser.sh
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
-# The quick loop: no PostgreSQL, no browser, nothing marked slow; under a minute on 2 cores.
+# The quick loop: no PostgreSQL, no browser, nothing marked slow; about a minute on 2 cores.
 test-fast: install
 	$(BIN)/python -m pytest -n 2 -m "not postgres and not slow and not e2e"
 
