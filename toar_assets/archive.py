@@ -24,16 +24,15 @@ import checks.raw
 from asset_base.partition_step import PartitionStep, materialize_partitions
 from asset_base.partitions import raw_daily_asset
 from asset_base.table_metadata import ARCHIVE_RAW_METADATA
-from domain.fingerprint import objects_fingerprint
 from domain.keys import LOCATIONS, OPENAQ_ARCHIVE, OWNERS_BY_GROUP, RAW_ARCHIVE
 from resources.openaq_bucket import ObjectReadError, OpenAQBucket
 from resources.openaq_catalog import OpenAQCatalog
-from resources.parquet_io_manager import EncodedTable, ParquetIOManager
+from resources.parquet_io_manager import ParquetIOManager
 from resources.qoa import QoAMonitor
 from resources.quality_gates import QualityGates
 from sources.openaq_v3.catalog import catalog_from_ids, diff_catalogs, with_catalog_fields
 from sources.openaq_v3.reader import read_archive_day
-from toar_assets.assets import RAW_CODE_VERSION, RawReadConfig
+from toar_assets.assets import RAW_CODE_VERSION, RawReadConfig, raw_day_step
 
 openaq_data_archive = AssetSpec(
     OPENAQ_ARCHIVE,
@@ -151,38 +150,20 @@ def raw_openaq_archive(
         except ObjectReadError as exc:
             raise Failure(f"{day}: {exc}", metadata={"partition": day, "failed_object": exc.location}) from exc
         table = with_catalog_fields(table, catalog)
-        encoded = EncodedTable(table)  # the Parquet encoding overlaps the checks
-        valid = checks.raw.validate(
-            table, quality_gates.min_data_quality_score, quality_gates.max_bad_record_share, asset=RAW_ARCHIVE
-        )
-        return PartitionStep(
-            outcomes={checks.raw.RECORDS_VALID: valid},
+        return raw_day_step(
+            table,
+            report,
+            asset=RAW_ARCHIVE,
+            gates=quality_gates,
+            bucket=openaq_archive,
             metadata={
-                "dagster/row_count": report.records,
                 "locations_followed": len(location_ids),
-                "objects": len(report.objects),
                 "objects_missing": len(missing),
                 "objects_new": report.objects_new,
                 "objects_changed": report.objects_changed,
-                "objects_reused": report.objects_reused,
-                "bytes_read": report.bytes,
-                "records": report.records,
-                "unparseable_lines": report.unparseable_lines,
-                "broken_objects": len(report.broken_objects),
-                "bucket": openaq_archive.display_url(),
-                "data_fingerprint": objects_fingerprint((o["key"], o["etag"]) for o in report.objects),
-                "source_objects": MetadataValue.json(report.objects),
                 "missing_locations": MetadataValue.json(missing),
-                "skipped": MetadataValue.json(report.skipped),
-                "broken": MetadataValue.json(report.broken_objects),
             },
-            qoa={
-                "rows_in": report.records,
-                "bytes_in": report.bytes,
-                "rows_out": table.num_rows,
-                "bytes_out": table.nbytes,
-            },
-            value=encoded,
+            skipped=report.skipped,
             log=(
                 f"{day}: {len(report.objects)} files of {len(location_ids)} locations ({len(missing)} missing; "
                 f"{report.objects_new} new, {report.objects_changed} changed, {report.objects_reused} reused), "

@@ -33,6 +33,7 @@ from resources.parquet_io_manager import EncodedTable, ParquetIOManager
 from resources.qoa import QoAMonitor
 from resources.quality_gates import QualityGates
 from resources.toar_database import ToarDatabase
+from sources.day_reader import DayReport
 from sources.openaq_v1.reader import read_objects
 from toar.harmonize import HARMONIZATION_VERSION, RAW_INPUT_COLUMNS, Harmonized, harmonize_in_parts
 from toar.writer import write_while_harmonizing
@@ -85,33 +86,17 @@ def raw_openaq_measurements(
             table, report = read_objects(listed, openaq_bucket.read, previous)
         except ObjectReadError as exc:
             raise Failure(f"{day}: {exc}", metadata={"partition": day, "failed_object": exc.location}) from exc
-        encoded = EncodedTable(table)  # the Parquet encoding overlaps the checks
-        valid = checks.raw.validate(table, quality_gates.min_data_quality_score, quality_gates.max_bad_record_share)
-        return PartitionStep(
-            outcomes={"records_valid": valid},
+        return raw_day_step(
+            table,
+            report,
+            asset=RAW_MEASUREMENTS,
+            gates=quality_gates,
+            bucket=openaq_bucket,
             metadata={
-                "dagster/row_count": report.records,
-                "objects": len(report.objects),
                 "objects_read": len(report.objects) - report.objects_reused,
-                "objects_reused": report.objects_reused,
-                "bytes_read": report.bytes,
-                "records": report.records,
-                "unparseable_lines": report.unparseable_lines,
                 "skipped_keys": len(report.skipped) + len(unlisted),
-                "broken_objects": len(report.broken_objects),
-                "bucket": openaq_bucket.display_url(),
-                "data_fingerprint": objects_fingerprint((o["key"], o["etag"]) for o in report.objects),
-                "source_objects": MetadataValue.json(report.objects),
-                "skipped": MetadataValue.json(sorted(report.skipped + unlisted, key=lambda s: s["key"])),
-                "broken": MetadataValue.json(report.broken_objects),
             },
-            qoa={
-                "rows_in": report.records,
-                "bytes_in": report.bytes,
-                "rows_out": table.num_rows,
-                "bytes_out": table.nbytes,
-            },
-            value=encoded,
+            skipped=sorted(report.skipped + unlisted, key=lambda s: s["key"]),
             log=f"{day}: {len(report.objects)} objects ({report.objects_reused} reused), {report.records} records",
         )
 
@@ -225,6 +210,50 @@ def harmonized_toar_series(
         )
 
     return materialize_partitions(context, checks.harmonized.SPECS, qoa, quality_gates, harmonize_day, upstream=days)
+
+
+def raw_day_step(
+    table: pa.Table,
+    report: DayReport,
+    *,
+    asset: str,
+    gates: QualityGates,
+    bucket: OpenAQBucket,
+    metadata: dict,
+    skipped: list[dict],
+    log: str,
+) -> PartitionStep:
+    """A raw partition's step from the day a source's reader read: its Parquet encoding started
+    (it overlaps the checks), the raw checks, and what every bucket source reports (the day
+    report, the provenance list of keys and ETags), with the source's own ``metadata``."""
+    encoded = EncodedTable(table)
+    valid = checks.raw.validate(table, gates.min_data_quality_score, gates.max_bad_record_share, asset=asset)
+    return PartitionStep(
+        outcomes={checks.raw.RECORDS_VALID: valid},
+        metadata={
+            "dagster/row_count": report.records,
+            **metadata,
+            "objects": len(report.objects),
+            "objects_reused": report.objects_reused,
+            "bytes_read": report.bytes,
+            "records": report.records,
+            "unparseable_lines": report.unparseable_lines,
+            "broken_objects": len(report.broken_objects),
+            "bucket": bucket.display_url(),
+            "data_fingerprint": objects_fingerprint((o["key"], o["etag"]) for o in report.objects),
+            "source_objects": MetadataValue.json(report.objects),
+            "skipped": MetadataValue.json(skipped),
+            "broken": MetadataValue.json(report.broken_objects),
+        },
+        qoa={
+            "rows_in": report.records,
+            "bytes_in": report.bytes,
+            "rows_out": table.num_rows,
+            "bytes_out": table.nbytes,
+        },
+        value=encoded,
+        log=log,
+    )
 
 
 class MissingRawPartition(LookupError):
