@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import pandas as pd
-from dagster import AssetCheckEvaluation, AssetCheckSeverity, AssetCheckSpec, MetadataValue
+from dagster import AssetCheckEvaluation, AssetCheckSeverity, AssetCheckSpec
 
 from resources.qoa import freeze_long_lived_objects
 
@@ -153,17 +153,12 @@ def cost_outcome(cost_usd: float, budget_usd: float) -> Outcome:
 
 
 def check_evaluations(check: AssetCheckSpec, outcomes: dict[str, Outcome]) -> list[AssetCheckEvaluation]:
-    """One evaluation per partition: its verdict, its severity, its details.
+    """One evaluation per partition: its verdict, its severity, its details (the partition's
+    own: the UI lists the evaluations by partition, so no evaluation repeats the others').
 
     A failure is ERROR when severe (if the check is blocking, the run's downstream assets then
-    stop), WARN when mild. Each evaluation also keeps the run's view, as the run's single result
-    did: the partitions checked, those that failed and every partition's details.
+    stop), WARN when mild.
     """
-    run = {
-        "partitions_checked": MetadataValue.json(sorted(outcomes)),
-        "failed_partitions": MetadataValue.json(sorted(day for day, o in outcomes.items() if not o.passed)),
-        "details": MetadataValue.json({day: _plain(o.details) for day, o in sorted(outcomes.items())}),
-    }
     return [
         AssetCheckEvaluation(
             asset_key=check.asset_key,
@@ -172,7 +167,7 @@ def check_evaluations(check: AssetCheckSpec, outcomes: dict[str, Outcome]) -> li
             passed=outcome.passed,
             severity=AssetCheckSeverity.ERROR if outcome.severe else AssetCheckSeverity.WARN,
             blocking=check.blocking,
-            metadata={**_plain(outcome.details), **run},
+            metadata=_plain(outcome.details),
             description=None if outcome.passed else outcome.details.get("summary"),
         )
         for day, outcome in sorted(outcomes.items())

@@ -111,6 +111,17 @@ def materialized(result) -> set[str]:
     return {e.materialization.asset_key.path[-1] for e in result.get_asset_materialization_events()}
 
 
+def check_evaluations(result, check_name: str) -> dict:
+    """A check's evaluations in a run, by partition (one per partition the run checked)."""
+    found = {
+        e.event_specific_data.partition: e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.check_name == check_name
+    }
+    assert found, f"{check_name} was not evaluated"
+    return found
+
+
 def check_evaluation(result, check_name: str):
     for e in result.all_events:
         if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.check_name == check_name:

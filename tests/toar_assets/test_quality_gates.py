@@ -8,8 +8,7 @@ import toar.schema
 from ml_assets.assets import ozone_features
 from resources.quality_gates import QualityGates
 from tests.conftest import project_resources
-from tests.helpers import check_evaluation as evaluation
-from tests.helpers import materialize_days, materialized
+from tests.helpers import check_evaluations, materialize_days, materialized
 from tests.openaq_fixtures import record, write_object
 from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements
 
@@ -34,9 +33,9 @@ def test_a_bad_source_partition_stops_harmonization_in_the_same_run(tmp_path):
     with project_resources(tmp_path, tmp_path / "bucket") as resources:
         result = run(resources, "2014-01-01", "2014-01-01")
     assert not result.success
-    check = evaluation(result, "records_valid")
+    check = check_evaluations(result, "records_valid")["2014-01-01"]
     assert not check.passed and check.blocking
-    failure = check.metadata["details"].value["2014-01-01"]["failed_expectations"][0]
+    failure = check.metadata["failed_expectations"].value[0]
     assert failure["column"] == "unit" and failure["unexpected_count"] == 10 and failure["sample"][0] == "mg/m³"
     assert "harmonized_toar_series" not in materialized(result)
     engine = toar.database.create_engine(f"sqlite:///{tmp_path / 'toar.sqlite'}")
@@ -47,10 +46,10 @@ def test_cost_over_budget_stops_downstream(bucket, tmp_path):
     with project_resources(tmp_path, bucket, quality_gates=QualityGates(max_cost_usd_per_partition=0.0)) as resources:
         result = run(resources, "2014-01-01", "2014-01-02")
     assert not result.success
-    check = evaluation(result, "cost_within_budget")
-    assert not check.passed and check.metadata["failed_partitions"].value == ["2014-01-01", "2014-01-02"]
-    details = check.metadata["details"].value["2014-01-01"]
-    assert details["cost_usd"] > 0 and details["budget_usd"] == 0.0
+    checks = check_evaluations(result, "cost_within_budget")
+    assert sorted(day for day, check in checks.items() if not check.passed) == ["2014-01-01", "2014-01-02"]
+    details = checks["2014-01-01"].metadata
+    assert details["cost_usd"].value > 0 and details["budget_usd"].value == 0.0
     assert materialized(result) <= {"raw_openaq_measurements"}
     assert "harmonized_toar_series" not in materialized(result) and "ozone_features" not in materialized(result)
 
@@ -59,9 +58,9 @@ def test_too_much_quarantine_withholds_the_partition_and_stops_features(bucket, 
     with project_resources(tmp_path, bucket, quality_gates=QualityGates(max_quarantined_share=0.001)) as resources:
         result = run(resources, "2014-01-01", "2014-01-02")
     assert not result.success
-    check = evaluation(result, "quarantine_share_within_limit")
+    check = check_evaluations(result, "quarantine_share_within_limit")["2014-01-02"]
     assert not check.passed
-    assert check.metadata["details"].value["2014-01-02"]["quarantined_share"] > 0.001
+    assert check.metadata["quarantined_share"].value > 0.001
     assert "ozone_features" not in materialized(result)
     engine = toar.database.create_engine(f"sqlite:///{tmp_path / 'toar.sqlite'}")
     with engine.connect() as conn:
