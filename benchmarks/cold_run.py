@@ -25,14 +25,11 @@ Targets: (b) within 5x of (a) (median of rounds); (c) overhead under 1 s per par
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from benchmarks.code_location import wall_seconds
@@ -252,18 +249,14 @@ def run_events(instance, run_id: str) -> dict:
 # The embedded instance, with a run queue of one: the backfill's runs one after the other.
 BACKFILL_INSTANCE = "concurrency:\n  runs:\n    max_concurrent_runs: 1\n"
 
-SENSORS = """{ workspaceOrError { ... on Workspace { locationEntries { locationOrLoadError {
-  __typename ... on RepositoryLocation { repositories { sensors { name sensorState { id status } } } } } } } } }"""
-STOP_SENSOR = "mutation($id: String) { stopSensor(id: $id) { __typename } }"
-LAUNCH_BACKFILL = """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
-  __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message stack } } }"""
-
 
 def ui_backfill(bucket: Path, keys: list[str]) -> dict:
     """(c): webserver and daemon on a scratch instance; the sensors stopped; one backfill of
     ``keys`` launched through GraphQL and followed to its end."""
     from dagster import DagsterInstance, RunsFilter
 
+    from local_services.dagster_graphql import launch_backfill, loaded_sensors, stop_running_sensors
+    from local_services.loopback import free_port, wait_until
     from local_services.postgres import throwaway_postgres
     from resources.environment import EMBEDDED_INSTANCE_CONFIG
 
@@ -290,23 +283,12 @@ def ui_backfill(bucket: Path, keys: list[str]) -> dict:
         ]
         try:
             graphql = f"http://127.0.0.1:{port}/graphql"
-            sensors = wait_for(lambda: loaded_sensors(graphql), "the webserver's code location")
-            for sensor in sensors:
-                if sensor["sensorState"]["status"] == "RUNNING":
-                    query(graphql, STOP_SENSOR, {"id": sensor["sensorState"]["id"]})
+            stop_running_sensors(graphql, wait_until(lambda: loaded_sensors(graphql), 300, "the webserver's location"))
             with DagsterInstance.get() as instance:
-                wait_for(lambda: "BACKFILL" in (instance.get_daemon_heartbeats() or {}), "the daemon")
-                params = {
-                    "partitionNames": keys,
-                    "assetSelection": [{"path": [a]} for a in ASSETS],
-                    "fromFailure": False,
-                }
+                wait_until(lambda: "BACKFILL" in (instance.get_daemon_heartbeats() or {}), 300, "the daemon")
                 start = time.time()
-                launched = query(graphql, LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
-                if launched["__typename"] != "LaunchBackfillSuccess":
-                    raise SystemExit(f"launchPartitionBackfill failed: {launched}")
-                backfill_id = launched["backfillId"]
-                backfill = wait_for(lambda: finished(instance, backfill_id), "the backfill", timeout=1800)
+                backfill_id = launch_backfill(graphql, keys, ASSETS)
+                backfill = wait_until(lambda: finished(instance, backfill_id), 1800, "the backfill")
                 if backfill.status.value not in ("COMPLETED", "COMPLETED_SUCCESS"):
                     raise SystemExit(f"backfill {backfill_id} ended {backfill.status}; see {root}/daemon.log")
                 records = sorted(
@@ -360,45 +342,6 @@ def finished(instance, backfill_id: str):
         )
     )
     return None if unfinished else backfill
-
-
-def loaded_sensors(graphql: str) -> list[dict] | None:
-    """The code location's sensors, once the webserver has loaded it."""
-    try:
-        workspace = query(graphql, SENSORS)["workspaceOrError"]
-    except OSError:
-        return None
-    entries = [entry["locationOrLoadError"] or {} for entry in workspace.get("locationEntries", [])]
-    if not entries or any(entry.get("__typename") != "RepositoryLocation" for entry in entries):
-        return None
-    return [sensor for entry in entries for repository in entry["repositories"] for sensor in repository["sensors"]]
-
-
-def query(url: str, text: str, variables: dict | None = None) -> dict:
-    body = json.dumps({"query": text, "variables": variables or {}}).encode()
-    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        answer = json.loads(response.read())
-    if answer.get("errors"):
-        raise SystemExit(f"GraphQL error: {answer['errors']}")
-    return answer["data"]
-
-
-def wait_for(condition, what: str, timeout: float = 300):
-    """Poll ``condition`` until it returns something truthy."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise SystemExit(f"gave up waiting for {what} after {timeout:g} s")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def import_times(repeats: int) -> dict[str, float]:

@@ -1,17 +1,32 @@
-"""Servers on loopback: free ports, waiting for a server to answer, moto's S3 server."""
+"""Servers on loopback: free ports, waiting for a server (or anything) to answer, moto's S3 server."""
 
 import contextlib
 import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_until(
+    condition: Callable, timeout: float = 60, what: str = "condition", log: Path | None = None, interval: float = 0.3
+):
+    """Poll ``condition`` until it returns something truthy, and return that; after ``timeout``
+    seconds fail naming ``what`` (with the end of ``log``, the server's output, if given)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"not within {timeout:g} s: {what}" + (f"\n{log.read_text()[-3000:]}" if log else ""))
 
 
 def wait_until_serving(url: str, process: subprocess.Popen, timeout: float) -> None:

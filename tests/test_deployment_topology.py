@@ -11,14 +11,11 @@ health check calls both healthy.
 """
 
 import contextlib
-import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from datetime import date
 from pathlib import Path
 
@@ -28,7 +25,8 @@ import sqlalchemy as sa
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from liveness import load_error
-from local_services.loopback import free_port, wait_until_serving
+from local_services.dagster_graphql import launch_backfill, loaded_sensors, stop_running_sensors
+from local_services.loopback import free_port, wait_until, wait_until_serving
 from local_services.postgres import throwaway_postgres
 from resources.environment import DEFAULTS, PROJECT_ROOT
 from sample_data.generator import generate_bucket
@@ -41,12 +39,6 @@ DAYS = ["2014-01-01", "2014-01-02"]
 ASSETS = ("raw_openaq_measurements", "harmonized_toar_series")
 # Variables only the code server may hold: the locations, and what configures the sources.
 LOCATION_PREFIXES = ("OPENAQ_", "TOAR_", "DATA_LAKE_", "MLFLOW_")
-
-SENSORS = """{ workspaceOrError { ... on Workspace { locationEntries { locationOrLoadError {
-  __typename ... on RepositoryLocation { repositories { sensors { name sensorState { id status } } } } } } } } }"""
-STOP_SENSOR = "mutation($id: String) { stopSensor(id: $id) { __typename } }"
-LAUNCH_BACKFILL = """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
-  __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
 
 
 def without_locations(env: dict) -> dict:
@@ -84,34 +76,6 @@ def started(command: list, env: dict, log: Path):
 
 def code_server(port: int) -> list:
     return [BIN / "dagster", "code-server", "start", "-m", "definitions", "-h", "127.0.0.1", "-p", port]
-
-
-def wait_for(condition, timeout: float, what: str, log: Path | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"not within {timeout} s: {what}" + (f"\n{log.read_text()[-3000:]}" if log else ""))
-
-
-def graphql(url: str, text: str, variables: dict | None = None) -> dict:
-    request = urllib.request.Request(
-        url, json.dumps({"query": text, "variables": variables or {}}).encode(), {"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        answer = json.loads(response.read())
-    assert not answer.get("errors"), answer["errors"]
-    return answer["data"]
-
-
-def loaded_sensors(url: str) -> list[dict] | None:
-    """The code location's sensors, once the webserver has loaded it from the code server."""
-    entries = [e["locationOrLoadError"] or {} for e in graphql(url, SENSORS)["workspaceOrError"]["locationEntries"]]
-    if not entries or any(entry.get("__typename") != "RepositoryLocation" for entry in entries):
-        return None
-    return [sensor for entry in entries for repository in entry["repositories"] for sensor in repository["sensors"]]
 
 
 def probe(port: int, env: dict) -> subprocess.CompletedProcess:
@@ -178,7 +142,7 @@ def test_code_server_webserver_and_daemon_run_a_backfill_and_the_probe_tells_a_f
         workspace = PROJECT_ROOT / "deploy" / "workspace.yaml"
         try:
             with started(code_server(code_port), code_env, tmp_path / "code-server.log") as server:
-                wait_for(
+                wait_until(
                     lambda: load_error("127.0.0.1", code_port) is None,
                     90,
                     "the code location",
@@ -190,18 +154,15 @@ def test_code_server_webserver_and_daemon_run_a_backfill_and_the_probe_tells_a_f
                 with started(webserver, instance_env, tmp_path / "webserver.log") as web:
                     url = f"http://127.0.0.1:{web_port}/graphql"
                     wait_until_serving(f"http://127.0.0.1:{web_port}/server_info", web, timeout=60)
-                    sensors = wait_for(lambda: loaded_sensors(url), 60, "the location in the webserver")
-                    for sensor in sensors:  # only the backfill's runs
-                        if sensor["sensorState"]["status"] == "RUNNING":
-                            graphql(url, STOP_SENSOR, {"id": sensor["sensorState"]["id"]})
-                    params = {"partitionNames": DAYS, "assetSelection": [{"path": [asset]} for asset in ASSETS]}
-                    launched = graphql(url, LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
-                    assert launched["__typename"] == "LaunchBackfillSuccess", launched
-                    backfill_id = launched["backfillId"]
+                    # Only the backfill's runs: the sensors stopped.
+                    stop_running_sensors(
+                        url, wait_until(lambda: loaded_sensors(url), 60, "the location in the webserver")
+                    )
+                    backfill_id = launch_backfill(url, DAYS, ASSETS)
                     # Started after the launch: the backfill daemon's first pass (then one every 30 s) takes it.
                     daemon_log = tmp_path / "daemon.log"
                     with started([BIN / "dagster-daemon", "run", "-w", workspace], instance_env, daemon_log):
-                        backfill = wait_for(
+                        backfill = wait_until(
                             lambda: (b := instance.get_backfill(backfill_id)).status.value != "REQUESTED" and b,
                             120,
                             "the backfill's end",
@@ -227,7 +188,7 @@ def test_code_server_webserver_and_daemon_run_a_backfill_and_the_probe_tells_a_f
             broken_port = free_port()
             broken_env = {name: value for name, value in code_env.items() if name != "TOAR_DATABASE_URL"}
             with started(code_server(broken_port), broken_env, tmp_path / "broken-code-server.log"):
-                wait_for(
+                wait_until(
                     lambda: health_check(broken_port, instance_env) == 0,
                     60,
                     "the broken code server's health check",

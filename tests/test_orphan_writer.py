@@ -18,10 +18,11 @@ import sqlalchemy as sa
 import yaml
 from dagster import DagsterEventType, DagsterRunStatus
 
+from local_services.loopback import wait_until
 from local_services.postgres import throwaway_postgres
 from resources.environment import PROJECT_ROOT
 from tests.orphan_writer_job import DAY, STATIONS
-from tests.test_run_monitoring import launch, messages, running_daemon, wait_for, worker_pid
+from tests.test_run_monitoring import launch, messages, running_daemon, worker_pid
 
 JOB_MODULE = PROJECT_ROOT / "tests" / "orphan_writer_job.py"
 TEST_MONITORING = {"poll_interval_seconds": 2, "free_slots_after_run_end_seconds": 3}
@@ -88,7 +89,7 @@ def test_a_killed_run_worker_leaves_no_orphan_writer_frees_its_slot_and_is_retri
         try:
             with running_daemon(tmp_path, workspace, env) as instance:
                 run_id = launch(workspace, env, "orphan_writer")
-                wait_for(ready.exists, 60, "the step at its commit")
+                wait_until(ready.exists, 60, "the step at its commit")
                 step_pid = int(ready.read_text())
                 assert instance.event_log_storage.get_concurrency_info(POOL).active_run_ids == {run_id}
                 run_worker = worker_pid(instance, run_id)
@@ -96,7 +97,7 @@ def test_a_killed_run_worker_leaves_no_orphan_writer_frees_its_slot_and_is_retri
 
                 os.kill(run_worker, signal.SIGKILL)
                 killed = time.monotonic()
-                wait_for(
+                wait_until(
                     lambda: instance.get_run_by_id(run_id).status == DagsterRunStatus.FAILURE,
                     5,
                     "the run marked failed",
@@ -104,21 +105,21 @@ def test_a_killed_run_worker_leaves_no_orphan_writer_frees_its_slot_and_is_retri
                 failed = time.monotonic() - killed
                 assert not gone(step_pid)  # the orphan: its run worker is dead and it goes on
                 hold.unlink()  # ... to its commit, after the run was marked failed
-                wait_for(lambda: gone(step_pid), 30, "the orphaned step exited")
+                wait_until(lambda: gone(step_pid), 30, "the orphaned step exited")
                 assert rows_of_the_day(toar_url) == (0, 0)  # it committed nothing
                 assert "RunNotAlive: 2014-01-01 of orphan_day not committed" in step_error(instance, run_id).to_string()
 
-                wait_for(
+                wait_until(
                     lambda: run_id not in instance.event_log_storage.get_concurrency_info(POOL).active_run_ids,
                     SLOTS_FREED_WITHIN,
                     "the dead run's pool slot freed",
                 )
                 freed = time.monotonic() - killed
 
-                retry_id = wait_for(
+                retry_id = wait_until(
                     lambda: instance.get_run_by_id(run_id).tags.get("dagster/auto_retry_run_id"), 30, "a retry"
                 )
-                wait_for(
+                wait_until(
                     lambda: (
                         instance.get_run_by_id(retry_id).status in (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE)
                     ),

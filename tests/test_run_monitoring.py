@@ -21,6 +21,7 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 from dagster._config import validate_config
 from dagster._core.instance.config import dagster_instance_config_schema
 
+from local_services.loopback import wait_until
 from resources import environment
 from resources.environment import EMBEDDED_INSTANCE_CONFIG, PROJECT_ROOT
 
@@ -103,7 +104,7 @@ def running_daemon(root: Path, workspace: Path, env: dict):
     )
     try:
         # Runs are launched once the daemons that launch and monitor them are beating.
-        wait_for(
+        wait_until(
             lambda: {"QUEUED_RUN_COORDINATOR", "MONITORING"} <= set(instance.get_daemon_heartbeats()),
             60,
             "the daemon's run queue and run monitoring",
@@ -135,16 +136,6 @@ def launch(workspace: Path, env: dict, job: str = "sleepy") -> str:
     return run_id
 
 
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"not within {timeout} s: {what}")
-
-
 def worker_pid(instance, run_id: str) -> int | None:
     for event in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT):
         match = STARTED_PROCESS.search(event.message)
@@ -168,12 +159,12 @@ def test_a_run_whose_worker_is_killed_is_marked_failed_with_the_reason(daemon):
     server dies too, the run stays STARTED; README, "Run monitoring".)"""
     instance, _, workspace, env = daemon
     run_id = launch(workspace, env)
-    wait_for(lambda: has_event(instance, run_id, DagsterEventType.STEP_START), 60, "the op started")
+    wait_until(lambda: has_event(instance, run_id, DagsterEventType.STEP_START), 60, "the op started")
     assert instance.get_run_by_id(run_id).status == DagsterRunStatus.STARTED
 
     os.kill(worker_pid(instance, run_id), signal.SIGKILL)
     killed = time.monotonic()
-    wait_for(
+    wait_until(
         lambda: instance.get_run_by_id(run_id).status == DagsterRunStatus.FAILURE,
         TEST_MONITORING["poll_interval_seconds"] * 3,
         "the run marked failed",
@@ -190,14 +181,14 @@ def test_a_run_whose_worker_never_starts_is_failed_by_run_monitoring(daemon):
     (root / "hang").touch()
     try:
         run_id = launch(workspace, env)
-        pid = wait_for(lambda: worker_pid(instance, run_id), 60, "the run worker's process started")
+        pid = wait_until(lambda: worker_pid(instance, run_id), 60, "the run worker's process started")
     finally:
         (root / "hang").unlink()
     launched = time.monotonic()
     assert instance.get_run_by_id(run_id).status == DagsterRunStatus.STARTING
     try:
         bound = TEST_MONITORING["start_timeout_seconds"] + TEST_MONITORING["poll_interval_seconds"] + 5
-        wait_for(
+        wait_until(
             lambda: instance.get_run_by_id(run_id).status == DagsterRunStatus.FAILURE, bound, "the run marked failed"
         )
         print(f"run worker that never started: FAILURE {time.monotonic() - launched:.1f} s after its launch")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from local_services.loopback import free_port, wait_until_serving
+from local_services.loopback import free_port, wait_until, wait_until_serving
 from resources.environment import PROJECT_ROOT, SAMPLE_ARCHIVE
 from sample_data.generator import generate_bucket
 from sample_data.openaq_v3.archive import generate_archive
@@ -89,7 +89,7 @@ def ui(tmp_path_factory):
         stdout=(root / "live-feed.log").open("w"),
         stderr=subprocess.STDOUT,
     )
-    wait_for(lambda: feed_env.exists() or feed.poll() is not None, timeout=60, what="the live feed to serve")
+    wait_until(lambda: feed_env.exists() or feed.poll() is not None, timeout=60, what="the live feed to serve")
     assert feed.poll() is None, (root / "live-feed.log").read_text()
     words = shlex.split(feed_env.read_text())  # export NAME=value lines, read as a shell reads them
     env.update(word.split("=", 1) for word in words if word != "export")
@@ -147,16 +147,6 @@ def browser():
     driver.quit()
 
 
-def wait_for(condition, timeout=60, interval=0.5, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def page_text(browser) -> str:
     from selenium.webdriver.common.by import By
 
@@ -188,7 +178,7 @@ def test_asset_graph_shows_every_asset_and_its_lineage(ui, browser):
         return [node.text for node in browser.find_elements(By.CSS_SELECTOR, "[class*='AssetNode_assetName']")]
 
     try:
-        labels = wait_for(lambda: len(node_labels()) == len(ASSETS) and node_labels(), what="every asset's node")
+        labels = wait_until(lambda: len(node_labels()) == len(ASSETS) and node_labels(), what="every asset's node")
         edges = browser.find_elements(By.CSS_SELECTOR, "svg path[marker-end^='url(#arrow']")
     finally:
         browser.save_screenshot(str(ARTIFACTS / "asset_graph.png"))
@@ -204,20 +194,20 @@ def test_partitions_view_and_a_materialization_launched_from_the_ui(ui, browser)
     from selenium.webdriver.common.keys import Keys
 
     open_page(browser, f"{ui['base']}/assets/raw_openaq_measurements?view=partitions")
-    wait_for(lambda: "Partitions Selected" in page_text(browser), what="the partitions view")
+    wait_until(lambda: "Partitions Selected" in page_text(browser), what="the partitions view")
     assert "Materialized (5)" in page_text(browser)  # the five days the main job wrote
     browser.save_screenshot(str(ARTIFACTS / "partitions_view.png"))
 
-    materialize = wait_for(
+    materialize = wait_until(
         lambda: [b for b in browser.find_elements(By.TAG_NAME, "button") if b.text.strip().startswith("Materialize")],
         what="the Materialize button",
     )
     materialize[0].click()
-    wait_for(lambda: "Launch runs to materialize" in page_text(browser), what="the launch dialog")
+    wait_until(lambda: "Launch runs to materialize" in page_text(browser), what="the launch dialog")
     for link in browser.find_elements(By.XPATH, "//*[normalize-space()='Show all partitions']"):
         link.click()
     time.sleep(1)
-    field = wait_for(
+    field = wait_until(
         lambda: [
             i
             for i in browser.find_elements(By.CSS_SELECTOR, "[role=dialog] input")
@@ -228,7 +218,7 @@ def test_partitions_view_and_a_materialization_launched_from_the_ui(ui, browser)
     field.click()
     field.send_keys(Keys.CONTROL, "a")
     field.send_keys(LAUNCHED_DAY, Keys.ENTER)
-    launch = wait_for(
+    launch = wait_until(
         lambda: [
             b
             for b in browser.find_elements(By.CSS_SELECTOR, "[role=dialog] button")
@@ -239,8 +229,8 @@ def test_partitions_view_and_a_materialization_launched_from_the_ui(ui, browser)
     browser.save_screenshot(str(ARTIFACTS / "launch_dialog.png"))
     launch[0].click()
     # The launch is a request from the page: let it finish before navigating away.
-    wait_for(lambda: "Launch runs to materialize" not in page_text(browser), what="the dialog to close")
-    wait_for(
+    wait_until(lambda: "Launch runs to materialize" not in page_text(browser), what="the dialog to close")
+    wait_until(
         lambda: "Materializing (1)" in page_text(browser) or "Materialized (6)" in page_text(browser),
         what="the partition to be materializing",
     )
@@ -252,7 +242,7 @@ def test_partitions_view_and_a_materialization_launched_from_the_ui(ui, browser)
         return rows and "Success" in lines[rows[0] : rows[0] + 8]
 
     try:
-        wait_for(succeeded, timeout=240, interval=5, what=f"the run for {LAUNCHED_DAY} to succeed")
+        wait_until(succeeded, timeout=240, interval=5, what=f"the run for {LAUNCHED_DAY} to succeed")
     finally:
         browser.save_screenshot(str(ARTIFACTS / "runs.png"))
 
@@ -290,10 +280,10 @@ def test_qoa_plot_has_a_point_for_each_demo_day(ui, browser):
     from selenium.webdriver.common.by import By
 
     open_page(browser, f"{ui['base']}/assets/harmonized_toar_series")
-    plots = wait_for(lambda: browser.find_elements(By.XPATH, "//button[normalize-space()='Plots']"), what="Plots")
+    plots = wait_until(lambda: browser.find_elements(By.XPATH, "//button[normalize-space()='Plots']"), what="Plots")
     browser.execute_script("arguments[0].scrollIntoView()", plots[0])
     plots[0].click()
-    wait_for(lambda: "qoa/wall_seconds" in page_text(browser), what="the QoA plots")
+    wait_until(lambda: "qoa/wall_seconds" in page_text(browser), what="the QoA plots")
     heading = browser.find_element(By.XPATH, "//span[normalize-space()='qoa/wall_seconds']")
     browser.execute_script("arguments[0].scrollIntoView()", heading)
     try:
@@ -302,7 +292,7 @@ def test_qoa_plot_has_a_point_for_each_demo_day(ui, browser):
             plotted = plotted_partitions(browser, "qoa/wall_seconds")
             return plotted if set(ui["archive_days"]) <= plotted else None
 
-        wall = wait_for(demo_days_plotted, what="points for the demo's days")
+        wall = wait_until(demo_days_plotted, what="points for the demo's days")
         assert set(ui["archive_days"]) <= plotted_partitions(browser, "qoa/cost_usd")
     finally:
         browser.save_screenshot(str(ARTIFACTS / "qoa_plots.png"))
@@ -313,7 +303,7 @@ def test_a_checks_latest_result_names_its_demo_day_and_its_history_has_one_per_d
     from selenium.webdriver.common.by import By
 
     open_page(browser, f"{ui['base']}/assets/raw_openaq_archive?view=checks&checkDetail=records_valid")
-    wait_for(lambda: "Latest execution" in page_text(browser), what="the check's latest execution")
+    wait_until(lambda: "Latest execution" in page_text(browser), what="the check's latest execution")
     lines = page_text(browser).split("\n")
     latest = lines[lines.index("Latest execution") :]
     browser.save_screenshot(str(ARTIFACTS / "check_latest.png"))
@@ -321,7 +311,7 @@ def test_a_checks_latest_result_names_its_demo_day_and_its_history_has_one_per_d
     assert latest[latest.index("Partition") + 1] in ui["archive_days"]  # one result per day, not per run
 
     browser.find_element(By.XPATH, "//button[normalize-space()='Execution history']").click()
-    rows = wait_for(
+    rows = wait_until(
         lambda: [line for line in page_text(browser).split("\n") if line in ("Passed", "Failed")],
         what="the check's execution history",
     )
@@ -338,7 +328,7 @@ def test_a_sensor_tick_requests_a_run_that_polls_the_live_feed(ui, browser):
         return "1 run requested" in page_text(browser)
 
     try:
-        wait_for(requested, timeout=120, interval=5, what="a tick of latest_openaq_values to request a run")
+        wait_until(requested, timeout=120, interval=5, what="a tick of latest_openaq_values to request a run")
     finally:
         browser.save_screenshot(str(ARTIFACTS / "sensor_ticks.png"))
 
@@ -352,7 +342,7 @@ def test_a_sensor_tick_requests_a_run_that_polls_the_live_feed(ui, browser):
         return {cells[0].text: cells[1].text for cells in rows if len(cells) >= 2}
 
     try:
-        metadata = wait_for(
+        metadata = wait_until(
             lambda: (shown := polled()).get("values_new") and shown, timeout=180, interval=5, what="the poll's metadata"
         )
     finally:
