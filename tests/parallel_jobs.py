@@ -17,8 +17,12 @@ if __name__ == "__main__":
 
     with (
         DagsterInstance.get() as instance,
+        # A process per step, as this module's callers say they test (the project's default runs steps in-process).
         execute_job(
-            reconstructable(data_logistics_job), instance=instance, tags={"dagster/partition": sys.argv[1]}
+            reconstructable(data_logistics_job),
+            instance=instance,
+            tags={"dagster/partition": sys.argv[1]},
+            run_config={"execution": {"config": {"multiprocess": {}}}},
         ) as result,
     ):
         sys.exit(0 if result.success else 1)
