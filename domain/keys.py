@@ -11,6 +11,9 @@ HARMONIZED_SERIES = "harmonized_toar_series"
 FEATURES = "ozone_features"
 FORECAST_MODEL = "ozone_forecast_model"
 FORECASTS = "ozone_forecasts"
+DAILY_METRICS = "toar_daily_metrics"
+DMA8EU_MODEL = "dma8eu_forecast_model"
+DMA8EU_FORECASTS = "dma8eu_forecasts"
 
 # Who answers for each group's assets (Dagster owners: "team:" names or e-mail addresses).
 OWNERS_BY_GROUP = {
