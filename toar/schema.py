@@ -1,5 +1,6 @@
 """The TOAR-style schema (SQLAlchemy Core): stations, their aliases and codes, series, values with flags
-and version, the raw objects they came from, and the quarantine. All datetimes are naive UTC."""
+and version, the raw objects they came from, the quarantine, and daily metrics per station. All
+datetimes are naive UTC."""
 
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ data = sa.Table(
     # No foreign keys on this table: the writer inserts values only joined to their series and
     # object, and a key check per value would take half of a day's write time.
     # The primary key is the only index: selections name their series and search each one's
-    # time range on it (forecasting.features), and a second index costs every write.
+    # time range on it (toar.series), and a second index costs every write.
     sa.Column("timeseries_id", sa.Integer, primary_key=True),
     sa.Column("datetime", sa.DateTime, primary_key=True),
     sa.Column("value", sa.Float, nullable=False),
@@ -112,6 +113,100 @@ data_flag = sa.Table(
     comment="The flag vocabulary used in data.flags.",
 )
 
+daily_metric = sa.Table(
+    "daily_metric",
+    metadata,
+    # docs/DAILY_METRICS.md has the rules; toar.daily_metrics computes and writes the rows.
+    sa.Column(
+        "station_id",
+        sa.Integer,
+        sa.ForeignKey("stationmeta_core.id"),
+        primary_key=True,
+        comment="The station (stationmeta_core.id).",
+    ),
+    sa.Column(
+        "date",
+        sa.Date,
+        primary_key=True,
+        comment="The station's local day in standard time (no daylight saving time), as TOAR statistics count days.",
+    ),
+    sa.Column(
+        "timezone",
+        sa.Text,
+        nullable=False,
+        comment="The station's IANA timezone, found from its coordinates.",
+    ),
+    sa.Column(
+        "utc_offset_minutes",
+        sa.Integer,
+        nullable=False,
+        comment="The timezone's standard UTC offset on that day, in minutes: the day starts at 00:00 UTC minus it.",
+    ),
+    sa.Column(
+        "o3_dma8eu",
+        sa.Float,
+        comment="Daily maximum of the 8-hour running means of ozone (EU 2008/50/EC), nmol/mol; "
+        "NULL unless at least 18 of the day's 24 means are valid.",
+    ),
+    sa.Column(
+        "o3_dma8eu_windows",
+        sa.Integer,
+        nullable=False,
+        comment="Valid 8-hour ozone means of the day (0-24); a mean is valid with at least 6 of its 8 hours.",
+    ),
+    sa.Column("o3_hours", sa.Integer, nullable=False, comment="Hours of the local day with an ozone value (0-24)."),
+    sa.Column(
+        "o3_mean",
+        sa.Float,
+        comment="Mean of the day's hourly ozone, nmol/mol; NULL unless at least 18 of the 24 hours have a value.",
+    ),
+    sa.Column(
+        "o3_max",
+        sa.Float,
+        comment="Maximum of the day's hourly ozone, nmol/mol; NULL unless at least 18 of the 24 hours have a value.",
+    ),
+    sa.Column(
+        "o3_last8h_mean",
+        sa.Float,
+        comment="The day's last 8-hour ozone mean (16:00-24:00 local standard time), nmol/mol; NULL unless valid.",
+    ),
+    sa.Column(
+        "no2_mean",
+        sa.Float,
+        comment="Mean of the day's hourly NO2, nmol/mol; NULL unless at least 18 of the 24 hours have a value.",
+    ),
+    sa.Column(
+        "no2_max",
+        sa.Float,
+        comment="Maximum of the day's hourly NO2, nmol/mol; NULL unless at least 18 of the 24 hours have a value.",
+    ),
+    sa.Column(
+        "no2_hours",
+        sa.Integer,
+        nullable=False,
+        comment="Hours of the local day with an NO2 value (0-24; 0 where the station does not measure NO2).",
+    ),
+    sa.Column(
+        "temp_mean",
+        sa.Float,
+        comment="Mean of the day's hourly temperature; NULL unless at least 18 of the 24 hours have a value.",
+    ),
+    sa.Column(
+        "temp_max",
+        sa.Float,
+        comment="Maximum of the day's hourly temperature; NULL unless at least 18 of the 24 hours have a value.",
+    ),
+    sa.Column(
+        "temp_hours",
+        sa.Integer,
+        nullable=False,
+        comment="Hours of the local day with a temperature (0-24; 0 where the station does not measure it).",
+    ),
+    sa.Column("computed_at", sa.DateTime, nullable=False, comment="When the row was computed (naive UTC)."),
+    comment="Daily metrics per station and local standard-time day: ozone dma8eu (EU 2008/50/EC, Annex VII) "
+    "with its valid 8-hour means, and the daily mean, maximum and hours of ozone, NO2 and temperature.",
+)
+
 
 TOAR_TABLES = (
     stationmeta_core,
@@ -122,4 +217,5 @@ TOAR_TABLES = (
     data,
     quarantine,
     data_flag,
+    daily_metric,
 )
