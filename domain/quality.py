@@ -19,6 +19,8 @@ FLAGS = {
 # Per variable, in the target unit: (quarantine floor, doubtful ceiling, quarantine ceiling).
 # Floors allow the small negatives instruments report near zero; ceilings sit well above the
 # highest surface concentrations on record (e.g. dust storms for PM, street canyons for NO).
+# Air temperature (°C): the surface records are about -89 °C (Vostok) and 57 °C (Death
+# Valley), so below -90 or above 60 is no air a station stood in; above 50 is doubtful.
 VALUE_LIMITS = {
     "o3": (-10.0, 250.0, 1000.0),
     "no2": (-10.0, 500.0, 2000.0),
@@ -28,7 +30,11 @@ VALUE_LIMITS = {
     "pm2p5": (-10.0, 1000.0, 5000.0),
     "pm10": (-10.0, 2000.0, 10000.0),
     "bc": (-5.0, 100.0, 1000.0),
+    "temp": (-90.0, 50.0, 60.0),
 }
+# Variables whose values below zero are ordinary readings, not instrument noise: never
+# flagged FLAG_NEGATIVE (a frost is not doubtful).
+SIGNED_VARIABLES = {"temp"}
 
 # Tolerated clock skew between a measurement's end time and its object's publish time.
 PUBLICATION_SKEW = pd.Timedelta(hours=1)

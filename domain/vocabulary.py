@@ -2,6 +2,12 @@
 
 Harmonization and the data checks both read this one vocabulary, so a spelling that
 harmonization accepts is never bad in a check's eyes.
+
+Each TOAR variable is stored in one unit (``TOAR_UNITS``): gases in nmol/mol (``UNIT_PPB``),
+particles in µg/m³ (``UNIT_UG_M3``), air temperature (``temp``, OpenAQ's ``temperature``) in
+degrees Celsius, spelled ``degree_Celsius`` as UDUNITS and the CF conventions spell it
+(``UNIT_CELSIUS``). A value is accepted in the canonical units of ``ACCEPTED_UNITS`` and
+converted by ``conversion``; any other unit cannot express the variable.
 """
 
 from __future__ import annotations
@@ -16,15 +22,21 @@ TOAR_VARIABLES = {
     "pm10": "pm10",
     "pm25": "pm2p5",
     "bc": "bc",
+    "temperature": "temp",
 }
 GASES = {"o3", "no2", "no", "so2", "co"}
+TEMPERATURES = {"temp"}  # not amounts of a substance: stored in degrees Celsius
 
 # µg/m³ per nmol/mol (ppb) at 20 °C and 1013.25 hPa, the EU reporting convention.
 UG_M3_PER_PPB = {"o3": 1.995, "no2": 1.913, "no": 1.247, "so2": 2.663, "co": 1.164}
-CONVERSION_CONVENTION = "gases in nmol/mol (ppb) converted from µg/m³ at 20 °C, 1013.25 hPa"
+CONVERSION_CONVENTION = (
+    "gases in nmol/mol (ppb) converted from µg/m³ at 20 °C, 1013.25 hPa; "
+    "temperature in degree_Celsius, °F converted as (F - 32) * 5 / 9"
+)
 
 UNIT_PPB = "nmol/mol"
 UNIT_UG_M3 = "µg/m³"
+UNIT_CELSIUS = "degree_Celsius"
 
 # Spellings of units seen in the feed, folded to one canonical name.
 UNIT_SPELLINGS = {
@@ -35,6 +47,19 @@ UNIT_SPELLINGS = {
     "ug/m³": "ug/m3",
     "ppm": "ppm",
     "ppb": "ppb",
+}
+# Temperature units, matched whatever their case: "C" and "c" cannot be two different units,
+# whereas "mg" and "Mg" are (so concentration units are matched as spelled).
+TEMPERATURE_UNIT_SPELLINGS = {"c": "c", "°c": "c", "f": "f", "°f": "f"}
+
+# The TOAR unit of each variable, and the canonical units a value of it is accepted in.
+TOAR_UNITS = {
+    variable: UNIT_PPB if variable in GASES else UNIT_CELSIUS if variable in TEMPERATURES else UNIT_UG_M3
+    for variable in TOAR_VARIABLES.values()
+}
+ACCEPTED_UNITS = {
+    variable: ("ppb", "ppm", "ug/m3") if variable in GASES else ("c", "f") if variable in TEMPERATURES else ("ug/m3",)
+    for variable in TOAR_VARIABLES.values()
 }
 
 # Averaging period in minutes -> TOAR sampling frequency name.
@@ -48,8 +73,23 @@ def toar_variable(parameter: str) -> str | None:
 
 
 def canonical_unit(unit: str) -> str | None:
-    """The canonical name (ppb, ppm, ug/m3) of a unit spelling, or None."""
-    return UNIT_SPELLINGS.get(unit.strip())
+    """The canonical name (ppb, ppm, ug/m3, c, f) of a unit spelling, or None."""
+    unit = unit.strip()
+    return UNIT_SPELLINGS.get(unit) or TEMPERATURE_UNIT_SPELLINGS.get(unit.lower())
+
+
+def conversion(variable: str, unit: str) -> tuple[float, float] | None:
+    """(offset, factor) taking a value of ``variable`` in the canonical ``unit`` to its TOAR
+    unit as ``(value + offset) * factor``; None if the unit cannot express the variable."""
+    if unit not in ACCEPTED_UNITS[variable]:
+        return None
+    if unit == "f":
+        return -32.0, 5.0 / 9.0
+    if unit == "ppm":
+        return 0.0, 1000.0
+    if unit == "ug/m3" and variable in GASES:
+        return 0.0, 1.0 / UG_M3_PER_PPB[variable]
+    return 0.0, 1.0  # ppb of a gas, µg/m³ of particles, °C
 
 
 # What else OpenAQ publishes (v1 real-time feed and v3): not TOAR variables, so harmonization
@@ -60,7 +100,6 @@ OTHER_OPENAQ_PARAMETERS = {
     "pm4",
     "co2",
     "ch4",
-    "temperature",
     "relativehumidity",
     "pressure",
     "wind_speed",
@@ -72,7 +111,7 @@ OTHER_OPENAQ_PARAMETERS = {
     "um050",
     "um100",
 }
-OTHER_OPENAQ_UNITS = {"c", "f", "%", "hpa", "mb", "particles/cm³", "particles/cm3", "m/s", "deg"}
+OTHER_OPENAQ_UNITS = {"%", "hpa", "mb", "particles/cm³", "particles/cm3", "m/s", "deg"}
 
 
 def is_openaq_parameter(parameter: str) -> bool:

@@ -6,6 +6,7 @@ the quarantine reason):
 1. the line parsed as an OpenAQ record                          -> ``unparseable_line``
 2. the parameter maps to a TOAR variable                        -> ``unsupported_parameter``
 3. the unit is known, and convertible for that variable          -> ``unknown_unit`` / ``incompatible_unit``
+   (gases from ppb, ppm or µg/m³; particles from µg/m³; temperature from °C or °F: ``c``, ``f``)
 4. the value is present, finite, and not a "no data" sentinel (``SENTINEL_VALUES``: -999, -9999)
                                                     -> ``missing_value`` / ``value_not_finite`` / ``sentinel_value``
 5. ``date.utc`` parses, is not before the source existed, and is not after the object was
@@ -15,6 +16,13 @@ the quarantine reason):
 7. the station is fixed (not a mobile platform)                  -> ``mobile_platform``
 8. the averaging period, if known, is plausible                  -> ``invalid_averaging_period``
 9. the converted value is physically possible                    -> ``value_out_of_range``
+   (``VALUE_LIMITS``; for ``temp``, -90 °C to 60 °C)
+
+Units (``domain.vocabulary``): gases are stored in nmol/mol, particles in µg/m³, air
+temperature (``temp``) in ``degree_Celsius``, °F converted as (F - 32) * 5 / 9. Flags: a value
+above its variable's doubtful ceiling is ``DoubtfulPreliminaryHigh``; a concentration below
+zero is ``DoubtfulPreliminaryNegative``, but a temperature below zero is an ordinary reading
+(``SIGNED_VARIABLES``).
 
 Times (``domain.times``): ``date.utc`` without an offset is UTC (the field says so); a time with
 an offset is converted by its own offset. No OpenAQ real-time record ends before
@@ -62,20 +70,19 @@ from domain.quality import (
     PUBLICATION_SKEW,
     REASONS,
     SENTINEL_VALUES,
+    SIGNED_VARIABLES,
     VALUE_LIMITS,
 )
 from domain.raw_schema import PROVENANCE_ONLY_COLUMNS, RAW_SCHEMA
 from domain.stations import COORDINATE_DECIMALS, at_null_island, coordinate_key, station_key
 from domain.times import floor_times, parse_utc_times, per_distinct
 from domain.vocabulary import (
-    GASES,
     MINUTES_PER_UNIT,
     SAMPLING_FREQUENCIES,
+    TOAR_UNITS,
     TOAR_VARIABLES,
-    UG_M3_PER_PPB,
-    UNIT_PPB,
-    UNIT_UG_M3,
     canonical_unit,
+    conversion,
     toar_variable,
 )
 from toar import quarantine
@@ -94,26 +101,25 @@ STORAGE_RESOLUTION = np.timedelta64(1, "s")
 # last row or column, which holds NaN or False.
 _VARIABLES = np.array(sorted(set(TOAR_VARIABLES.values())), dtype=object)
 _VARIABLE_CODES = {variable: code for code, variable in enumerate(_VARIABLES)}
-_UNIT_CODES = {"ppb": 0, "ppm": 1, "ug/m3": 2}
-_IS_GAS = np.array([v in GASES for v in _VARIABLES] + [False])
+_UNIT_CODES = {"ppb": 0, "ppm": 1, "ug/m3": 2, "c": 3, "f": 4}
+_TOAR_UNITS = np.array([TOAR_UNITS[v] for v in _VARIABLES], dtype=object)
+_SIGNED = np.array([v in SIGNED_VARIABLES for v in _VARIABLES] + [False])
 
 
-def _conversion_factors() -> np.ndarray:
-    """Factor from each (variable, unit) to the variable's TOAR unit; NaN where incompatible."""
-    factors = np.full((len(_VARIABLES) + 1, len(_UNIT_CODES) + 1), np.nan)
+def _conversions() -> tuple[np.ndarray, np.ndarray]:
+    """Offset and factor from each (variable, unit) to the variable's TOAR unit, as
+    ``(value + offset) * factor``; the factor is NaN where the unit cannot express the variable."""
+    offsets = np.zeros((len(_VARIABLES) + 1, len(_UNIT_CODES) + 1))
+    factors = np.full_like(offsets, np.nan)
     for code, variable in enumerate(_VARIABLES):
-        if variable in GASES:
-            factors[code, [_UNIT_CODES["ppb"], _UNIT_CODES["ppm"], _UNIT_CODES["ug/m3"]]] = [
-                1.0,
-                1000.0,
-                1.0 / UG_M3_PER_PPB[variable],
-            ]
-        else:
-            factors[code, _UNIT_CODES["ug/m3"]] = 1.0
-    return factors
+        for unit, unit_code in _UNIT_CODES.items():
+            converts = conversion(variable, unit)
+            if converts is not None:
+                offsets[code, unit_code], factors[code, unit_code] = converts
+    return offsets, factors
 
 
-_FACTORS = _conversion_factors()
+_OFFSETS, _FACTORS = _conversions()
 _LIMITS = np.array([VALUE_LIMITS[v] for v in _VARIABLES] + [(np.nan, np.nan, np.nan)])
 
 
@@ -210,7 +216,7 @@ class _RowFacts:
         unit_code = per_distinct(frame["unit"], lambda s: s.map(_unit_code), -1).astype(np.intp)
         factor = _FACTORS[self.variable_code, unit_code]
         raw_value = frame["value"].to_numpy(dtype=float)
-        self.value = value = raw_value * factor
+        self.value = value = (raw_value + _OFFSETS[self.variable_code, unit_code]) * factor
         self.when = when = floor_times(parse_utc_times(frame["date_utc"]), STORAGE_RESOLUTION)
         self.published = published = raw.column("published_at").to_numpy(zero_copy_only=False).astype("datetime64[ns]")
         self.lat, self.lon = lat, lon = (
@@ -342,7 +348,10 @@ class _RowFacts:
                 "datetime": self.when[at],
                 "value": value,
                 "flags": pd.Categorical.from_codes(  # codes into FLAGS: OK, negative, high
-                    np.select([value < 0, value > self.high[at]], [1, 2], default=0), categories=list(FLAGS)
+                    np.select(
+                        [(value < 0) & ~_SIGNED[self.variable_code[at]], value > self.high[at]], [1, 2], default=0
+                    ),
+                    categories=list(FLAGS),
                 ),
                 "source_key": self.source.strings(at),
                 "published_at": self.published[at],
@@ -352,7 +361,7 @@ class _RowFacts:
         first_of_series = np.insert(winner_series[1:] != winner_series[:-1], 0, True)[: len(winners)]
         last_of_series = np.append(first_of_series[1:], True)[: len(winners)]
         series = observations.loc[first_of_series, SERIES_KEY].reset_index(drop=True)  # in key order
-        series["unit"] = np.where(_IS_GAS[self.variable_code[at[first_of_series]]], UNIT_PPB, UNIT_UG_M3)
+        series["unit"] = _TOAR_UNITS[self.variable_code[at[first_of_series]]]
         times = observations["datetime"].to_numpy()  # in time order within each series
         series["first_time"], series["last_time"] = times[first_of_series], times[last_of_series]
         objects = pd.DataFrame(

@@ -27,10 +27,18 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from domain.quality import AVERAGING_PERIOD_MINUTES, EARLIEST_MEASUREMENT
+from domain.quality import AVERAGING_PERIOD_MINUTES, EARLIEST_MEASUREMENT, VALUE_LIMITS
 from domain.raw_schema import PROVENANCE_ONLY_COLUMNS
 from domain.stations import at_null_island
-from domain.vocabulary import UNIT_SPELLINGS
+from domain.vocabulary import (
+    ACCEPTED_UNITS,
+    TEMPERATURE_UNIT_SPELLINGS,
+    TOAR_UNITS,
+    UNIT_SPELLINGS,
+    canonical_unit,
+    conversion,
+    toar_variable,
+)
 from sources.openaq_v1.fields import RECORD_FIELDS, nested_layout
 from toar.text import MAX_DETAIL_CHARS, MAX_RECORD_CHARS, clean
 
@@ -46,11 +54,69 @@ def _coordinates(rows: pd.DataFrame) -> pd.Series:
     return where + np.where(island, " round to (0, 0), the position of a broken locator", " are not a place on Earth")
 
 
+# Unit spellings harmonization accepts, as a reader of a detail needs them.
+KNOWN_UNITS = ", ".join([*sorted(UNIT_SPELLINGS), *sorted(TEMPERATURE_UNIT_SPELLINGS)]) + " (c, f in any case)"
+
+
+def _variables(rows: pd.DataFrame) -> pd.Series:
+    """Each row's TOAR variable (rows of these reasons all have one), looked up once per spelling."""
+    parameter = rows["parameter"].astype(str)
+    return parameter.map({p: toar_variable(p) for p in parameter.unique()})
+
+
+def _cannot_express(rows: pd.DataFrame) -> pd.Series:
+    """A temperature in ppb, a concentration in °C: the variable's TOAR unit and the units it is
+    accepted in."""
+    variable = _variables(rows)
+    accepted = variable.map({v: ", ".join(ACCEPTED_UNITS.get(v, ())) for v in variable.unique()})
+    return (
+        "unit '"
+        + _text(rows, "unit")
+        + "' cannot express "
+        + _text(rows, "parameter")
+        + ": "
+        + variable.astype(str)
+        + " is stored in "
+        + variable.map(TOAR_UNITS).astype(str)
+        + ", from "
+        + accepted
+    )
+
+
+def _out_of_range(rows: pd.DataFrame) -> pd.Series:
+    """The value as published, in its variable's TOAR unit, and the range it is outside."""
+    pairs = pd.DataFrame({"variable": _variables(rows), "unit": _text(rows, "unit")}, index=rows.index)
+    # Offset and factor per distinct (variable, unit): a day repeats a few in many rows.
+    distinct = pairs.drop_duplicates()
+    converts = [conversion(v, canonical_unit(u) or "") or (np.nan, np.nan) for v, u in distinct.itertuples(index=False)]
+    factors = distinct.assign(offset=[c[0] for c in converts], factor=[c[1] for c in converts])
+    factors = pairs.merge(factors, on=["variable", "unit"], how="left").set_index(rows.index)
+    converted = ((rows["value"].astype(float) + factors["offset"]) * factors["factor"]).round(2)
+    toar_unit = pairs["variable"].map(TOAR_UNITS).astype(str)
+    limits = pairs["variable"].map({v: "{:g} to {:g} ".format(*VALUE_LIMITS[v][::2]) for v in VALUE_LIMITS})
+    return (
+        _text(rows, "value")
+        + " "
+        + _text(rows, "unit")
+        + " of "
+        + _text(rows, "parameter")
+        + " is "
+        + converted.astype(str)
+        + " "
+        + toar_unit
+        + ", outside the physical range of "
+        + pairs["variable"]
+        + ": "
+        + limits
+        + toar_unit
+    )
+
+
 DETAILS = {
     "unparseable_line": lambda r: r["parse_error"],
     "unsupported_parameter": lambda r: "parameter '" + _text(r, "parameter") + "' has no TOAR variable",
-    "unknown_unit": lambda r: "unit '" + _text(r, "unit") + "' is not one of " + ", ".join(sorted(UNIT_SPELLINGS)),
-    "incompatible_unit": lambda r: "unit '" + _text(r, "unit") + "' cannot express " + _text(r, "parameter"),
+    "unknown_unit": lambda r: "unit '" + _text(r, "unit") + "' is not one of " + KNOWN_UNITS,
+    "incompatible_unit": _cannot_express,
     "missing_value": lambda r: "the record has no value",
     "value_not_finite": lambda r: "value " + _text(r, "value") + " is not a finite number",
     "sentinel_value": lambda r: "value " + _text(r, "value") + " is a provider's 'no data' sentinel, not a reading",
@@ -72,9 +138,7 @@ DETAILS = {
         + _text(r, "averaging_period_unit")
         + f" is not between {AVERAGING_PERIOD_MINUTES[0]:g} minute and {AVERAGING_PERIOD_MINUTES[1] / 1440:g} days"
     ),
-    "value_out_of_range": lambda r: (
-        _text(r, "value") + " " + _text(r, "unit") + " of " + _text(r, "parameter") + " is outside the physical range"
-    ),
+    "value_out_of_range": _out_of_range,
 }
 
 # The OpenAQ record's fields that harmonization reads, in OpenAQ's order: (key, raw column), or

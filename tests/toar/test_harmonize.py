@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 
 from domain.quality import FLAG_HIGH, FLAG_NEGATIVE, FLAG_OK
-from domain.vocabulary import UNIT_PPB, UNIT_UG_M3
+from domain.vocabulary import UNIT_CELSIUS, UNIT_PPB, UNIT_UG_M3
 from resources.openaq_bucket import OpenAQBucket
 from sample_data.generator import generate_bucket
 from sources.openaq_v1.reader import read_objects
@@ -43,6 +43,11 @@ def reasons(result):
         ({"parameter": "pm25", "unit": "µg/m³", "value": 12.0}, "pm2p5", 12.0, UNIT_UG_M3),
         ({"parameter": "pm10", "unit": "μg/m³", "value": 30.0}, "pm10", 30.0, UNIT_UG_M3),  # Greek mu spelling
         ({"parameter": "bc", "unit": "µg/m³", "value": 1.5}, "bc", 1.5, UNIT_UG_M3),
+        ({"parameter": "temperature", "unit": "c", "value": 21.5}, "temp", 21.5, UNIT_CELSIUS),
+        ({"parameter": "temperature", "unit": "°C", "value": 21.5}, "temp", 21.5, UNIT_CELSIUS),
+        ({"parameter": "temperature", "unit": "f", "value": 98.6}, "temp", 37.0, UNIT_CELSIUS),  # (98.6 - 32) * 5 / 9
+        ({"parameter": "Temperature", "unit": "F", "value": 50.0}, "temp", 10.0, UNIT_CELSIUS),  # 18 * 5 / 9
+        ({"parameter": "temperature", "unit": "°f", "value": -40.0}, "temp", -40.0, UNIT_CELSIUS),  # where they meet
     ],
 )
 def test_variables_get_toar_names_and_units(overrides, variable, value, unit):
@@ -121,6 +126,32 @@ def test_coordinates_within_the_rounding_tolerance_are_one_station():
         ({"mobile": True}, "mobile_platform", "mobile"),
         ({"value": 99999.0}, "value_out_of_range", "99999"),
         ({"value": -500.0, "unit": "µg/m³"}, "value_out_of_range", "-500"),  # -999 is a sentinel: its own reason
+        ({"parameter": "relativehumidity", "unit": "%", "value": 55.0}, "unsupported_parameter", "'relativehumidity'"),
+        ({"parameter": "temperature", "unit": "K", "value": 280.0}, "unknown_unit", "'K'"),
+        (
+            {"parameter": "temperature", "unit": "ppb", "value": 20.0},
+            "incompatible_unit",
+            "unit 'ppb' cannot express temperature: temp is stored in degree_Celsius, from c, f",
+        ),
+        ({"parameter": "temperature", "unit": "µg/m³", "value": 20.0}, "incompatible_unit", "'µg/m³'"),
+        (
+            {"parameter": "o3", "unit": "c", "value": 20.0},
+            "incompatible_unit",
+            "unit 'c' cannot express o3: o3 is stored in nmol/mol, from ppb, ppm, ug/m3",
+        ),
+        ({"parameter": "pm25", "unit": "F", "value": 20.0}, "incompatible_unit", "pm2p5 is stored in µg/m³"),
+        (
+            {"parameter": "temperature", "unit": "c", "value": -95.0},
+            "value_out_of_range",
+            "-95.0 c of temperature is -95.0 degree_Celsius, outside the physical range of temp: "
+            "-90 to 60 degree_Celsius",
+        ),
+        (
+            {"parameter": "temperature", "unit": "f", "value": 150.0},  # (150 - 32) * 5 / 9 = 65.56 °C
+            "value_out_of_range",
+            "150.0 f of temperature is 65.56 degree_Celsius, outside",
+        ),
+        ({"parameter": "temperature", "unit": "F", "value": -135.0}, "value_out_of_range", "is -92.78 degree_Celsius"),
     ],
 )
 def test_each_rule_quarantines_with_its_reason_and_keeps_the_record(overrides, reason, detail):
@@ -162,6 +193,44 @@ def test_preliminary_flags_and_suspicious_values():
     )
     flags = result.observations.set_index("datetime")["flags"].astype(str).tolist()
     assert flags == [FLAG_OK, FLAG_NEGATIVE, FLAG_HIGH]
+
+
+def temperature(value, hour, unit="c"):
+    return record(parameter="temperature", unit=unit, value=value, utc=f"2014-01-01T{hour:02d}:00:00.000Z")
+
+
+def test_temperatures_below_zero_are_ordinary_readings_not_doubtful():
+    result = harmonized(
+        [
+            temperature(-45.0, 6),
+            temperature(-0.5, 7),
+            temperature(-90.0, 8),  # the floor itself: the coldest air measured is near it
+            temperature(-130.0, 9, unit="f"),  # = -90 °C
+            temperature(14.0, 10, unit="F"),  # = -10 °C
+            record(value=-0.002, utc="2014-01-01T10:00:00.000Z"),  # ozone below zero: doubtful
+        ]
+    )
+    assert result.quarantine.empty
+    values = result.observations.set_index(["variable", "datetime"])
+    temp = values.loc["temp"]
+    assert temp["value"].round(9).tolist() == [-45.0, -0.5, -90.0, -90.0, -10.0]
+    assert set(temp["flags"].astype(str)) == {FLAG_OK}
+    assert values.loc["o3", "flags"].astype(str).tolist() == [FLAG_NEGATIVE]
+
+
+def test_temperature_above_the_doubtful_ceiling_is_flagged_and_kept_up_to_the_quarantine_ceiling():
+    result = harmonized([temperature(49.9, 9), temperature(51.0, 10), temperature(140.0, 11, unit="f")])
+    assert result.quarantine.empty  # 140 °F = 60 °C, the ceiling itself
+    flags = result.observations.set_index("datetime")["flags"].astype(str).tolist()
+    assert flags == [FLAG_OK, FLAG_HIGH, FLAG_HIGH]
+    assert result.observations["value"].round(9).tolist() == [49.9, 51.0, 60.0]
+
+
+def test_temperature_in_celsius_and_fahrenheit_at_one_station_is_one_unit():
+    result = harmonized([temperature(20.0, 10, unit="c") | {"sourceName": "A"}, temperature(68.0, 10, unit="f")])
+    assert result.observations["value"].round(9).tolist() == [20.0, 20.0]
+    assert set(result.series["unit"]) == {UNIT_CELSIUS}
+    assert len(result.stations) == 1 and len(result.series) == 2  # one series per provider
 
 
 def test_republished_value_counts_as_duplicate_and_latest_publication_wins():

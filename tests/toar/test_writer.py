@@ -83,6 +83,54 @@ def test_partition_lands_in_all_tables(engine):
     ]
 
 
+def test_temperatures_land_in_celsius_and_the_implausible_and_misunited_in_quarantine(engine):
+    def temperature(value, hour, unit="c"):
+        return record(parameter="temperature", unit=unit, value=value, utc=f"2014-01-01T{hour:02d}:00:00.000Z")
+
+    harmonized = harmonize(
+        raw_table(
+            [
+                temperature(-12.5, 6),  # a frost: an ordinary reading
+                temperature(23.0, 7, unit="F"),  # (23 - 32) * 5 / 9 = -5 °C
+                temperature(98.6, 8, unit="f"),  # 37 °C
+                temperature(-95.0, 9),  # colder than any air measured
+                temperature(20.0, 10, unit="ppb"),  # a temperature in a concentration unit
+                record(parameter="o3", unit="c", value=20.0, utc="2014-01-01T11:00:00.000Z"),  # and the reverse
+                record(parameter="relativehumidity", unit="%", value=80.0, utc="2014-01-01T11:00:00.000Z"),
+            ],
+            key="2014-01-01/1388577600.ndjson.gz",
+        )
+    )
+    stats = toar.writer.write_partition(engine, "2014-01-01", harmonized)
+    assert (stats.series_created, stats.values_written, stats.quarantined) == (1, 3, 4)
+    schema = toar.schema
+    with engine.connect() as conn:
+        series = conn.execute(sa.select(schema.timeseries.c.variable, schema.timeseries.c.unit)).all()
+        values = conn.execute(
+            sa.select(schema.data.c.datetime, schema.data.c.value, schema.data.c.flags).order_by(schema.data.c.datetime)
+        ).all()
+        quarantine = conn.execute(
+            sa.select(schema.quarantine.c.line_number, schema.quarantine.c.reason, schema.quarantine.c.detail).order_by(
+                schema.quarantine.c.line_number
+            )
+        ).all()
+    assert series == [("temp", "degree_Celsius")]
+    assert [(str(when)[11:16], round(value, 9), flags) for when, value, flags in values] == [
+        ("06:00", -12.5, "OKPreliminaryNotChecked"),
+        ("07:00", -5.0, "OKPreliminaryNotChecked"),
+        ("08:00", 37.0, "OKPreliminaryNotChecked"),
+    ]
+    assert [(line, reason) for line, reason, _ in quarantine] == [
+        (4, "value_out_of_range"),
+        (5, "incompatible_unit"),
+        (6, "incompatible_unit"),
+        (7, "unsupported_parameter"),
+    ]
+    assert "outside the physical range of temp: -90 to 60 degree_Celsius" in quarantine[0][2]
+    assert "temp is stored in degree_Celsius, from c, f" in quarantine[1][2]
+    assert "o3 is stored in nmol/mol" in quarantine[2][2]
+
+
 def test_rewriting_a_partition_leaves_the_database_unchanged(engine):
     toar.writer.write_partition(engine, "2014-01-01", day_one())
     toar.writer.write_partition(engine, "2014-01-02", day_two())
