@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from checks.core import Expectation, Outcome, SuiteOutcome, cost_spec, run_suite, spec
 from domain.quality import FLAGS, VALUE_LIMITS
-from domain.vocabulary import GASES, UNIT_PPB, UNIT_UG_M3
+from domain.vocabulary import TOAR_UNITS
 from toar.harmonize import SERIES_KEY, Harmonized
 
 ASSET = "harmonized_toar_series"
@@ -64,9 +63,10 @@ def validate(harmonized: Harmonized, min_score: float) -> Outcome:
         .merge(harmonized.stations, on=["lat_key", "lon_key"], how="left")
     )
     series = harmonized.series[["variable", "unit"]]
-    series = series.assign(toar_unit=np.where(series["variable"].isin(GASES), UNIT_PPB, UNIT_UG_M3))
+    # A variable outside the vocabulary has no TOAR unit: its series fails the comparison.
+    series = series.assign(toar_unit=series["variable"].map(TOAR_UNITS))
     # Both as categoricals of one vocabulary: pandas compares categoricals only then.
-    units = pd.CategoricalDtype(sorted(set(series["unit"]) | {UNIT_PPB, UNIT_UG_M3}))
+    units = pd.CategoricalDtype(sorted(set(series["unit"]) | set(TOAR_UNITS.values())))
     series = series.astype({"unit": units, "toar_unit": units})
     evaluated, failures = 0, list[dict]()
     for name, frame, suite in (

@@ -118,6 +118,33 @@ def test_harmonized_values_fail_on_crafted_bad_values():
     assert not outcome.passed and outcome.severe
 
 
+def test_harmonized_temperatures_pass_below_zero_and_fail_outside_their_range_or_in_another_unit():
+    items = [
+        record(parameter="temperature", unit=unit, value=value, utc=f"2014-01-01T{hour:02d}:00:00.000Z")
+        for hour, (value, unit) in enumerate([(-30.0, "c"), (-0.5, "c"), (14.0, "f"), (55.0, "c")])
+    ]
+    h = harmonize(raw_table(good_records(20) + items))
+    assert set(h.series["variable"]) == {"o3", "temp"} and len(h.quarantine) == 0
+    assert checks.harmonized.validate(h, min_score=1.0).passed  # frosts and a hot afternoon are valid
+    temp = h.observations.index[h.observations["variable"] == "temp"]
+    h.observations.loc[temp[0], "value"] = -95.0  # below any air measured
+    h.observations.loc[temp[1], "value"] = 61.0
+    h.series.loc[h.series["variable"] == "temp", "unit"] = "nmol/mol"  # a temperature is no mixing ratio
+    failures = failed(checks.harmonized.validate(h, min_score=1.0))
+    assert failures["expect_column_pair_values_a_to_be_greater_than_b:value"]["sample"] == [[-95.0, -90.0]]
+    assert failures["expect_column_pair_values_a_to_be_greater_than_b:value_ceiling"]["sample"] == [[60.0, 61.0]]
+    assert failures["expect_column_pair_values_to_be_equal:unit"]["sample"] == [["nmol/mol", "degree_Celsius"]]
+
+
+def test_raw_check_knows_temperature_units_in_any_case():
+    spelled = [record(parameter="temperature", unit=unit, value=1.0) for unit in ("c", "C", "°C", "f", "F", "°f")]
+    outcome = checks.raw.validate(raw_table(good_records(20) + spelled * 10), min_score=1.0)
+    assert outcome.passed, outcome.details
+    # A unit no one publishes is still caught.
+    outcome = checks.raw.validate(raw_table(good_records(20) + [record(unit="kelvinish")] * 10), min_score=1.0)
+    assert failed(outcome)["expect_column_values_to_be_null:unit"]["unexpected_count"] == 10
+
+
 def test_quarantine_share_rule():
     h = harmonize(raw_table(good_records(10) + [record(parameter="pm1")] * 10))
     outcome = checks.harmonized.quarantine_share(h, max_share=0.4)
