@@ -13,7 +13,6 @@ import sqlalchemy as sa
 import toar.daily_metrics
 import toar.writer
 from tests.openaq_fixtures import raw_table, record
-from tests.toar.test_series import insert_series
 from toar.daily_metrics import (
     daily_metrics,
     metrics_for_days,
@@ -378,8 +377,8 @@ def test_writing_replaces_the_rows_of_the_same_keys(engine):
 
 @pytest.fixture
 def madrid_and_new_york(engine):
-    """Ozone through harmonization and the writer at a Madrid and a New York station, NO2 at
-    Madrid, and temperature written straight into the tables (the harmonization maps none yet).
+    """Ozone at a Madrid and a New York station, NO2 and temperature at Madrid, through
+    harmonization and the writer.
 
     Madrid (Europe/Madrid, +01:00 standard): 0.040 ppm (40 nmol/mol) at every label 2014-01-04
     16:00 .. 2014-01-06 00:00 UTC, but 0.080 ppm at 2014-01-05 12:00 and 0.200 ppm at
@@ -399,16 +398,13 @@ def madrid_and_new_york(engine):
         record(value=0.030, utc=t.strftime(utc), coordinates=new_york, location="Queens", city="New York")
         for t in labels("2014-01-05 06:00", "2014-01-06 05:00")
     ]
+    # Temperature at 20 hours of Madrid's 5th: 10 degC each, 15 at 11:00 UTC.
+    temp = constant("2014-01-05 00:00", "2014-01-05 19:00", 10.0) | {pd.Timestamp("2014-01-05 11:00"): 15.0}
+    items += [
+        record(parameter="temperature", unit="c", value=v, utc=t.strftime(utc), coordinates=madrid)
+        for t, v in temp.items()
+    ]
     toar.writer.write_partition(engine, "2014-01-06", harmonize(raw_table(items, key="2014-01-06/1.ndjson.gz")))
-    with engine.begin() as conn:
-        madrid_id = conn.execute(
-            sa.select(stationmeta_core.c.id)
-            .where(stationmeta_core.c.longitude < -3)
-            .where(stationmeta_core.c.longitude > -4)
-        ).scalar_one()
-        # Temperature at 20 hours of Madrid's 5th: 10 each, 15 at 11:00 UTC.
-        temp = constant("2014-01-05 00:00", "2014-01-05 19:00", 10.0) | {pd.Timestamp("2014-01-05 11:00"): 15.0}
-        insert_series(conn, madrid_id, "temp", {t.to_pydatetime(): v for t, v in temp.items()})
     return engine
 
 

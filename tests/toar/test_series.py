@@ -12,51 +12,25 @@ import toar.series
 import toar.writer
 from tests.openaq_fixtures import raw_table, record
 from toar.harmonize import harmonize
-from toar.schema import data, timeseries
 from toar.series import hourly_means, select_measurements
 
 DAY = datetime(2014, 1, 5)
 VALUES_QUERY = re.compile(r"\bFROM data\s")
 
 
-def insert_series(conn, station_id: int, variable: str, values: dict[datetime, float], unit: str = "degC") -> int:
-    """A series written straight into the tables, for variables the harmonization does not map
-    (temperature); returns its id."""
-    series_id = conn.execute(
-        timeseries.insert()
-        .values(station_id=station_id, variable=variable, unit=unit, sampling_frequency="hourly", provider="test")
-        .returning(timeseries.c.id)
-    ).scalar_one()
-    conn.execute(
-        data.insert(),
-        [
-            {
-                "timeseries_id": series_id,
-                "datetime": t,
-                "value": v,
-                "flags": "OK",
-                "version": "test",
-                "source_object_id": 0,
-            }
-            for t, v in values.items()
-        ],
-    )
-    return series_id
-
-
 @pytest.fixture
 def three_variables(engine):
-    """Ozone at 40 and NO2 at 10 nmol/mol for the hours ending 01:00..06:00 of DAY at one station,
-    through the writer, and temperature at 5.0 degC beside them."""
+    """Ozone at 40 and NO2 at 10 nmol/mol and temperature at 5.0 degC for the hours ending
+    01:00..06:00 of DAY at one station, through harmonization and the writer."""
     hours = [DAY + timedelta(hours=h) for h in range(1, 7)]
     items = [record(value=0.040, utc=t.strftime("%Y-%m-%dT%H:00:00.000Z")) for t in hours]
     items += [
         record(parameter="no2", unit="µg/m³", value=19.13, utc=t.strftime("%Y-%m-%dT%H:00:00.000Z")) for t in hours
     ]
+    items += [
+        record(parameter="temperature", unit="c", value=5.0, utc=t.strftime("%Y-%m-%dT%H:00:00.000Z")) for t in hours
+    ]
     toar.writer.write_partition(engine, "2014-01-05", harmonize(raw_table(items, key="2014-01-05/1.ndjson.gz")))
-    with engine.begin() as conn:
-        station = conn.execute(sa.text("SELECT min(id) FROM stationmeta_core")).scalar_one()
-        insert_series(conn, station, "temp", dict.fromkeys(hours, 5.0))
     return engine
 
 
