@@ -176,7 +176,7 @@ def test_selection_searches_each_series_on_the_primary_key(filled_database):
 
 def test_selection_in_chunks_of_series_reads_the_same_rows(filled_database, monkeypatch):
     whole, read = features_for_window(filled_database, DAY, DAY + timedelta(days=1), 1)
-    monkeypatch.setattr("forecasting.features.SERIES_PER_QUERY", 1)  # one values query per series
+    monkeypatch.setattr("toar.series.SERIES_PER_QUERY", 1)  # one values query per series
     chunked, read_chunked = features_for_window(filled_database, DAY, DAY + timedelta(days=1), 1)
     assert len(read["timeseries_ids"]) > 1 and read_chunked == read
     pd.testing.assert_frame_equal(chunked, whole)
