@@ -6,6 +6,7 @@ import dagster as dg
 
 from checks.core import load_in_background
 from ml_assets.assets import build_ozone_forecast_model, ozone_features, ozone_forecasts
+from ml_assets.dma8eu import dma8eu_forecast_model, dma8eu_forecasts
 from resources import build_resources, training_window_days
 from resources.environment import prepare_process
 from resources.qoa import freeze_long_lived_objects
@@ -16,6 +17,7 @@ from sensors.new_objects import new_openaq_objects
 from sensors.retraining import retraining
 from toar_assets.archive import openaq_data_archive, openaq_locations, raw_openaq_archive
 from toar_assets.assets import harmonized_toar_series, openaq_realtime_bucket, raw_openaq_measurements
+from toar_assets.daily_metrics import toar_daily_metrics
 from toar_assets.latest import openaq_api_latest, raw_openaq_latest
 
 
@@ -59,6 +61,9 @@ def defs() -> dg.Definitions:
             ozone_features,
             ozone_forecast_model,
             ozone_forecasts,
+            toar_daily_metrics,
+            dma8eu_forecast_model,
+            dma8eu_forecasts,
         ],
         jobs=[
             dg.define_asset_job(
@@ -91,6 +96,17 @@ def defs() -> dg.Definitions:
                 "train_and_forecast",
                 selection=dg.AssetSelection.assets(ozone_forecast_model, ozone_forecasts),
                 description="Train on the feature window ending with the day, promote if better, forecast with the champion.",
+            ),
+            dg.define_asset_job(
+                "daily_metrics",
+                selection=dg.AssetSelection.assets(toar_daily_metrics),
+                description="TOAR daily metrics (dma8eu, daily mean and maximum) of the local day, from the TOAR database.",
+            ),
+            dg.define_asset_job(
+                "dma8eu_train_and_forecast",
+                selection=dg.AssetSelection.assets(dma8eu_forecast_model, dma8eu_forecasts),
+                description="Train the dma8eu model on the daily metrics ending with the day, promote by skill rules, "
+                "forecast 1-4 days ahead with the champion and, in shadow, the challenger.",
             ),
         ],
         sensors=[

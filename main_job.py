@@ -7,16 +7,21 @@ objects (``openaq-fetches``, private since November 2023), over fetch days:
 1. with the archive, ``locations`` (openaq_locations: the followed locations) first;
 2. the source's data logistics (raw partitions -> TOAR database) for every day of the window:
    ``archive_logistics`` or ``data_logistics``;
-3. ``features`` (ozone_features) for every day of the window but the first, whose history
-   (the day before) is outside the window;
+3. ``features`` (ozone_features) for the hourly model's training window, the last
+   TRAINING_WINDOW_DAYS days (never the window's first day, whose history is outside it);
 4. ``train_and_forecast`` for the last day: a model on the feature days ending there (the last
-   one is the holdout), promotion to champion if it wins, forecasts from the champion.
+   one is the holdout), promotion to champion if it wins, forecasts from the champion;
+5. ``daily_metrics`` (toar_daily_metrics: dma8eu, daily means and maxima) for every day but the
+   first, whose first 8-hour windows start the day before;
+6. ``dma8eu_train_and_forecast`` for the last day, when the window holds enough days
+   (DMA8EU_MIN_DAYS): the dma8eu model for leads of 1-4 days, judged by skill against
+   persistence and climatology, and its forecasts.
 
 Runs go through the Dagster instance in ``DAGSTER_HOME`` (so ``make ui`` shows them), the
 daily ones in batches of the assets' backfill policy. With the embedded defaults the source is
 a sample mirror, generated when the window's days are not in it yet.
 
-    python -m main_job                      # the archive's recent days: 10 ending 3 days ago
+    python -m main_job                      # the archive's recent days: 30 ending 3 days ago
     python -m main_job --source realtime    # 2014-01-01..2014-01-10, the source paper's window
     python -m main_job --source realtime --start 2014-01-01 --end 2014-01-31
 """
@@ -39,6 +44,9 @@ from resources.environment import (
 
 # The source paper's evaluation window, in the v1 objects.
 PAPER_WINDOW = (date(2014, 1, 1), date(2014, 1, 10))
+# Days of daily metrics the dma8eu model needs at the least: training issue days (each with four
+# observed days ahead), then the holdout's days (Dma8euTrainingConfig.holdout_days, 5).
+DMA8EU_MIN_DAYS = 25
 
 
 @dataclass(frozen=True)
@@ -189,13 +197,23 @@ def run_window(source: Source, start: date, end: date) -> list:
     from asset_base.partitions import DAYS_PER_RUN, daily_partitions
 
     keys = daily_partitions.get_partition_keys_in_range(PartitionKeyRange(start.isoformat(), end.isoformat()))
+    from resources import training_window_days
+
+    # A day's features need the day before as history (their partition mapping says so), so
+    # the window's first day has none; the hourly model reads only its training window's days.
+    feature_keys = keys[max(1, len(keys) - training_window_days()) :]
     steps: list[tuple[str, Sequence[str] | None, int]] = [
         (source.logistics_job, keys, DAYS_PER_RUN),
-        # A day's features need the day before as history (their partition mapping says so),
-        # so the window's first day has none.
-        ("features", keys[1:], DAYS_PER_RUN),
+        ("features", feature_keys, DAYS_PER_RUN),
         ("train_and_forecast", keys[-1:], 1),
+        ("daily_metrics", keys[1:], DAYS_PER_RUN),
     ]
+    if len(keys) - 1 >= DMA8EU_MIN_DAYS:
+        steps.append(("dma8eu_train_and_forecast", keys[-1:], 1))
+    else:
+        print(
+            f"dma8eu model: not trained, the window has {len(keys) - 1} days of daily metrics, it needs {DMA8EU_MIN_DAYS}"
+        )
     if source.catalog_job:
         steps.insert(0, (source.catalog_job, None, 1))
     results: list = []
@@ -271,8 +289,40 @@ def print_summary(results: list, source: Source) -> None:
         print(
             f"Forecasts for {day}: {m['dagster/row_count']} stations, issued {m['issue_time']}, model version {m['model_version']}"
         )
+    print_dma8eu(results)
     print_quality(results)
     print(f"Dagster runs: {', '.join(r.run_id for r in results)} (open them with `make ui`)")
+
+
+def print_dma8eu(results: list) -> None:
+    """The dma8eu model's skill per lead, and its forecasts."""
+    for day, m in materializations(results, "toar_daily_metrics").items():
+        if day == max(materializations(results, "toar_daily_metrics")):
+            print(
+                f"\nDaily metrics (toar_daily_metrics), {day}: {m['stations_with_dma8eu']} of {m['dagster/row_count']} "
+                f"stations with a valid dma8eu, mean {m['dma8eu_mean']:.1f} nmol/mol"
+            )
+    for day, m in materializations(results, "dma8eu_forecast_model").items():
+        print(
+            f"\ndma8eu model {m['model_name']} version {m['model_version']} (issue days up to {day}, "
+            f"holdout from {m['holdout_start']}, {m['holdout_rows']} station-days):"
+        )
+        print(
+            f"  {'lead':>4s} {'RMSE':>7s} {'MAE':>7s} {'bias':>7s} {'skill vs persistence':>21s} {'vs climatology':>15s}"
+        )
+        for lead in (1, 2, 3, 4):
+            p = f"candidate_lead{lead}_"
+            if p + "rmse" in m:
+                print(
+                    f"  {lead:3d}d {m[p + 'rmse']:7.2f} {m[p + 'mae']:7.2f} {m[p + 'bias']:+7.2f} "
+                    f"{m[p + 'skill_persistence']:21.3f} {m[p + 'skill_climatology']:15.3f}"
+                )
+        print(f"  {'promoted to champion' if m['promoted'] else 'not promoted'} ({m['evidence']}): {m['decision']}")
+    for day, m in materializations(results, "dma8eu_forecasts").items():
+        print(
+            f"dma8eu forecasts issued {day}: {m['stations']} stations x 4 leads, champion version "
+            f"{m['champion_version']}{', challenger ' + m['challenger_version'] + ' in shadow' if m['challenger_version'] else ''}"
+        )
 
 
 def print_quality(results: list) -> None:
@@ -294,6 +344,9 @@ def print_quality(results: list) -> None:
         "ozone_features",
         "ozone_forecast_model",
         "ozone_forecasts",
+        "toar_daily_metrics",
+        "dma8eu_forecast_model",
+        "dma8eu_forecasts",
     ):
         found = materializations(results, asset)
         if not found:

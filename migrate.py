@@ -20,12 +20,12 @@ import os
 
 import toar.database
 from domain.secrets import encode_credentials, mask_secrets, url_secrets
-from forecasting.tables import ozone_forecast
+from forecasting.tables import FORECAST_TABLES
 from resources.environment import prepare_process
 from sensors.failures import pipeline_failure
 
 # Every table of the TOAR database beyond the TOAR schema's own, from the layers that own them.
-EXTRA_TABLES = [ozone_forecast, pipeline_failure]
+EXTRA_TABLES = [*FORECAST_TABLES, pipeline_failure]
 # Tracking stores MLflow keeps in a database through SQLAlchemy (its other schemes are servers or folders).
 MLFLOW_DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 

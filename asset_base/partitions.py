@@ -2,8 +2,9 @@
 
 import warnings
 from collections.abc import Callable
+from datetime import timedelta
 
-from dagster import AssetsDefinition, BackfillPolicy, BetaWarning, DailyPartitionsDefinition, asset
+from dagster import AssetsDefinition, AutomationCondition, BackfillPolicy, BetaWarning, DailyPartitionsDefinition, asset
 
 from asset_base.partition_step import TRANSIENT_RETRIES
 from domain.keys import OWNERS_BY_GROUP
@@ -17,6 +18,12 @@ daily_partitions = DailyPartitionsDefinition(start_date="2013-11-01", end_offset
 # run in parallel, and memory holds at most one batch of raw tables.
 DAYS_PER_RUN = 7
 daily_backfill_policy = BackfillPolicy.multi_run(max_partitions_per_run=DAYS_PER_RUN)
+
+# Materialize as soon as upstream data changed, for the last two days (today's and yesterday's
+# partitions keep receiving objects); older days are backfilled on purpose, not automatically.
+FRESH = AutomationCondition.eager().replace(
+    AutomationCondition.in_latest_time_window(), AutomationCondition.in_latest_time_window(timedelta(days=2))
+)
 
 # The run tags that make one run materialize a range of partitions. Dagster sets and reads them
 # but exports no public name for them (they live in dagster._core.storage.tags).

@@ -20,7 +20,7 @@ class RunNotAlive(RuntimeError):
 def ensure_run_alive(context: AssetExecutionContext, what: str) -> None:
     """Raise RunNotAlive unless the instance holds the step's run as running (STARTED). Called
     inside the writer's transaction, just before its commit, so that raising rolls ``what`` back."""
-    run = context.instance.get_run_by_id(context.run_id)
+    run = context.instance.get_run_by_id(context.run.run_id)
     if run is None or run.status != DagsterRunStatus.STARTED:
         status = run.status.value if run is not None else "unknown to the instance"
         raise RunNotAlive(

@@ -10,3 +10,8 @@ resource field) and ``resources.training_window_days`` (TRAINING_WINDOW_DAYS, wh
 TRAINING_WINDOW_DAYS = 7
 # Hours between a feature row's issue time and its target time.
 FORECAST_HORIZON_HOURS = 1
+# Days of daily metrics the dma8eu model's window reads (issue dates; the last ones are its holdout).
+DMA8EU_WINDOW_DAYS = 60
+# Days of a station's history its climatology may use, at forecast time (at training time: the
+# window's days before the holdout).
+CLIMATOLOGY_HISTORY_DAYS = 3 * 365

@@ -133,3 +133,79 @@ def _png_image(png: bytes):
     from PIL import Image
 
     return Image.open(io.BytesIO(png))
+
+
+@contextmanager
+def started_run(tracking_uri: str, experiment: str, run_name: str) -> Iterator[str]:
+    """An MLflow run of its own in ``experiment`` (the dma8eu model logs outside dagster-mlflow's
+    one run per Dagster run, which the hourly model of the same Dagster run owns); ended
+    FINISHED, or FAILED when the block raised. Yields the run's id."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    experiment_id = ensure_experiment(tracking_uri, experiment)
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=run_name, nested=mlflow.active_run() is not None
+    ) as run:
+        yield run.info.run_id
+
+
+def log_dma8eu_run(
+    model, window, scores, champion_scores, *, settings: dict, tags: dict[str, str], plots: dict[int, bytes]
+):
+    """Log the dma8eu model's training to the active run: settings and sizes as parameters, per
+    lead the candidate's (and the champion's) RMSE, MAE, bias and skill against persistence and
+    climatology as metrics (``lead1_rmse`` ...; also as steps of one series per score, so MLflow
+    draws them over the leads), one holdout plot per lead, the datasets and the model."""
+    import mlflow
+    import mlflow.sklearn
+    from mlflow.data.pandas_dataset import from_pandas
+
+    from forecasting.dma8eu import FEATURE_COLUMNS as DAILY_FEATURES
+    from forecasting.dma8eu import KEY_COLUMNS as DAILY_KEYS
+    from forecasting.dma8eu import TARGETS
+
+    mlflow.log_params(
+        masked(
+            {
+                **settings,
+                "features": len(DAILY_FEATURES),
+                "train_rows": len(window.train),
+                "holdout_rows": len(window.holdout),
+            }
+        )
+    )
+    for prefix, lead_scores in (("candidate", scores), ("champion", champion_scores or [])):
+        for s in lead_scores:
+            values = {
+                "rmse": s.rmse,
+                "mae": s.mae,
+                "bias": s.bias,
+                "skill_persistence": s.skill_persistence,
+                "skill_climatology": s.skill_climatology,
+            }
+            mlflow.log_metrics({f"{prefix}_lead{s.lead}_{k}": v for k, v in values.items()})
+            mlflow.log_metrics({f"{prefix}_{k}": v for k, v in values.items()}, step=s.lead)
+    mlflow.set_tags(masked(tags))
+    columns = DAILY_KEYS + DAILY_FEATURES + TARGETS
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        mlflow.log_input(
+            from_pandas(window.train[columns], name="daily features, training", targets=TARGETS[0]), context="training"
+        )
+        mlflow.log_input(
+            from_pandas(window.holdout[columns], name="daily features, holdout", targets=TARGETS[0]),
+            context="evaluation",
+        )
+        for lead, png in plots.items():
+            mlflow.log_image(_png_image(png), artifact_file=f"holdout_lead_{lead}d.png")
+        holdout = window.holdout[DAILY_FEATURES]
+        return mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=mlflow.models.infer_signature(holdout, model.predict(holdout)),
+            input_example=holdout.head(3),
+            serialization_format="skops",
+            skops_trusted_types=["sklearn.tree._tree.Tree"],
+            pip_requirements=pip_requirements(),
+        )

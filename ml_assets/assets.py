@@ -14,7 +14,6 @@ from dagster import (
     AssetExecutionContext,
     AssetIn,
     AssetsDefinition,
-    AutomationCondition,
     Config,
     Failure,
     MaterializeResult,
@@ -28,7 +27,7 @@ import checks.features
 import checks.forecasts
 import checks.model
 from asset_base.partition_step import PartitionStep, materialize_partitions
-from asset_base.partitions import daily_asset, daily_partitions
+from asset_base.partitions import FRESH, daily_asset, daily_partitions
 from asset_base.run_guard import ensure_run_alive
 from asset_base.table_metadata import features_metadata
 from domain.fingerprint import table_fingerprint
@@ -57,12 +56,6 @@ from toar.bulk_load import bulk_insert
 FEATURES_CODE_VERSION = "1"
 MODEL_CODE_VERSION = "1"
 FORECASTS_CODE_VERSION = "1"
-
-# Materialize as soon as upstream data changed, for the last two days (today's and yesterday's
-# partitions keep receiving objects); older days are backfilled on purpose, not automatically.
-FRESH = AutomationCondition.eager().replace(
-    AutomationCondition.in_latest_time_window(), AutomationCondition.in_latest_time_window(timedelta(days=2))
-)
 
 
 @daily_asset(
@@ -409,12 +402,12 @@ def _lineage_tags(context: AssetExecutionContext, days: list[str], fingerprints:
         "feature_partitions": ",".join(days),
         "feature_fingerprints": ",".join(f"{d}={fingerprints[d]['fingerprint']}" for d in days),
         "feature_runs": ",".join(f"{d}={fingerprints[d]['run_id']}" for d in days),
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "trigger": context.run.tags.get("retrain/reason", "manual"),
     }
 
 
-def _git_commit() -> str:
+def git_commit() -> str:
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=os.path.dirname(__file__)

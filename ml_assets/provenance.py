@@ -21,7 +21,7 @@ import sys
 import sqlalchemy as sa
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
 
-from domain.keys import HARMONIZED_SERIES, RAW_ARCHIVE, RAW_LATEST, RAW_MEASUREMENTS
+from domain.keys import FEATURES, HARMONIZED_SERIES, RAW_ARCHIVE, RAW_LATEST, RAW_MEASUREMENTS
 from resources.mlflow_resources import ModelRegistry
 from sources.openaq_v3.keys import parse_key
 from sources.openaq_v3.latest import is_poll_key
@@ -61,7 +61,10 @@ def provenance_chain(registry: ModelRegistry, version: str, instance: DagsterIns
     feature_days = tags["feature_partitions"].split(",")
     recorded = dict(item.split("=", 1) for item in tags["feature_fingerprints"].split(","))
 
-    features = latest_materializations(instance, "ozone_features", feature_days)
+    # The hourly model learned from ozone_features, the dma8eu model from toar_daily_metrics: both
+    # record the TOAR series and measurement window they read, so the walk below serves both.
+    feature_asset = tags.get("feature_asset", FEATURES)
+    features = latest_materializations(instance, feature_asset, feature_days)
     feature_links = []
     series_ids: set[int] = set()
     windows = []
@@ -157,6 +160,7 @@ def provenance_chain(registry: ModelRegistry, version: str, instance: DagsterIns
             "partition": tags.get("dagster_partition", ""),
             "code_version": tags.get("dagster_code_version", ""),
         },
+        "feature_asset": feature_asset,
         "feature_partitions": feature_links,
         "toar_series": [dict(s) for s in series],
         "raw_partitions": raw_links,
@@ -170,9 +174,9 @@ def gaps(chain: dict) -> list[str]:
         problems.append(f"Dagster run {chain['dagster_run']['run_id']} is not in this instance")
     for f in chain["feature_partitions"]:
         if not f["run_id"]:
-            problems.append(f"feature partition {f['partition']} has no materialization")
+            problems.append(f"{chain['feature_asset']} partition {f['partition']} has no materialization")
         elif f["fingerprint_at_training"] != f["fingerprint_now"]:
-            problems.append(f"feature partition {f['partition']} changed since training")
+            problems.append(f"{chain['feature_asset']} partition {f['partition']} changed since training")
     if not chain["toar_series"]:
         problems.append("no TOAR series recorded for the features")
     if not chain["raw_partitions"]:
@@ -195,7 +199,7 @@ def render(chain: dict) -> str:
         f"model {m['name']} version {m['version']} {('@' + ', @'.join(m['aliases'])) if m['aliases'] else ''}".rstrip(),
         f"  MLflow run {run['run_id']} (experiment {run['experiment_id']}, git {run['git_commit'][:12]}) {metrics}",
         f"  Dagster run {dag['run_id']} ({dag['job']}, {dag['status']}) partition {dag['partition']}, code version {dag['code_version']}",
-        "  feature partitions:",
+        f"  {chain['feature_asset']} partitions:",
     ]
     for f in chain["feature_partitions"]:
         lines.append(

@@ -7,6 +7,7 @@ import os
 from dagster import EnvVar
 
 from forecasting.settings import FORECAST_HORIZON_HOURS, TRAINING_WINDOW_DAYS
+from resources.dma8eu_rules import Dma8euPromotionRules
 from resources.environment import SAMPLE_CATALOG_FILE, uses_sample_archive
 from resources.forecast_settings import ForecastSettings
 from resources.mlflow_resources import ModelRegistry, mlflow_run
@@ -94,6 +95,8 @@ def build_resources() -> dict:
             {"experiment_name": "ozone-forecast", "mlflow_tracking_uri": {"env": "MLFLOW_TRACKING_URI"}}
         ),
         "model_registry": ModelRegistry(tracking_uri=EnvVar("MLFLOW_TRACKING_URI")),
+        "dma8eu_registry": ModelRegistry(tracking_uri=EnvVar("MLFLOW_TRACKING_URI"), model_name="ozone-dma8eu"),
+        "dma8eu_rules": Dma8euPromotionRules(),
         "qoa": QoAMonitor(),
         "quality_gates": QualityGates(),
         "forecast_settings": ForecastSettings(horizon_hours=forecast_horizon_hours()),

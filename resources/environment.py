@@ -51,7 +51,7 @@ class SampleArchive:
         return last - timedelta(days=self.days - 1), last
 
 
-SAMPLE_ARCHIVE = SampleArchive(path=DATA_DIR / "openaq-archive", days=10, locations=40, seed=SAMPLE_MIRROR.seed)
+SAMPLE_ARCHIVE = SampleArchive(path=DATA_DIR / "openaq-archive", days=30, locations=40, seed=SAMPLE_MIRROR.seed)
 # The catalog file the generator writes beside the archive's records (as the v3 API lists them).
 SAMPLE_CATALOG_FILE = "locations.json"
 

@@ -32,3 +32,6 @@ class QualityGates(ConfigurableResource):
     min_hourly_continuity: float = Field(
         default=0.5, description="smallest share of station-hours of the day that have a feature row"
     )
+    min_dma8eu_capture: float = Field(
+        default=0.5, description="smallest share of a day's stations with a valid dma8eu (18 of 24 8-hour means)"
+    )

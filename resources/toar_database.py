@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 import toar.database
 from domain.secrets import encode_credentials, mask_secrets, url_secrets
-from forecasting.tables import ozone_forecast
+from forecasting.tables import FORECAST_TABLES
 
 
 class ToarDatabaseError(RuntimeError):
@@ -59,7 +59,7 @@ class ToarDatabase(ConfigurableResource):
             error_type: type[ToarDatabaseError] = ToarDatabaseError
             try:
                 engine = toar.database.create_engine(url)
-                toar.database.ensure_schema(engine, extra_tables=[ozone_forecast])
+                toar.database.ensure_schema(engine, extra_tables=FORECAST_TABLES)
             except Exception as exc:  # any error (URL parsing, driver, server) may quote the URL
                 failure = f"{type(exc).__name__}: {mask_secrets(str(exc), url_secrets(self.url))}"
                 if isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)):
