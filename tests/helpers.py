@@ -163,3 +163,35 @@ def catalog_location(
         "is_monitor": monitor,
         "is_mobile": mobile,
     }
+
+
+def served_predictions(model_uri: str, tracking_uri: str, payload: dict):
+    """Start ``mlflow models serve`` for a registry URI on a free loopback port, post one
+    /invocations request and return its predictions; the server is stopped afterwards."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+    from pathlib import Path
+
+    from local_services.loopback import free_port, wait_until_serving
+
+    port = free_port()
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    command = [f"{bin_dir}/mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local"]
+    server = subprocess.Popen(
+        [*command, "-h", "127.0.0.1", "-p", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        wait_until_serving(f"http://127.0.0.1:{port}/ping", server, timeout=90)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations",
+            data=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        return json.loads(urllib.request.urlopen(request, timeout=30).read())["predictions"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -2,13 +2,8 @@
 daily metrics -> model (MLflow, per-lead skill, promotion) -> forecasts, a worse challenger in
 shadow, provenance back to the archive files, and the champion served over REST."""
 
-import json
 import os
-import subprocess
-import sys
-import urllib.request
 from datetime import date, timedelta
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,14 +15,13 @@ from mlflow import MlflowClient
 import toar.database
 from forecasting.dma8eu import FEATURE_COLUMNS, LEADS
 from forecasting.tables import dma8eu_forecast
-from local_services.loopback import free_port, wait_until_serving
 from ml_assets.dma8eu import dma8eu_forecast_model, dma8eu_forecasts, read_daily_rows
 from ml_assets.provenance import gaps, provenance_chain
 from ml_assets.serving import invocation_payload
 from resources.mlflow_resources import ModelRegistry
 from sample_data.generator import generate_archive
 from tests.conftest import project_resources
-from tests.helpers import check_evaluations, materialize_days, metadata_by_partition, metadata_of
+from tests.helpers import check_evaluations, materialize_days, metadata_by_partition, metadata_of, served_predictions
 from toar_assets.archive import openaq_locations, raw_openaq_archive
 from toar_assets.assets import harmonized_toar_series
 from toar_assets.daily_metrics import toar_daily_metrics
@@ -167,38 +161,11 @@ def test_provenance_reaches_the_archive_files_through_the_daily_metrics(pipeline
 def test_served_champion_answers_four_leads_like_the_in_process_model(pipeline):
     rows, _ = read_daily_rows(pipeline["engine"], LAST, LAST, LAST)
     assert len(rows) > 0
-    port = free_port()
-    bin_dir = str(Path(sys.executable).parent)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": pipeline["tracking_uri"], "PATH": f"{bin_dir}:{os.environ['PATH']}"}
-    server = subprocess.Popen(
-        [
-            f"{bin_dir}/mlflow",
-            "models",
-            "serve",
-            "-m",
-            "models:/ozone-dma8eu@champion",
-            "--env-manager",
-            "local",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_until_serving(f"http://127.0.0.1:{port}/ping", server, timeout=90)
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations",
-            data=json.dumps(invocation_payload(rows, FEATURE_COLUMNS)).encode(),
-            headers={"Content-Type": "application/json"},
+    served = np.asarray(
+        served_predictions(
+            "models:/ozone-dma8eu@champion", pipeline["tracking_uri"], invocation_payload(rows, FEATURE_COLUMNS)
         )
-        served = np.asarray(json.loads(urllib.request.urlopen(request, timeout=30).read())["predictions"])
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    )
     in_process = pipeline["registry"].load("1").predict(rows[FEATURE_COLUMNS])
     assert served.shape == (len(rows), len(LEADS))
     assert np.allclose(served, in_process, rtol=0, atol=1e-9)

@@ -1,12 +1,7 @@
 """End to end through Dagster: features, training with MLflow, promotion, forecasts, provenance, serving."""
 
-import json
 import os
-import subprocess
-import sys
-import urllib.request
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +12,6 @@ import forecasting.tables
 import toar.bulk_load
 import toar.database
 from forecasting.features import FEATURE_COLUMNS, features_for_window
-from local_services.loopback import free_port, wait_until_serving
 from ml_assets.assets import ozone_features, ozone_forecast_model, ozone_forecasts
 from ml_assets.provenance import gaps, provenance_chain, render
 from ml_assets.serving import invocation_payload
@@ -25,7 +19,7 @@ from resources.mlflow_resources import ModelRegistry
 from resources.openaq_bucket import OpenAQBucket
 from sample_data.generator import generate_bucket
 from tests.conftest import project_resources
-from tests.helpers import check_evaluation, materialize_days, metadata_of, with_stored_upstreams
+from tests.helpers import check_evaluation, materialize_days, metadata_of, served_predictions, with_stored_upstreams
 from toar_assets.assets import harmonized_toar_series, raw_openaq_measurements
 
 pytestmark = pytest.mark.slow
@@ -145,38 +139,9 @@ def test_served_champion_answers_like_the_in_process_model(pipeline):
     issue = datetime(2014, 1, 8, 23)
     features, _ = features_for_window(pipeline["engine"], issue, issue + timedelta(hours=1), 1)
     assert len(features) > 0
-    port = free_port()
-    bin_dir = str(Path(sys.executable).parent)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": pipeline["tracking_uri"], "PATH": f"{bin_dir}:{os.environ['PATH']}"}
-    server = subprocess.Popen(
-        [
-            f"{bin_dir}/mlflow",
-            "models",
-            "serve",
-            "-m",
-            "models:/ozone-forecast@champion",
-            "--env-manager",
-            "local",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+    served = served_predictions(
+        "models:/ozone-forecast@champion", pipeline["tracking_uri"], invocation_payload(features)
     )
-    try:
-        wait_until_serving(f"http://127.0.0.1:{port}/ping", server, timeout=90)
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations",
-            data=json.dumps(invocation_payload(features)).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        served = json.loads(urllib.request.urlopen(request, timeout=30).read())["predictions"]
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     in_process = pipeline["registry"].load("1").predict(features[FEATURE_COLUMNS])
     assert np.allclose(served, in_process, rtol=0, atol=1e-9)
 
