@@ -16,6 +16,9 @@ MATERIALIZABLE = [
     "ozone_features",
     "ozone_forecast_model",
     "ozone_forecasts",
+    "toar_daily_metrics",
+    "dma8eu_forecast_model",
+    "dma8eu_forecasts",
 ]
 TABLES = [
     "raw_openaq_measurements",

@@ -65,10 +65,16 @@ def test_the_demo_reads_the_recent_days_of_the_archive_mirror(project_env, capsy
         assert all(run.is_success for run in runs)
         assert sorted(run.job_name for run in runs) == [
             "archive_logistics",
+            "daily_metrics",
             "features",
             "locations",
             "train_and_forecast",
         ]
+    # Six days of daily metrics are too few for the dma8eu model, and the summary says so.
+    assert (
+        f"dma8eu model: not trained, the window has 6 days of daily metrics, it needs {main_job.DMA8EU_MIN_DAYS}" in out
+    )
+    assert f"Daily metrics (toar_daily_metrics), {last}: " in out
 
 
 def test_the_archive_mirror_gains_only_the_days_it_lacks(project_env, capsys):
@@ -112,7 +118,12 @@ def test_main_job_generates_the_mirror_backfills_trains_and_summarizes(project_e
     with DagsterInstance.from_config(project_env["DAGSTER_HOME"]) as instance:
         runs = instance.get_runs()
         assert all(run.is_success for run in runs)  # four days fit one batch of the policy per job
-        assert sorted(run.job_name for run in runs) == ["data_logistics", "features", "train_and_forecast"]
+        assert sorted(run.job_name for run in runs) == [
+            "daily_metrics",
+            "data_logistics",
+            "features",
+            "train_and_forecast",
+        ]
 
 
 def test_main_job_rejects_a_reversed_window(project_env):

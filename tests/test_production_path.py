@@ -97,6 +97,7 @@ def test_backfill_and_training_on_postgres_and_s3(s3_endpoint, tmp_path):
             "ozone_features": 5,
             "ozone_forecast_model": 1,
             "ozone_forecasts": 1,
+            "toar_daily_metrics": 5,  # on PostgreSQL too; too few days for the dma8eu model
         }
         assert runs and set(runs) == {"SUCCESS"}
 
