@@ -10,6 +10,7 @@ from ml_assets.dma8eu import dma8eu_forecast_model, dma8eu_forecasts
 from resources import build_resources, training_window_days
 from resources.environment import prepare_process
 from resources.qoa import freeze_long_lived_objects
+from sensors.dma8eu_retraining import dma8eu_retraining
 from sensors.failures import record_run_failures
 from sensors.latest_values import latest_openaq_values
 from sensors.new_archive_objects import new_archive_objects
@@ -114,6 +115,7 @@ def defs() -> dg.Definitions:
             new_archive_objects,
             latest_openaq_values,
             retraining,
+            dma8eu_retraining,
             record_run_failures,
             # Evaluates the assets' automation conditions (features after new harmonized data,
             # forecasts after new features or a new model).

@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from forecasting.settings import DMA8EU_MIN_DAYS
 from resources.environment import (
     SAMPLE_ARCHIVE,
     SAMPLE_MIRROR,
@@ -44,9 +45,6 @@ from resources.environment import (
 
 # The source paper's evaluation window, in the v1 objects.
 PAPER_WINDOW = (date(2014, 1, 1), date(2014, 1, 10))
-# Days of daily metrics the dma8eu model needs at the least: training issue days (each with four
-# observed days ahead), then the holdout's days (Dma8euTrainingConfig.holdout_days, 5).
-DMA8EU_MIN_DAYS = 25
 
 
 @dataclass(frozen=True)

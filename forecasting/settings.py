@@ -15,3 +15,6 @@ DMA8EU_WINDOW_DAYS = 60
 # Days of a station's history its climatology may use, at forecast time (at training time: the
 # window's days before the holdout).
 CLIMATOLOGY_HISTORY_DAYS = 3 * 365
+# Days of daily metrics a first dma8eu model needs: training issue days, each with four observed
+# days ahead, then the holdout's (Dma8euTrainingConfig.holdout_days, 5).
+DMA8EU_MIN_DAYS = 25

@@ -216,6 +216,8 @@ def dma8eu_forecast_model(
                 "promoted": decision.promote,
                 "decision": decision.reason,
                 "evidence": decision.evidence,
+                "trigger": tags["trigger"],
+                "trigger_detail": context.run.tags.get("retrain/detail", "materialized by a user or job"),
                 "previous_champion": previous or "",
                 "champion_compared": str(champion.version) if champion is not None else "",
                 "mlflow_run_id": run_id,

@@ -39,31 +39,47 @@ def retraining_reasons(
     champion: Champion | None, harmonized_days: list[date], recent: RecentError | None, policy: RetrainingPolicy
 ) -> list[tuple[str, str]]:
     """Each reason to retrain that holds, as (name, human detail); empty means leave it."""
-    if not harmonized_days:
-        return []
-    latest = max(harmonized_days)
-    if champion is None:
-        if len(harmonized_days) >= policy.min_days_for_first_model:
-            return [("no_champion", f"{len(harmonized_days)} harmonized days and no champion yet")]
-        return []
-    reasons = []
-    newer = [d for d in harmonized_days if d > champion.trained_day]
-    if len(newer) >= policy.min_new_partitions:
-        reasons.append(("new_data", f"{len(newer)} harmonized days after {champion.trained_day}"))
+    drift = None
     if (
-        recent is not None
+        champion is not None
+        and recent is not None
         and recent.n >= policy.min_scored_forecasts
         and recent.rmse > champion.holdout_rmse * policy.drift_factor
     ):
-        reasons.append(
-            (
-                "drift",
-                f"RMSE {recent.rmse:.3f} on {recent.n} recent forecasts > "
-                f"{policy.drift_factor} x holdout RMSE {champion.holdout_rmse:.3f}",
-            )
+        drift = (
+            "drift",
+            f"RMSE {recent.rmse:.3f} on {recent.n} recent forecasts > "
+            f"{policy.drift_factor} x holdout RMSE {champion.holdout_rmse:.3f}",
         )
-    if (latest - champion.trained_day).days >= policy.max_age_days:
-        reasons.append(("age", f"trained on data up to {champion.trained_day}, newest data {latest}"))
+    trained_day = champion.trained_day if champion is not None else None
+    return data_reasons(trained_day, harmonized_days, "harmonized", policy.min_days_for_first_model, policy, drift)
+
+
+def data_reasons(
+    trained_day: date | None,
+    days: list[date],
+    what: str,
+    first_model_days: int,
+    policy: RetrainingPolicy,
+    drift: tuple[str, str] | None = None,
+) -> list[tuple[str, str]]:
+    """The reasons both models share: no champion yet (with ``first_model_days`` of ``what``
+    days), new days since the champion's, the champion's age; and ``drift``, each model's own
+    verdict on its recent forecasts."""
+    if not days:
+        return []
+    if trained_day is None:
+        if len(days) >= first_model_days:
+            return [("no_champion", f"{len(days)} {what} days and no champion yet")]
+        return []
+    reasons = []
+    newer = [d for d in days if d > trained_day]
+    if len(newer) >= policy.min_new_partitions:
+        reasons.append(("new_data", f"{len(newer)} {what} days after {trained_day}"))
+    if drift is not None:
+        reasons.append(drift)
+    if (max(days) - trained_day).days >= policy.max_age_days:
+        reasons.append(("age", f"trained on data up to {trained_day}, newest data {max(days)}"))
     return reasons
 
 

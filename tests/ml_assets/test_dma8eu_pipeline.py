@@ -191,3 +191,25 @@ def test_stored_forecasts_carry_both_references_for_scoring(pipeline):
         "lead_days"
     ].tolist()
     assert stored[["value", "persistence", "climatology"]].notna().all().all()
+
+
+def test_the_retraining_sensor_asks_for_a_model_on_the_newest_day_with_its_reasons(pipeline):
+    from dagster import RunRequest, build_sensor_context
+
+    from resources.dma8eu_rules import Dma8euPromotionRules
+    from resources.retraining_policy import RetrainingPolicy
+    from resources.toar_database import ToarDatabase
+    from sensors.dma8eu_retraining import dma8eu_retraining
+
+    resources = {
+        "dma8eu_registry": pipeline["registry"],
+        "dma8eu_rules": Dma8euPromotionRules(),
+        "retraining_policy": RetrainingPolicy(),
+        "toar_database": ToarDatabase(url=str(pipeline["engine"].url)),
+    }
+    request = dma8eu_retraining(build_sensor_context(instance=pipeline["instance"], resources=resources))
+    # Six days of daily metrics arrived after the champion's (three are enough).
+    assert isinstance(request, RunRequest)
+    assert request.partition_key == (LAST + timedelta(LIVE_DAYS)).isoformat()
+    assert request.tags["retrain/reason"].split(",")[0] == "new_data"
+    assert f"6 daily metrics days after {LAST}" in request.tags["retrain/detail"]
