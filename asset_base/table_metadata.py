@@ -163,6 +163,26 @@ HARMONIZED_METADATA = table_metadata(
 )
 
 
+def _daily_metrics_metadata() -> dict:
+    """Schema of toar_daily_metrics from its table's own column comments (toar.schema), and
+    lineage: each variable's figures from the harmonized values of that variable and hours."""
+    from toar.schema import daily_metric
+
+    columns = [(c.name, str(c.type).lower(), c.comment or "") for c in daily_metric.columns]
+    per_value = [(HARMONIZED, "value"), (HARMONIZED, "variable"), (HARMONIZED, "datetime")]
+    sources = {c.name: per_value for c in daily_metric.columns if c.name.split("_")[0] in ("o3", "no2", "temp")}
+    sources |= {
+        "station_id": [(HARMONIZED, "station_id")],
+        "date": [(HARMONIZED, "datetime"), (HARMONIZED, "latitude"), (HARMONIZED, "longitude")],
+        "timezone": [(HARMONIZED, "latitude"), (HARMONIZED, "longitude")],
+        "utc_offset_minutes": [(HARMONIZED, "latitude"), (HARMONIZED, "longitude")],
+    }
+    return table_metadata(columns, sources)
+
+
+DAILY_METRICS_METADATA = _daily_metrics_metadata()
+
+
 def features_metadata(feature_columns: list[str], target: str) -> dict:
     """Schema and lineage of ozone_features (its columns come from the feature module)."""
     described = {

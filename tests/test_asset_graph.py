@@ -26,6 +26,7 @@ TABLES = [
     "raw_openaq_latest",
     "harmonized_toar_series",
     "ozone_features",
+    "toar_daily_metrics",
 ]
 
 
@@ -94,6 +95,14 @@ def test_feature_schema_matches_the_feature_function():
 
     schema = spec("ozone_features").metadata["dagster/column_schema"]
     assert [c.name for c in schema.columns] == KEY_COLUMNS + FEATURE_COLUMNS + [TARGET]
+
+
+def test_daily_metrics_schema_is_the_tables():
+    from toar.schema import daily_metric
+
+    schema = spec("toar_daily_metrics").metadata["dagster/column_schema"]
+    assert [c.name for c in schema.columns] == [c.name for c in daily_metric.columns]
+    assert all(c.description for c in schema.columns)
 
 
 def test_every_asset_has_an_owner():

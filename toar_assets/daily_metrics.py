@@ -9,6 +9,7 @@ import checks.daily_metrics
 from asset_base.partition_step import TRANSIENT_RETRIES, PartitionStep, materialize_partitions
 from asset_base.partitions import FRESH, daily_asset
 from asset_base.run_guard import ensure_run_alive
+from asset_base.table_metadata import DAILY_METRICS_METADATA
 from domain.fingerprint import table_fingerprint
 from domain.keys import HARMONIZED_SERIES
 from resources.qoa import QoAMonitor
@@ -28,7 +29,7 @@ DAILY_METRICS_VERSION = "1"
     # A local day spans parts of three UTC days: from 17:00 local the day before (the first
     # 8-hour window) to midnight local, for stations from UTC-12 to UTC+14.
     deps=[AssetDep(HARMONIZED_SERIES, partition_mapping=TimeWindowPartitionMapping(start_offset=-1, end_offset=1))],
-    metadata={"dagster/table_name": "daily_metric", "docs": "docs/DAILY_METRICS.md"},
+    metadata={**DAILY_METRICS_METADATA, "dagster/table_name": "daily_metric", "docs": "docs/DAILY_METRICS.md"},
     check_specs=checks.daily_metrics.SPECS,
     automation_condition=FRESH,
 )
