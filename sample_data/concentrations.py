@@ -1,6 +1,19 @@
-"""What the stations measure: concentrations from diurnal cycles, regional weather and noise.
+"""What the stations measure: concentrations from diurnal cycles, seasons, regional weather and noise.
 
-Ozone peaks in the afternoon, rises with photochemical weather and is titrated by local NO;
+Ozone (ppb) is the station's level (its annual mean) plus
+- a seasonal cycle: highest in late spring and summer of the station's hemisphere, ±9 ppb
+  at latitudes of 30 degrees and more, less towards the equator (``OZONE_SEASON``);
+- a diurnal cycle peaking mid-afternoon, the station's amplitude in winter, up to
+  ``DIURNAL_SUMMER`` ppb more in the warm half of the year;
+- the regional temperature anomaly (``weather.temperature_anomaly``, °C) times
+  ``OZONE_PER_DEGREE``: warm spells bring ozone, so the temperature the archive reports and
+  ozone share the multi-day weather regimes;
+- the photochemical regime beyond what temperature says (``OZONE_PHOTOCHEMISTRY``);
+- a day-to-day regional anomaly drawn per (seed, region, day) (``weather.daily``,
+  ``OZONE_DAILY``), persistent from day to day but renewed every day, so that neither the
+  regimes nor today's values give tomorrow's ozone;
+- minus titration by local NO, strongest in the rush hours, and AR(1) hourly noise restarted
+  each day.
 NO2, NO and CO follow the rush hours; particles and SO2 accumulate in stagnant air. On top,
 each series carries AR(1) noise, and low gases read slightly negative at times.
 The values are independent of the output format: a format draws its own details (missing
@@ -19,7 +32,7 @@ import numpy as np
 from sample_data.clock import SECONDS_PER_DAY, day_start
 from sample_data.network import COUNTRIES, PARAMETERS, Network
 from sample_data.randomness import Stream, random_stream
-from sample_data.weather import PHOTOCHEMISTRY, STAGNATION, RegionalWeather
+from sample_data.weather import DAILY_OZONE, PHOTOCHEMISTRY, STAGNATION, RegionalWeather, season
 
 # Per parameter, AR(1) noise: standard deviation, autocorrelation at a lag of one hour, and the
 # station level the deviation is relative to (None: the deviation is in ppb).
@@ -38,6 +51,14 @@ NOISE = {
 PARTICLES = {"pm25": 1.0, "pm10": 1.6, "pm1": 0.65, "bc": 0.07}  # concentration relative to pm25
 LOW_GASES = ("no2", "so2", "no", "nox")  # near zero at times: deliberate small negatives
 
+# Ozone (ppb). The season: half the annual range where it is full (|latitude| >= 30), and the
+# day of year of its northern maximum (late May). Sunnier days make a larger diurnal cycle.
+OZONE_SEASON, OZONE_SEASON_FULL_LATITUDE, OZONE_PEAK_DAY = 9.0, 30.0, 150
+DIURNAL_SUMMER = 4.0  # added to the diurnal amplitude at the season's peak, nothing in winter
+OZONE_PER_DEGREE = 1.3  # per °C of the regional temperature anomaly
+OZONE_PHOTOCHEMISTRY = 3.0  # per unit of the photochemical regime, beyond its temperature
+OZONE_DAILY = 4.0  # standard deviation of the day-to-day anomaly beyond temperature
+
 
 def diurnal_ozone(local_hour: np.ndarray) -> np.ndarray:
     """Peak mid-afternoon, minimum in the early morning."""
@@ -50,21 +71,35 @@ def rush_hours(local_hour: np.ndarray) -> np.ndarray:
     return 0.55 + 0.6 * np.exp(-(((local_hour - 8) / 1.6) ** 2)) + 0.5 * np.exp(-(((local_hour - 18.5) / 2.2) ** 2))
 
 
+class Drivers(NamedTuple):
+    """What moves the values, each of the values' shape (the ozone ones are None for other
+    parameters: not computed)."""
+
+    photochemistry: np.ndarray
+    stagnation: np.ndarray
+    ozone_season: np.ndarray | None = None  # the annual cycle's contribution to ozone, ppb
+    diurnal_summer: np.ndarray | None = None  # the warm season's addition to the diurnal amplitude, ppb
+    temperature_anomaly: np.ndarray | None = None  # °C
+    ozone_daily: np.ndarray | None = None  # unit variance
+
+
 def noise_free_concentration(
-    parameter: str,
-    levels: dict[str, np.ndarray],
-    local_hour: np.ndarray,
-    photochemistry: np.ndarray,
-    stagnation: np.ndarray,
+    parameter: str, levels: dict[str, np.ndarray], local_hour: np.ndarray, drivers: Drivers
 ) -> np.ndarray:
     """Concentration without noise, in ppb (gases) or µg/m³ (particles). ``levels``: the
     stations' levels as columns, one row per series."""
     rush = rush_hours(local_hour)
-    if parameter == "o3":  # photochemistry and regional weather, minus titration by local NO
+    photochemistry, stagnation = drivers.photochemistry, drivers.stagnation
+    if parameter == "o3":  # season, temperature and regional weather, minus titration by local NO
+        assert drivers.ozone_season is not None and drivers.diurnal_summer is not None
+        assert drivers.temperature_anomaly is not None and drivers.ozone_daily is not None
         return (
             levels["o3"]
-            + levels["o3_diurnal_amplitude"] * diurnal_ozone(local_hour)
-            + 7 * photochemistry
+            + drivers.ozone_season
+            + (levels["o3_diurnal_amplitude"] + drivers.diurnal_summer) * diurnal_ozone(local_hour)
+            + OZONE_PER_DEGREE * drivers.temperature_anomaly
+            + OZONE_PHOTOCHEMISTRY * photochemistry
+            + OZONE_DAILY * drivers.ozone_daily
             - 0.3 * levels["no2"] * (rush - 1)
         )
     if parameter in PARTICLES:
@@ -142,6 +177,25 @@ class ConcentrationModel:
         values = np.round(values * network.series_unit_factor[series][:, None] * scale) / scale + 0.0
         return GroupDay(series=series, period_ends=period_ends, values=values, rng=rng)
 
+    def drivers(self, parameter: str, stations: np.ndarray, regions: np.ndarray, times: np.ndarray) -> Drivers:
+        """The drivers of ``parameter`` at ``times`` (unix seconds, one row per station)."""
+        weather = self.weather
+        photochemistry = weather.anomaly(regions, times, PHOTOCHEMISTRY)
+        stagnation = weather.anomaly(regions, times, STAGNATION)
+        if parameter != "o3":
+            return Drivers(photochemistry, stagnation)
+        latitude = self.network.latitude[stations][:, None]
+        full = np.minimum(np.abs(latitude) / OZONE_SEASON_FULL_LATITUDE, 1.0)  # the tropics vary less
+        annual = season(latitude, times, OZONE_PEAK_DAY)
+        return Drivers(
+            photochemistry,
+            stagnation,
+            ozone_season=OZONE_SEASON * full * annual,
+            diurnal_summer=DIURNAL_SUMMER * np.maximum(annual, 0.0),
+            temperature_anomaly=weather.temperature_anomaly(regions, times, photochemistry),
+            ozone_daily=weather.daily(regions, times, DAILY_OZONE),
+        )
+
     def concentrations(
         self, parameter: str, stations: np.ndarray, period_ends: np.ndarray, period: int, draws: NoiseDraws
     ) -> np.ndarray:
@@ -152,10 +206,10 @@ class ConcentrationModel:
         mid_period = np.broadcast_to(period_ends - period / 2, draws.innovations.shape)
         local_hour = ((mid_period + network.utc_offset_hours[stations][:, None] * 3600) % SECONDS_PER_DAY) / 3600
         regions = network.country_index[stations]
-        photochemistry = self.weather.anomaly(regions, mid_period, PHOTOCHEMISTRY)
-        stagnation = self.weather.anomaly(regions, mid_period, STAGNATION)
         levels = {name: level[stations][:, None] for name, level in network.levels.items()}
-        clean = noise_free_concentration(parameter, levels, local_hour, photochemistry, stagnation)
+        clean = noise_free_concentration(
+            parameter, levels, local_hour, self.drivers(parameter, stations, regions, mid_period)
+        )
 
         deviation, hourly_autocorrelation, relative_to = NOISE[parameter]
         if relative_to is not None:

@@ -117,7 +117,6 @@ FEATURED_STATIONS = 6
 
 # Probability that a station measures a parameter (o3 and no2 are drawn apart).
 PARAMETER_SHARE = {"pm25": 0.55, "pm10": 0.45, "so2": 0.2, "co": 0.2, "bc": 0.05, "no": 0.05, "nox": 0.04, "pm1": 0.03}
-SOUTHERN_SUMMER_OZONE = 8.0  # ppb: January is summer in the southern hemisphere
 HEAVY_POLLUTION = {"IN": 2.5, "CN": 2.5}  # country -> factor on the levels of primary pollutants
 
 
@@ -181,7 +180,7 @@ def _build_station(
     quarter_hourly = index == QUARTER_HOURLY_STATION or (index >= FEATURED_STATIONS and rng.random() < 0.15)
     urban = rng.random() < 0.7
     instruments = _instruments(rng, index, country, quarter_hourly)
-    levels = _levels(rng, country, city_latitude, urban)
+    levels = _levels(rng, country, urban)
     return Station(
         index=index,
         country_index=country_index,
@@ -240,12 +239,12 @@ def _instruments(rng: np.random.Generator, index: int, country: Country, quarter
     return instruments
 
 
-def _levels(rng: np.random.Generator, country: Country, city_latitude: float, urban: bool) -> dict[str, float]:
-    southern_summer = SOUTHERN_SUMMER_OZONE if city_latitude < 0 else 0.0
+def _levels(rng: np.random.Generator, country: Country, urban: bool) -> dict[str, float]:
     heavy = HEAVY_POLLUTION.get(country.code, 1.0)
     return {
-        "o3": rng.uniform(22, 34) + southern_summer - (5.0 if urban else 0.0),  # less o3 where NO titrates it
-        "o3_diurnal_amplitude": rng.uniform(7, 14) + southern_summer / 2,
+        # The annual means: the season is the concentration model's (sample_data.concentrations).
+        "o3": rng.uniform(22, 34) - (5.0 if urban else 0.0),  # less o3 where NO titrates it
+        "o3_diurnal_amplitude": rng.uniform(7, 14),
         "no2": rng.uniform(12, 28) if urban else rng.uniform(3, 9),
         "no": rng.uniform(2, 12) if urban else rng.uniform(0.5, 3),
         "so2": rng.uniform(0.8, 5) * heavy,

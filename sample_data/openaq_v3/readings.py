@@ -26,7 +26,7 @@ from sample_data.concentrations import ConcentrationModel, GroupDay, NoiseDraws,
 from sample_data.network import reported_decimals, unit_factor
 from sample_data.openaq_v3.catalog import WEATHER_UNITS, Location, Sensor
 from sample_data.randomness import Stream, random_stream
-from sample_data.weather import PHOTOCHEMISTRY, surface_weather
+from sample_data.weather import surface_weather
 
 # Noise of the weather readings: standard deviation (°C, %) and autocorrelation at one hour.
 TEMPERATURE_NOISE, HUMIDITY_NOISE, WEATHER_AUTOCORRELATION = 0.8, 5.0, 0.9
@@ -155,10 +155,9 @@ class Readings:
         network = self.model.network
         mid_period = period_ends - interval / 2
         local_hour = ((mid_period + network.utc_offset_hours[stations][:, None] * 3600) % SECONDS_PER_DAY) / 3600
-        photochemistry = self.model.weather.anomaly(network.country_index[stations], mid_period, PHOTOCHEMISTRY)
-        temperature, humidity = surface_weather(
-            network.latitude[stations][:, None], mid_period, local_hour, photochemistry
-        )
+        # The same regional anomaly that drives the stations' ozone (sample_data.concentrations).
+        anomaly = self.model.weather.temperature_anomaly(network.country_index[stations], mid_period)
+        temperature, humidity = surface_weather(network.latitude[stations][:, None], mid_period, local_hour, anomaly)
         noise = ar1_noise(innovations, WEATHER_AUTOCORRELATION, interval)
         if parameter == "temperature":
             values = temperature + TEMPERATURE_NOISE * noise
