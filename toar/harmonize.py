@@ -89,7 +89,7 @@ from toar import quarantine
 from toar.text import MAX_NAME_CHARS, clean
 
 # Version of these rules; stored with every value and used as the asset's code version.
-HARMONIZATION_VERSION = "1"
+HARMONIZATION_VERSION = "2"  # 2: temperature harmonized as temp
 
 SERIES_KEY = ["lat_key", "lon_key", "variable", "provider", "sampling_frequency"]
 STATION_CODE_KIND = "openaq_location_id"  # stationmeta_code.kind of the v3 location ids

@@ -96,7 +96,7 @@ def test_mlflow_run_carries_the_dagster_side(pipeline):
 
 
 def test_worse_candidate_is_registered_but_not_promoted(pipeline):
-    weak = {"ops": {"ozone_forecast_model": {"config": {"n_estimators": 1, "max_depth": 1, "min_samples_leaf": 200}}}}
+    weak = {"ops": {"ozone_forecast_model": {"config": {"n_estimators": 1, "max_depth": 2, "min_samples_leaf": 50}}}}
     result = run(pipeline["resources"], pipeline["instance"], [ozone_forecast_model], LAST_DAY, run_config=weak)
     meta = metadata_of(result, "ozone_forecast_model")
     assert meta["model_version"] == "2" and meta["promoted"] is False
