@@ -104,10 +104,14 @@ def defs() -> dg.Definitions:
                 description="TOAR daily metrics (dma8eu, daily mean and maximum) of the local day, from the TOAR database.",
             ),
             dg.define_asset_job(
-                "dma8eu_train_and_forecast",
-                selection=dg.AssetSelection.assets(dma8eu_forecast_model, dma8eu_forecasts),
-                description="Train the dma8eu model on the daily metrics ending with the day, promote by skill rules, "
-                "forecast 1-4 days ahead with the champion and, in shadow, the challenger.",
+                "dma8eu_train",
+                selection=dg.AssetSelection.assets(dma8eu_forecast_model),
+                description="Train the dma8eu model on the daily metrics ending with the day; promote it by the skill rules.",
+            ),
+            dg.define_asset_job(
+                "dma8eu_forecast",
+                selection=dg.AssetSelection.assets(dma8eu_forecasts),
+                description="dma8eu forecasts 1-4 days ahead from the day: the champion's and, in shadow, the challenger's.",
             ),
         ],
         sensors=[

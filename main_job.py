@@ -13,9 +13,9 @@ objects (``openaq-fetches``, private since November 2023), over fetch days:
    one is the holdout), promotion to champion if it wins, forecasts from the champion;
 5. ``daily_metrics`` (toar_daily_metrics: dma8eu, daily means and maxima) for every day but the
    first, whose first 8-hour windows start the day before;
-6. ``dma8eu_train_and_forecast`` for the last day, when the window holds enough days
-   (DMA8EU_MIN_DAYS): the dma8eu model for leads of 1-4 days, judged by skill against
-   persistence and climatology, and its forecasts.
+6. ``dma8eu_train`` for the last day, when the window holds enough days (DMA8EU_MIN_DAYS):
+   the dma8eu model for leads of 1-4 days, judged by skill against persistence and
+   climatology; then ``dma8eu_forecast``, its forecasts, when the model has a champion.
 
 Runs go through the Dagster instance in ``DAGSTER_HOME`` (so ``make ui`` shows them), the
 daily ones in batches of the assets' backfill policy. With the embedded defaults the source is
@@ -207,7 +207,7 @@ def run_window(source: Source, start: date, end: date) -> list:
         ("daily_metrics", keys[1:], DAYS_PER_RUN),
     ]
     if len(keys) - 1 >= DMA8EU_MIN_DAYS:
-        steps.append(("dma8eu_train_and_forecast", keys[-1:], 1))
+        steps += [("dma8eu_train", keys[-1:], 1), ("dma8eu_forecast", keys[-1:], 1)]
     else:
         print(
             f"dma8eu model: not trained, the window has {len(keys) - 1} days of daily metrics, it needs {DMA8EU_MIN_DAYS}"
@@ -216,10 +216,21 @@ def run_window(source: Source, start: date, end: date) -> list:
         steps.insert(0, (source.catalog_job, None, 1))
     results: list = []
     for job_name, job_keys, batch in steps:
+        if job_name == "dma8eu_forecast" and not has_dma8eu_champion():
+            print("dma8eu forecasts: none, the dma8eu model has no champion (the summary says why it was not promoted)")
+            continue
         results += run_job(job_name, job_keys, batch)
         if not results[-1].success:
             break
     return results
+
+
+def has_dma8eu_champion() -> bool:
+    import os
+
+    from forecasting.registry import CHAMPION, RegisteredModel
+
+    return RegisteredModel(os.environ["MLFLOW_TRACKING_URI"], "ozone-dma8eu").version(CHAMPION) is not None
 
 
 def materializations(results: list, asset: str) -> dict[str, dict]:

@@ -162,7 +162,13 @@ def reference_forecasts(rows: pd.DataFrame, history: pd.DataFrame) -> dict[str, 
 
 
 def train_daily_forest(
-    train: pd.DataFrame, *, n_estimators: int, max_depth: int | None, min_samples_leaf: int, seed: int
+    train: pd.DataFrame,
+    *,
+    n_estimators: int,
+    max_depth: int | None,
+    min_samples_leaf: int,
+    max_features: float,
+    seed: int,
 ):
     """One random forest for the four leads (a multi-output regressor).
 
@@ -172,7 +178,12 @@ def train_daily_forest(
     from sklearn.ensemble import RandomForestRegressor
 
     model = RandomForestRegressor(
-        n_estimators=n_estimators, max_depth=max_depth, min_samples_leaf=min_samples_leaf, random_state=seed, n_jobs=-1
+        n_estimators=n_estimators,
+        max_depth=max_depth,
+        min_samples_leaf=min_samples_leaf,
+        max_features=max_features,
+        random_state=seed,
+        n_jobs=-1,
     )
     model.fit(train[FEATURE_COLUMNS], train[TARGETS])
     model.set_params(n_jobs=1)  # served rows are few: one thread (as the hourly model)

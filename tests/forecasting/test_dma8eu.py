@@ -194,7 +194,9 @@ def test_one_forest_answers_all_four_leads():
     metrics = metrics_frame()
     rows = build_daily_features(metrics, STATIONS, START + timedelta(days=3), START + timedelta(days=39))
     window = split_window(rows, metrics, holdout_days=5)
-    model = train_daily_forest(window.train, n_estimators=10, max_depth=None, min_samples_leaf=2, seed=0)
+    model = train_daily_forest(
+        window.train, n_estimators=10, max_depth=None, min_samples_leaf=2, max_features=0.5, seed=0
+    )
     assert model.predict(window.holdout[FEATURE_COLUMNS]).shape == (len(window.holdout), 4)
 
 
