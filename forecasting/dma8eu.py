@@ -12,12 +12,13 @@ holdout only). Skill = 1 - MSE(model) / MSE(reference): above 0 the model beats 
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
+
+from forecasting.plots import forecast_plot
 
 LEADS = (1, 2, 3, 4)
 LAG_DAYS = 3  # dma8eu of D, D-1, D-2
@@ -335,30 +336,19 @@ def beats_champion(mine: list[LeadScores], theirs: list[LeadScores], rules: Skil
 def lead_plot(holdout: pd.DataFrame, predicted: np.ndarray, references: dict[str, np.ndarray], lead: int) -> bytes:
     """PNG: for one lead, observed dma8eu against the model and both references, for the holdout
     station with the most rows (all its issue dates)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     i = LEADS.index(lead)
     station = holdout["station_id"].value_counts().idxmax()
     rows = (holdout["station_id"] == station).to_numpy()
-    target_days = pd.to_datetime(holdout.loc[rows, "issue_date"]) + pd.Timedelta(days=lead)
-    order = np.argsort(target_days.to_numpy())
-    figure, axis = plt.subplots(figsize=(6, 2.6), dpi=80)
-    x = target_days.to_numpy()[order]
-    axis.plot(
-        x, holdout.loc[rows, TARGETS[i]].to_numpy()[order], color="black", linewidth=2, marker="o", label="observed"
+    target_days = (pd.to_datetime(holdout.loc[rows, "issue_date"]) + pd.Timedelta(days=lead)).to_numpy()
+    order = np.argsort(target_days)
+    return forecast_plot(
+        target_days[order],
+        holdout.loc[rows, TARGETS[i]].to_numpy()[order],
+        {"model": predicted[rows, i][order]},
+        references={name: values[rows, i][order] for name, values in references.items()},
+        ylabel="dma8eu (nmol/mol)",
+        title=f"Lead {lead} day{'s' if lead > 1 else ''}, station {station}",
+        size=(6, 2.6),
+        dpi=80,
+        marker="o",
     )
-    axis.plot(x, predicted[rows, i][order], marker="o", label="model")
-    for name, values in references.items():
-        axis.plot(x, values[rows, i][order], linestyle="--", label=name)
-    axis.set_ylabel("dma8eu (nmol/mol)")
-    axis.set_title(f"Lead {lead} day{'s' if lead > 1 else ''}, station {station}")
-    axis.legend(loc="upper left", fontsize=7)
-    figure.autofmt_xdate()
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    return buffer.getvalue()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.features import FEATURE_COLUMNS, TARGET
+from forecasting.plots import forecast_plot
 
 # The persistence baseline: ozone at the target time equals ozone now.
 PERSISTENCE_FEATURE = "o3_lag_0h"
@@ -165,25 +165,13 @@ def withhold_promotion(decision: Decision, failed_checks: list[str]) -> Decision
 
 def holdout_plot(holdout: pd.DataFrame, predictions: dict[str, np.ndarray], station_id: int | None = None) -> bytes:
     """PNG: observed ozone against each model's holdout forecasts, for one station."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     if station_id is None:
         station_id = holdout["station_id"].value_counts().idxmax()
-    rows = holdout["station_id"] == station_id
-    times = holdout.loc[rows, "target_time"]
-    figure, axis = plt.subplots(figsize=(8, 3.2), dpi=100)
-    axis.plot(times, holdout.loc[rows, TARGET], color="black", linewidth=2, label="observed")
-    for name, values in predictions.items():
-        axis.plot(times, np.asarray(values)[rows.to_numpy()], linewidth=1.2, label=name)
-    axis.set_ylabel("O3 (nmol/mol)")
-    axis.set_title(f"Holdout forecasts, station {station_id}")
-    axis.legend(loc="upper left", fontsize=8)
-    figure.autofmt_xdate()
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    return buffer.getvalue()
+    rows = (holdout["station_id"] == station_id).to_numpy()
+    return forecast_plot(
+        holdout.loc[rows, "target_time"],
+        holdout.loc[rows, TARGET],
+        {name: np.asarray(values)[rows] for name, values in predictions.items()},
+        ylabel="O3 (nmol/mol)",
+        title=f"Holdout forecasts, station {station_id}",
+    )
