@@ -8,6 +8,7 @@ from dagster import AssetsDefinition, AutomationCondition, BackfillPolicy, BetaW
 
 from asset_base.partition_step import TRANSIENT_RETRIES
 from domain.keys import OWNERS_BY_GROUP
+from resources.openaq_sources import DEFAULT_ARCHIVE_WATCH_DAYS
 
 # OpenAQ's first real-time fetches predate 2014; the current (incomplete) day is a partition
 # too, so near-real-time data lands the day it is published.
@@ -19,10 +20,15 @@ daily_partitions = DailyPartitionsDefinition(start_date="2013-11-01", end_offset
 DAYS_PER_RUN = 7
 daily_backfill_policy = BackfillPolicy.multi_run(max_partitions_per_run=DAYS_PER_RUN)
 
-# Materialize as soon as upstream data changed, for the last two days (today's and yesterday's
-# partitions keep receiving objects); older days are backfilled on purpose, not automatically.
+# Materialize as soon as upstream data changed, for the days live sources still change: today's
+# (API polls, v1 objects), and back to the oldest day the archive sensor watches (the archive
+# publishes a day about three days late, and patches files later); older days are backfilled on
+# purpose, not automatically. With only the last two days, as before, a day the archive brought
+# in never refreshed its features, metrics or forecasts on its own.
+FRESH_DAYS = DEFAULT_ARCHIVE_WATCH_DAYS + 1
 FRESH = AutomationCondition.eager().replace(
-    AutomationCondition.in_latest_time_window(), AutomationCondition.in_latest_time_window(timedelta(days=2))
+    AutomationCondition.in_latest_time_window(),
+    AutomationCondition.in_latest_time_window(timedelta(days=FRESH_DAYS)),
 )
 
 # The run tags that make one run materialize a range of partitions. Dagster sets and reads them

@@ -198,11 +198,21 @@ def test_partitions_view_and_a_materialization_launched_from_the_ui(ui, browser)
     assert "Materialized (5)" in page_text(browser)  # the five days the main job wrote
     browser.save_screenshot(str(ARTIFACTS / "partitions_view.png"))
 
-    materialize = wait_until(
-        lambda: [b for b in browser.find_elements(By.TAG_NAME, "button") if b.text.strip().startswith("Materialize")],
-        what="the Materialize button",
-    )
-    materialize[0].click()
+    def click_materialize() -> bool:
+        """Click Materialize; a popover the page opened on its own (a toast, a menu) is closed first."""
+        from selenium.common.exceptions import ElementClickInterceptedException
+
+        buttons = [b for b in browser.find_elements(By.TAG_NAME, "button") if b.text.strip().startswith("Materialize")]
+        if not buttons:
+            return False
+        try:
+            buttons[0].click()
+        except ElementClickInterceptedException:
+            browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+            return False
+        return True
+
+    wait_until(click_materialize, what="a click on Materialize")
     wait_until(lambda: "Launch runs to materialize" in page_text(browser), what="the launch dialog")
     for link in browser.find_elements(By.XPATH, "//*[normalize-space()='Show all partitions']"):
         link.click()
@@ -302,10 +312,19 @@ def test_qoa_plot_has_a_point_for_each_demo_day(ui, browser):
 def test_a_checks_latest_result_names_its_demo_day_and_its_history_has_one_per_day(ui, browser):
     from selenium.webdriver.common.by import By
 
-    open_page(browser, f"{ui['base']}/assets/raw_openaq_archive?view=checks&checkDetail=records_valid")
-    wait_until(lambda: "Latest execution" in page_text(browser), what="the check's latest execution")
-    lines = page_text(browser).split("\n")
-    latest = lines[lines.index("Latest execution") :]
+    def settled_latest() -> list[str] | None:
+        """The latest execution's lines once it has a result: a run of the archive sensor may be
+        checking a day again when the page opens (it then reads Running), so look again."""
+        open_page(browser, f"{ui['base']}/assets/raw_openaq_archive?view=checks&checkDetail=records_valid")
+        if "Latest execution" not in page_text(browser):
+            return None
+        lines = page_text(browser).split("\n")
+        latest = lines[lines.index("Latest execution") :]
+        if "Evaluation result" not in latest or latest[latest.index("Evaluation result") + 1] == "Running":
+            return None
+        return latest
+
+    latest = wait_until(settled_latest, timeout=240, interval=5, what="the check's latest execution to have a result")
     browser.save_screenshot(str(ARTIFACTS / "check_latest.png"))
     assert latest[latest.index("Evaluation result") + 1] == "Passed"
     assert latest[latest.index("Partition") + 1] in ui["archive_days"]  # one result per day, not per run

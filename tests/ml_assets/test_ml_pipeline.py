@@ -279,3 +279,11 @@ def test_automation_refreshes_features_after_new_harmonized_data(pipeline):
     )
     assert LAST_DAY in set(second.get_requested_partitions(AssetKey("ozone_features")))
     assert second.get_num_requested(AssetKey("ozone_forecast_model")) == 0  # retraining is the sensor's decision
+
+    # A day the archive re-publishes five days later (a patched file) is refreshed too: the
+    # automation covers the days the archive sensor watches, not only today and yesterday.
+    run(pipeline["resources"], pipeline["instance"], [raw_openaq_measurements, harmonized_toar_series], "2014-01-03")
+    third = evaluate_automation_conditions(
+        defs=defs(), instance=pipeline["instance"], evaluation_time=now, cursor=second.cursor
+    )
+    assert {"2014-01-03", "2014-01-04"} <= set(third.get_requested_partitions(AssetKey("ozone_features")))
