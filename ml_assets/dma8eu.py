@@ -9,8 +9,10 @@ import pandas as pd
 from dagster import (
     AssetDep,
     AssetExecutionContext,
+    AssetSelection,
     Config,
     Failure,
+    LastPartitionMapping,
     MaterializeResult,
     MetadataValue,
     TimeWindowPartitionMapping,
@@ -251,13 +253,17 @@ def dma8eu_forecast_model(
     owners=OWNERS_BY_GROUP["ml"],
     code_version=DMA8EU_FORECASTS_VERSION,
     kinds={"mlflow", "sql"},
+    # Issued every day from that day's metrics, by whichever version is champion: the model is a
+    # dependency through its newest partition (the lineage graph shows the edge), and new daily
+    # metrics, not a training run, make the day's forecasts due. With the model's own day as
+    # the dependency, a day without a training run would never have been forecast.
     deps=[
         AssetDep(DAILY_METRICS, partition_mapping=TimeWindowPartitionMapping()),
-        AssetDep(DMA8EU_MODEL, partition_mapping=TimeWindowPartitionMapping()),
+        AssetDep(DMA8EU_MODEL, partition_mapping=LastPartitionMapping()),
     ],
     pool="toar_database",
     check_specs=checks.dma8eu.FORECASTS_SPECS,
-    automation_condition=FRESH,
+    automation_condition=FRESH.ignore(AssetSelection.assets(DMA8EU_MODEL)),
 )
 def dma8eu_forecasts(
     context: AssetExecutionContext,

@@ -90,6 +90,7 @@ def pipeline(tmp_path_factory):
                 "worse_model": worse_model,
                 "shadow": shadow,
                 "live": live,
+                "run": run,
                 "backfill": backfill,
                 "registry": ModelRegistry(tracking_uri=tracking_uri, model_name="ozone-dma8eu"),
                 "engine": toar.database.create_engine(os.environ["TOAR_DATABASE_URL"]),
@@ -213,3 +214,22 @@ def test_the_retraining_sensor_asks_for_a_model_on_the_newest_day_with_its_reaso
     assert request.partition_key == (LAST + timedelta(LIVE_DAYS)).isoformat()
     assert request.tags["retrain/reason"].split(",")[0] == "new_data"
     assert f"6 daily metrics days after {LAST}" in request.tags["retrain/detail"]
+
+
+def test_new_daily_metrics_make_the_days_forecasts_due_without_a_training_run(pipeline):
+    from datetime import datetime
+
+    from dagster import AssetKey, evaluate_automation_conditions
+
+    from definitions import defs
+
+    day = LAST + timedelta(LIVE_DAYS)
+    now = datetime(day.year, day.month, day.day, 23)
+    first = evaluate_automation_conditions(defs=defs(), instance=pipeline["instance"], evaluation_time=now)
+    pipeline["run"]([toar_daily_metrics], day)  # the day's metrics again, as a patched archive file brings
+    second = evaluate_automation_conditions(
+        defs=defs(), instance=pipeline["instance"], evaluation_time=now, cursor=first.cursor
+    )
+    # The champion was trained on LAST; the day's forecasts are due all the same.
+    assert day.isoformat() in set(second.get_requested_partitions(AssetKey("dma8eu_forecasts")))
+    assert second.get_num_requested(AssetKey("dma8eu_forecast_model")) == 0  # retraining is the sensor's
