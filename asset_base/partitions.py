@@ -4,7 +4,15 @@ import warnings
 from collections.abc import Callable
 from datetime import timedelta
 
-from dagster import AssetsDefinition, AutomationCondition, BackfillPolicy, BetaWarning, DailyPartitionsDefinition, asset
+from dagster import (
+    AssetsDefinition,
+    AssetSelection,
+    AutomationCondition,
+    BackfillPolicy,
+    BetaWarning,
+    DailyPartitionsDefinition,
+    asset,
+)
 
 from asset_base.partition_step import TRANSIENT_RETRIES
 from domain.keys import OWNERS_BY_GROUP
@@ -26,10 +34,21 @@ daily_backfill_policy = BackfillPolicy.multi_run(max_partitions_per_run=DAYS_PER
 # purpose, not automatically. With only the last two days, as before, a day the archive brought
 # in never refreshed its features, metrics or forecasts on its own.
 FRESH_DAYS = DEFAULT_ARCHIVE_WATCH_DAYS + 1
-FRESH = AutomationCondition.eager().replace(
-    AutomationCondition.in_latest_time_window(),
-    AutomationCondition.in_latest_time_window(timedelta(days=FRESH_DAYS)),
-)
+
+
+def fresh(ignoring: str | None = None) -> AutomationCondition:
+    """Eager over the FRESH_DAYS newest days; with ``ignoring``, that dependency's updates and
+    absence make nothing due (for a dependency on another asset's newest partition)."""
+    eager = AutomationCondition.eager()
+    if ignoring is not None:
+        eager = eager.ignore(AssetSelection.assets(ignoring))
+    return eager.replace(
+        AutomationCondition.in_latest_time_window(),
+        AutomationCondition.in_latest_time_window(timedelta(days=FRESH_DAYS)),
+    )
+
+
+FRESH = fresh()
 
 # The run tags that make one run materialize a range of partitions. Dagster sets and reads them
 # but exports no public name for them (they live in dagster._core.storage.tags).

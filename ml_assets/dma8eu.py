@@ -9,7 +9,6 @@ import pandas as pd
 from dagster import (
     AssetDep,
     AssetExecutionContext,
-    AssetSelection,
     Config,
     Failure,
     LastPartitionMapping,
@@ -22,7 +21,7 @@ from pydantic import Field
 
 import checks.dma8eu
 from asset_base.partition_step import PartitionStep, materialize_partitions
-from asset_base.partitions import FRESH, daily_partitions
+from asset_base.partitions import daily_partitions, fresh
 from asset_base.run_guard import ensure_run_alive
 from domain.keys import DAILY_METRICS, DMA8EU_MODEL, OWNERS_BY_GROUP
 from forecasting.dma8eu import (
@@ -263,7 +262,7 @@ def dma8eu_forecast_model(
     ],
     pool="toar_database",
     check_specs=checks.dma8eu.FORECASTS_SPECS,
-    automation_condition=FRESH.ignore(AssetSelection.assets(DMA8EU_MODEL)),
+    automation_condition=fresh(ignoring=DMA8EU_MODEL),
 )
 def dma8eu_forecasts(
     context: AssetExecutionContext,
