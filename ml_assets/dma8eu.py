@@ -283,6 +283,13 @@ def dma8eu_forecasts(
     if champion is None:
         raise Failure(f"{dma8eu_registry.model_name} has no champion yet: materialize dma8eu_forecast_model first")
 
+    loaded: dict[str, object] = {}  # each version's model, loaded once for all the run's days
+
+    def model_of(version: str):
+        if version not in loaded:
+            loaded[version] = dma8eu_registry.load(version)
+        return loaded[version]
+
     def forecast(day: str) -> PartitionStep:
         nonlocal champion
         issue = date.fromisoformat(day)
@@ -303,7 +310,7 @@ def dma8eu_forecasts(
                 continue
             if rows.empty:
                 break
-            predicted = dma8eu_registry.load(version.version).predict(rows[FEATURE_COLUMNS])
+            predicted = model_of(str(version.version)).predict(rows[FEATURE_COLUMNS])
             frame = forecast_rows(
                 rows, predicted, references, dma8eu_registry.model_name, version, role, context.run.run_id
             )
