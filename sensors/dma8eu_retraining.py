@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from dagster import AssetKey, DefaultSensorStatus, RunRequest, SensorEvaluationContext, SkipReason, sensor
+from dagster import AssetKey, DefaultSensorStatus, SensorEvaluationContext, SkipReason, sensor
 
 from domain.keys import DAILY_METRICS, DMA8EU_FORECASTS, DMA8EU_MODEL
 from forecasting.dma8eu import LeadScores, SkillRules
@@ -13,7 +13,7 @@ from resources.dma8eu_rules import Dma8euPromotionRules
 from resources.mlflow_resources import ModelRegistry
 from resources.retraining_policy import RetrainingPolicy
 from resources.toar_database import ToarDatabase
-from sensors.retraining import data_reasons
+from sensors.retraining import data_reasons, retraining_request
 
 
 def skill_drift(scores: list[LeadScores], days_scored: int, rules: SkillRules) -> tuple[str, str] | None:
@@ -66,10 +66,4 @@ def dma8eu_retraining(
     reasons = data_reasons(trained_day, days, "daily metrics", DMA8EU_MIN_DAYS, retraining_policy, drift)
     if not reasons:
         return SkipReason("champion is current" if champion else f"fewer than {DMA8EU_MIN_DAYS} days of daily metrics")
-    day = max(days).isoformat()
-    names = ",".join(name for name, _ in reasons)
-    return RunRequest(
-        run_key=f"dma8eu-retrain:{day}:{champion.version if champion else 'none'}:{names}",
-        partition_key=day,
-        tags={"retrain/reason": names, "retrain/detail": "; ".join(detail for _, detail in reasons)},
-    )
+    return retraining_request("dma8eu-retrain", max(days), str(champion.version) if champion else None, reasons)

@@ -145,11 +145,17 @@ def retraining(
             f"{window_days}-day training window lacks ozone_features for {len(missing)} days: "
             f"{', '.join(d.isoformat() for d in missing)}; backfill ozone_features for them"
         )
-    day = max(harmonized).isoformat()
+    return retraining_request("retrain", max(harmonized), champion.version if champion else None, reasons)
+
+
+def retraining_request(
+    prefix: str, day: date, champion_version: str | None, reasons: list[tuple[str, str]]
+) -> RunRequest:
+    """A retraining run of ``day``, its reasons in the tags the model's metadata and MLflow read."""
     names = ",".join(name for name, _ in reasons)
     return RunRequest(
         # One retraining per champion, day and reasons: later ticks do not repeat it.
-        run_key=f"retrain:{day}:{champion.version if champion else 'none'}:{names}",
-        partition_key=day,
+        run_key=f"{prefix}:{day.isoformat()}:{champion_version or 'none'}:{names}",
+        partition_key=day.isoformat(),
         tags={"retrain/reason": names, "retrain/detail": "; ".join(detail for _, detail in reasons)},
     )
