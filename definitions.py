@@ -4,7 +4,6 @@ prepares the process first (embedded defaults, Arrow's allocator)."""
 
 import dagster as dg
 
-from checks.core import load_in_background
 from ml_assets.assets import build_ozone_forecast_model, ozone_features, ozone_forecasts
 from ml_assets.dma8eu import dma8eu_forecast_model, dma8eu_forecasts
 from resources import build_resources, training_window_days
@@ -21,15 +20,6 @@ from toar_assets.assets import harmonized_toar_series, openaq_realtime_bucket, r
 from toar_assets.daily_metrics import toar_daily_metrics
 from toar_assets.latest import openaq_api_latest, raw_openaq_latest
 
-
-def _create_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
-    if "in_process" in init_context.executor_config:
-        load_in_background()  # great_expectations' import overlaps the run's first reads
-    create = dg.multi_or_in_process_executor.executor_creation_fn
-    assert create is not None  # Dagster's executors always have one; the type allows None
-    return create(init_context)
-
-
 # Every job's executor, and the asset jobs' the UI and `dagster asset materialize` launch: a
 # run's steps in the run's own process by default (measured in benchmarks/README.md, section 8:
 # a process per step cost each step its interpreter, imports and code-location load, and the
@@ -39,7 +29,7 @@ executor = dg.ExecutorDefinition(
     name="in_process_or_multiprocess",
     config_schema=dg.Field(dg.multi_or_in_process_executor.config_schema.config_type, default_value={"in_process": {}}),
     requirements=dg.multi_or_in_process_executor.get_requirements,
-    executor_creation_fn=_create_executor,
+    executor_creation_fn=dg.multi_or_in_process_executor.executor_creation_fn,
     description="The run's steps in its own process (in_process, the default), or one process per step (multiprocess).",
 )
 

@@ -1,9 +1,8 @@
 """Running great-expectations suites and rules, and turning them into Dagster check results.
 
 Suites are lists of ``(expectation class name, kwargs)``: plain data, so defining them costs
-nothing at code-location load; great_expectations, slow to import (about 2 s after the code
-location: benchmarks/README.md, section 8), is imported on the first validation, or beside a
-run's first work by ``load_in_background`` (the project's executor calls it). Every check
+nothing at code-location load; great_expectations, slow to import (about 3 s after the code
+location: benchmarks/README.md, section 8), is imported on the first validation. Every check
 evaluates each partition the run materialized, and records one evaluation per partition:
 Dagster's check history then reads Passed or Failed for each partition, even when one run
 covers a range of them.
@@ -11,7 +10,6 @@ covers a range of them.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 from dataclasses import dataclass, field
@@ -59,20 +57,7 @@ class SuiteOutcome:
         return Outcome(not self.failures, details, severe=self.score < min_score)
 
 
-_building = threading.Lock()  # one context, whether a suite or the background load gets there first
-
-
-def load_in_background() -> None:
-    """Import great_expectations and build its context in a daemon thread: the import is Python
-    (it holds the GIL) but overlaps the run's first reads, which spend their time in Arrow's
-    threads; the first suite then finds the context ready, or waits for it under the lock."""
-    if _batch_definition.cache_info().currsize == 0:
-        threading.Thread(target=_load_quietly, name="great-expectations-import", daemon=True).start()
-
-
-def _load_quietly() -> None:
-    with contextlib.suppress(Exception):  # the first suite tries again, and raises it where it is reported
-        _built_batch_definition()
+_building = threading.Lock()  # one context, whichever of a run's threads validates first
 
 
 def _built_batch_definition():
