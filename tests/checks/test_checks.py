@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -248,3 +251,21 @@ def test_raw_validation_frame_measures_publication_lag():
     frame = checks.raw.validation_frame(table)
     assert frame["seconds_after_publication"].tolist() == [-3600.0]
     assert isinstance(table, pa.Table)
+
+
+def test_great_expectations_loads_without_the_libraries_only_unused_expectations_need_which_work_when_used():
+    """In a fresh interpreter: the suite runs with scipy.stats and altair deferred (their code not
+    yet run), and a later user of them (scikit-learn's import, scipy's entropy) gets them whole."""
+    code = """
+import sys, pandas as pd
+from checks.core import DEFERRED_IMPORTS, run_suite
+outcome = run_suite("s", pd.DataFrame({"a": [1.0, None]}), [("ExpectColumnValuesToNotBeNull", {"column": "a"})])
+assert outcome.failures[0]["unexpected_count"] == 1, outcome
+print(" ".join(type(sys.modules[name]).__name__ for name in DEFERRED_IMPORTS))
+import sklearn.ensemble
+from scipy.stats import entropy
+print(round(entropy([0.5, 0.5]), 6), type(sys.modules["scipy.stats"]).__name__)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split("\n")[:2] == ["_LazyModule _LazyModule", "0.693147 module"]
