@@ -1,8 +1,9 @@
-"""Run monitoring: runs whose worker dies or never starts are marked failed, with the reason.
+"""Run workers of the embedded instance: forked from the launcher's preloaded server, watched,
+terminated on request; runs whose worker dies or never starts are marked failed, with the reason.
 
-The instance is configured like deploy/dagster.yaml and the embedded instance, with shorter
-timeouts; the daemon runs as a subprocess and launches the runs through the default run launcher
-(a run worker process under the daemon's code server).
+The instance is the embedded one (its run launcher, asset_base.forkserver_launcher; run
+monitoring and retries as in deploy/dagster.yaml) with shorter timeouts; the daemon runs as a
+subprocess and launches the runs it takes off the queue.
 """
 
 import contextlib
@@ -15,12 +16,14 @@ import time
 import uuid
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 from dagster._config import validate_config
 from dagster._core.instance.config import dagster_instance_config_schema
 
+from asset_base.forkserver_launcher import ForkserverRunLauncher
 from local_services.loopback import wait_until
 from resources import environment
 from resources.environment import EMBEDDED_INSTANCE_CONFIG, PROJECT_ROOT
@@ -153,10 +156,28 @@ def messages(instance, run_id: str) -> str:
 
 
 @pytest.mark.slow
+def test_a_run_starts_in_a_worker_forked_from_the_preloaded_server_and_a_terminated_one_is_canceled(daemon):
+    instance, _, workspace, env = daemon
+    assert isinstance(instance.run_launcher, ForkserverRunLauncher)
+    run_id = launch(workspace, env)
+    wait_until(lambda: has_event(instance, run_id, DagsterEventType.STEP_START), 60, "the op started")
+    worker = psutil.Process(worker_pid(instance, run_id))
+    server = worker.parent()
+    assert "multiprocessing.forkserver" in " ".join(server.cmdline())  # forked, not a fresh interpreter
+    assert "great_expectations" in " ".join(server.cmdline())  # imported before the fork
+    assert instance.run_launcher.check_run_worker_health(instance.get_run_by_id(run_id)).status.value == "RUNNING"
+
+    assert instance.run_launcher.terminate(run_id)  # as the UI's Terminate does, from another process
+    wait_until(lambda: instance.get_run_by_id(run_id).status == DagsterRunStatus.CANCELED, 30, "the run canceled")
+    wait_until(lambda: not worker.is_running() or worker.status() == psutil.STATUS_ZOMBIE, 30, "the worker's exit")
+    assert instance.run_launcher.check_run_worker_health(instance.get_run_by_id(run_id)).status.value == "FAILED"
+    assert not instance.run_launcher.terminate(run_id)  # nothing left to terminate
+
+
+@pytest.mark.slow
 def test_a_run_whose_worker_is_killed_is_marked_failed_with_the_reason(daemon):
-    """The code server that launched the worker sees it die and fails the run at once. (The
-    monitoring daemon cannot check a started worker with the default run launcher: if the code
-    server dies too, the run stays STARTED; README, "Run monitoring".)"""
+    """The launcher that started the worker sees it die and fails the run at once (run monitoring
+    asks the launcher as well, which covers a worker whose daemon was restarted)."""
     instance, _, workspace, env = daemon
     run_id = launch(workspace, env)
     wait_until(lambda: has_event(instance, run_id, DagsterEventType.STEP_START), 60, "the op started")
