@@ -7,12 +7,14 @@ subprocess and launches the runs it takes off the queue.
 """
 
 import contextlib
+import importlib.util
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+import tomllib
 import uuid
 from pathlib import Path
 
@@ -73,6 +75,18 @@ def test_the_embedded_instance_config_is_written_and_an_earlier_one_upgraded_but
     environment.apply_defaults()
     assert config.read_text() == "telemetry:\n  enabled: true\n"
     assert sorted(p.name for p in home.iterdir()) == ["dagster.yaml"]  # no partial file left
+
+
+def test_the_embedded_launcher_preloads_installed_libraries_never_the_projects_own_modules():
+    """A preloaded module of the project would run every later run with the code as it was when
+    the server started, whatever was edited since."""
+    preload = yaml.safe_load(EMBEDDED_INSTANCE_CONFIG)["run_launcher"]["config"]["preload_modules"]
+    setuptools = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    ours = {pattern.rstrip("*") for pattern in setuptools["packages"]["find"]["include"]} | set(
+        setuptools["py-modules"]
+    )
+    assert {name.split(".")[0] for name in preload}.isdisjoint(ours)
+    assert all(importlib.util.find_spec(name) is not None for name in preload)  # a typo would be skipped silently
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from local_services.loopback import free_port, wait_until, wait_until_serving
-from resources.environment import PROJECT_ROOT, SAMPLE_ARCHIVE
+from resources.environment import EMBEDDED_INSTANCE_CONFIG, PROJECT_ROOT, SAMPLE_ARCHIVE
 from sample_data.generator import generate_bucket
 from sample_data.openaq_v3.archive import generate_archive
 from tests.helpers import project_locations
@@ -62,7 +62,7 @@ def ui(tmp_path_factory):
     archive = root / "archive"
     env = {**os.environ, **project_locations(root), "OPENAQ_LOCATIONS": str(archive / "locations.json")}
     (root / "dagster_home").mkdir()
-    (root / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    (root / "dagster_home" / "dagster.yaml").write_text(EMBEDDED_INSTANCE_CONFIG)  # make ui's instance
     generate_bucket(root / "mirror", date(2014, 1, 1), days=6, stations=20, seed=7, objects_per_day=24)
     days = archive_demo_days()
     generate_archive(archive, date.fromisoformat(days[0]), len(days), ARCHIVE_LOCATIONS, ARCHIVE_SEED)
