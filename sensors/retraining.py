@@ -109,7 +109,8 @@ def current_champion(registry: ModelRegistry) -> Champion | None:
     description="Retrains ozone_forecast_model on the newest harmonized day when enough new days arrived, "
     "when the champion's error on recent actuals drifted above its holdout error, or when it is too old "
     "(thresholds: the retraining_policy resource). The reasons go into the run's tags and the model's metadata. "
-    "Skips, naming them, while feature days of the training window are missing.",
+    "When the newest day's training window lacks feature days, trains on the newest day whose window is whole "
+    "if that one calls for it; otherwise skips, naming the missing days.",
 )
 def retraining(
     context: SensorEvaluationContext,
@@ -135,27 +136,47 @@ def retraining(
     if not reasons:
         return SkipReason("champion is current" if champion else "not enough data for a first model")
     # A window with missing feature days would train on a fraction of its rows (the model
-    # accepts a shorter history, for the first days of the data); so wait for them, saying which.
+    # accepts a shorter history, for the first days of the data). A newest day whose window has
+    # a gap (days without data: an outage, or the days between the archive's newest and the API's
+    # polls of today) gives way to the newest day whose window is whole, if that one still
+    # calls for a retraining; otherwise the sensor waits, naming the missing days.
     window_days = training_window_days()
     featured = {date.fromisoformat(d) for d in context.instance.get_materialized_partitions(AssetKey("ozone_features"))}
-    missing = missing_feature_days(max(harmonized), window_days, featured)
-    if missing:
-        return SkipReason(
-            f"would retrain on {max(harmonized)} ({', '.join(name for name, _ in reasons)}), but its "
-            f"{window_days}-day training window lacks ozone_features for {len(missing)} days: "
-            f"{', '.join(d.isoformat() for d in missing)}; backfill ozone_features for them"
-        )
-    return retraining_request("retrain", max(harmonized), champion.version if champion else None, reasons)
+    newest = max(harmonized)
+    day = training_day(harmonized, featured, window_days)
+    note = None
+    if day != newest:
+        missing = missing_feature_days(newest, window_days, featured)
+        whole = [d for d in harmonized if day is not None and d <= day]
+        reasons_on_day = retraining_reasons(champion, whole, recent, retraining_policy) if whole else []
+        if not reasons_on_day:
+            return SkipReason(
+                f"would retrain on {newest} ({', '.join(name for name, _ in reasons)}), but its "
+                f"{window_days}-day training window lacks ozone_features for {len(missing)} days: "
+                f"{', '.join(d.isoformat() for d in missing)}; backfill ozone_features for them"
+            )
+        reasons = reasons_on_day
+        note = f"on {day}, the newest day whose training window is whole ({newest}'s lacks {len(missing)} feature days)"
+    assert day is not None  # the newest day, or a whole one with reasons
+    return retraining_request("retrain", day, champion.version if champion else None, reasons, note)
+
+
+def training_day(harmonized: list[date], featured: set[date], window_days: int) -> date | None:
+    """The newest of the (sorted) harmonized days whose training window has its feature days
+    (the day's own features are made by the retraining run), or None."""
+    return next((d for d in reversed(harmonized) if not missing_feature_days(d, window_days, featured)), None)
 
 
 def retraining_request(
-    prefix: str, day: date, champion_version: str | None, reasons: list[tuple[str, str]]
+    prefix: str, day: date, champion_version: str | None, reasons: list[tuple[str, str]], note: str | None = None
 ) -> RunRequest:
-    """A retraining run of ``day``, its reasons in the tags the model's metadata and MLflow read."""
+    """A retraining run of ``day``, its reasons (and ``note``, why this day) in the tags the
+    model's metadata and MLflow read."""
     names = ",".join(name for name, _ in reasons)
+    details = [detail for _, detail in reasons] + ([note] if note else [])
     return RunRequest(
         # One retraining per champion, day and reasons: later ticks do not repeat it.
         run_key=f"{prefix}:{day.isoformat()}:{champion_version or 'none'}:{names}",
         partition_key=day.isoformat(),
-        tags={"retrain/reason": names, "retrain/detail": "; ".join(detail for _, detail in reasons)},
+        tags={"retrain/reason": names, "retrain/detail": "; ".join(details)},
     )

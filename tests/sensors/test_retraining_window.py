@@ -56,3 +56,27 @@ def test_the_sensor_skips_naming_the_missing_feature_days_then_requests_the_trai
     requested = _evaluate(instance, tmp_path)
     assert isinstance(requested, RunRequest)
     assert requested.partition_key == "2014-01-08" and requested.tags["retrain/reason"] == "no_champion"
+
+
+def test_a_newest_day_after_a_gap_gives_way_to_the_newest_day_whose_window_is_whole(tmp_path, monkeypatch):
+    """As on make ui's first day: the archive's days, then none, then today's API polls."""
+    monkeypatch.delenv("TRAINING_WINDOW_DAYS", raising=False)  # 7 days
+    instance = DagsterInstance.ephemeral()
+    today = DAYS[-1] + timedelta(days=3)  # 2014-01-11: 01-09 and 01-10 have no data
+    _materialized(instance, "harmonized_toar_series", [*DAYS, today])
+    _materialized(instance, "ozone_features", DAYS[1:])  # every day that has its history
+
+    requested = _evaluate(instance, tmp_path)
+    assert isinstance(requested, RunRequest)
+    assert requested.partition_key == "2014-01-08" and requested.tags["retrain/reason"] == "no_champion"
+    assert requested.tags["retrain/detail"].endswith(
+        "on 2014-01-08, the newest day whose training window is whole (2014-01-11's lacks 2 feature days)"
+    )
+    # With no whole window newer, the sensor waits and names what the newest day lacks.
+    instance = DagsterInstance.ephemeral()
+    _materialized(instance, "harmonized_toar_series", [*DAYS, today])
+    _materialized(instance, "ozone_features", [DAYS[-1]])
+    skipped = _evaluate(instance, tmp_path)
+    assert isinstance(skipped, SkipReason) and skipped.skip_message.startswith(
+        "would retrain on 2014-01-11 (no_champion)"
+    )
