@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/python -m main_job
+	$(BIN)/python -m main_job --hold-back-days 3
 
 # Lint, format, types and the layer contracts (pyproject.toml); `make test` runs them first.
 lint: install

@@ -9,11 +9,13 @@ objects (``openaq-fetches``, private since November 2023), over fetch days:
    ``archive_logistics`` or ``data_logistics``;
 3. ``features`` (ozone_features) for the hourly model's training window, the last
    TRAINING_WINDOW_DAYS days (never the window's first day, whose history is outside it);
-4. ``train_and_forecast`` for the last day: a model on the feature days ending there (the last
-   one is the holdout), promotion to champion if it wins, forecasts from the champion;
+4. ``train_and_forecast`` for the last day (or ``--hold-back-days`` N before it, as if the
+   model had been trained N days ago: ``make demo`` leaves 3 days to the retraining sensors of
+   ``make ui``): a model on the feature days ending there (the last one is the holdout),
+   promotion to champion if it wins, forecasts from the champion;
 5. ``daily_metrics`` (toar_daily_metrics: dma8eu, daily means and maxima) for every day but the
    first, whose first 8-hour windows start the day before;
-6. ``dma8eu_train`` for the last day, when the window holds enough days (DMA8EU_MIN_DAYS):
+6. ``dma8eu_train`` for the same day, when the window holds enough days (DMA8EU_MIN_DAYS):
    the dma8eu model for leads of 1-4 days, judged by skill against persistence and
    climatology; then ``dma8eu_forecast``, its forecasts, when the model has a champion.
 
@@ -22,6 +24,7 @@ daily ones in batches of the assets' backfill policy. With the embedded defaults
 a sample mirror, generated when the window's days are not in it yet.
 
     python -m main_job                      # the archive's recent days: 30 ending 3 days ago
+    python -m main_job --hold-back-days 3   # make demo: the models as trained 3 days before that
     python -m main_job --source realtime    # 2014-01-01..2014-01-10, the source paper's window
     python -m main_job --source realtime --start 2014-01-01 --end 2014-01-31
 """
@@ -65,7 +68,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description=(
             "Backfill the source's raw partitions, harmonized_toar_series and ozone_features over the "
             "days START..END (inclusive) through the Dagster instance in DAGSTER_HOME, then train "
-            "ozone_forecast_model on the feature window ending at END (END is the holdout), promote "
+            "ozone_forecast_model on the feature window ending at END (END is the holdout; or "
+            "--hold-back-days before it), promote "
             "it to champion in MLflow if it beats persistence and the current champion, write "
             "ozone_forecasts, and print per-day counts, database totals and holdout metrics. "
             "Locations come from OPENAQ_ARCHIVE_URL or OPENAQ_BUCKET_URL (by --source), "
@@ -95,12 +99,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"last day, inclusive (default: archive, {SAMPLE_ARCHIVE.publication_lag_days} days "
         f"before today; realtime, {PAPER_WINDOW[1]})",
     )
+    parser.add_argument(
+        "--hold-back-days",
+        type=int,
+        default=0,
+        metavar="N",
+        help="train the models on the days up to N days before END, as if trained N days ago, and "
+        "forecast from that day; the N newer days are left to the retraining sensors (make demo "
+        "uses 3: make ui then shows both models retrain at once). Default %(default)s",
+    )
     args = parser.parse_args(argv)
     default_start, default_end = SOURCES[args.source].default_window(date.today())
     args.start = args.start or default_start
     args.end = args.end or default_end
-    if (args.end - args.start).days < 2:
-        parser.error("the window needs at least 3 days: one of history, then training days and the holdout")
+    if (args.end - args.start).days - args.hold_back_days < 2 or args.hold_back_days < 0:
+        parser.error(
+            "the window, less the days held back, needs at least 3 days: one of history, then training days and the holdout"
+        )
     return args
 
 
@@ -188,32 +203,17 @@ def run_job(job_name: str, keys: Sequence[str] | None, batch: int, instance=None
     return results
 
 
-def run_window(source: Source, start: date, end: date) -> list:
+def run_window(source: Source, start: date, end: date, hold_back_days: int = 0) -> list:
     """The steps of the main job; returns every run's result (the last failed if any did)."""
     from dagster import PartitionKeyRange
 
-    from asset_base.partitions import DAYS_PER_RUN, daily_partitions
-
-    keys = daily_partitions.get_partition_keys_in_range(PartitionKeyRange(start.isoformat(), end.isoformat()))
+    from asset_base.partitions import daily_partitions
     from resources import training_window_days
 
-    # A day's features need the day before as history (their partition mapping says so), so
-    # the window's first day has none; the hourly model reads only its training window's days.
-    feature_keys = keys[max(1, len(keys) - training_window_days()) :]
-    steps: list[tuple[str, Sequence[str] | None, int]] = [
-        (source.logistics_job, keys, DAYS_PER_RUN),
-        ("features", feature_keys, DAYS_PER_RUN),
-        ("train_and_forecast", keys[-1:], 1),
-        ("daily_metrics", keys[1:], DAYS_PER_RUN),
-    ]
-    if len(keys) - 1 >= DMA8EU_MIN_DAYS:
-        steps += [("dma8eu_train", keys[-1:], 1), ("dma8eu_forecast", keys[-1:], 1)]
-    else:
-        print(
-            f"dma8eu model: not trained, the window has {len(keys) - 1} days of daily metrics, it needs {DMA8EU_MIN_DAYS}"
-        )
-    if source.catalog_job:
-        steps.insert(0, (source.catalog_job, None, 1))
+    keys = daily_partitions.get_partition_keys_in_range(PartitionKeyRange(start.isoformat(), end.isoformat()))
+    steps, note = plan_steps(source, keys, hold_back_days, training_window_days())
+    if note:
+        print(note)
     results: list = []
     for job_name, job_keys, batch in steps:
         if job_name == "dma8eu_forecast" and not has_dma8eu_champion():
@@ -223,6 +223,38 @@ def run_window(source: Source, start: date, end: date) -> list:
         if not results[-1].success:
             break
     return results
+
+
+Step = tuple[str, Sequence[str] | None, int]  # job, partition keys (None: unpartitioned), days per run
+
+
+def plan_steps(
+    source: Source, keys: Sequence[str], hold_back_days: int, window_days: int
+) -> tuple[list[Step], str | None]:
+    """The main job's runs over the window's ``keys``, and why the dma8eu model is left out if
+    it is. The models train (and forecast) on the day ``hold_back_days`` before the last."""
+    from asset_base.partitions import DAYS_PER_RUN
+
+    # A day's features need the day before as history (their partition mapping says so), so
+    # the window's first day has none; the hourly model reads only its training window's days
+    # (and a retraining on the days held back, the window ending with the last).
+    feature_keys = keys[max(1, len(keys) - window_days - hold_back_days) :]
+    train_key = keys[len(keys) - 1 - hold_back_days : len(keys) - hold_back_days]
+    steps: list[Step] = [
+        (source.logistics_job, keys, DAYS_PER_RUN),
+        ("features", feature_keys, DAYS_PER_RUN),
+        ("train_and_forecast", train_key, 1),
+        ("daily_metrics", keys[1:], DAYS_PER_RUN),
+    ]
+    if source.catalog_job:
+        steps.insert(0, (source.catalog_job, None, 1))
+    metric_days = len(keys) - 1 - hold_back_days  # up to the training day
+    if metric_days < DMA8EU_MIN_DAYS:
+        return (
+            steps,
+            f"dma8eu model: not trained, the window has {metric_days} days of daily metrics, it needs {DMA8EU_MIN_DAYS}",
+        )
+    return steps + [("dma8eu_train", train_key, 1), ("dma8eu_forecast", train_key, 1)], None
 
 
 def has_dma8eu_champion() -> bool:
@@ -376,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     prepare_process()
     source = SOURCES[args.source]
     source.ensure_sample(args.start, args.end)
-    results = run_window(source, args.start, args.end)
+    results = run_window(source, args.start, args.end, args.hold_back_days)
     print_summary(results, source)  # also after a failure: what did run, and its numbers, help most then
     return 0 if all(r.success for r in results) else 1
 

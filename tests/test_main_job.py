@@ -126,6 +126,27 @@ def test_main_job_generates_the_mirror_backfills_trains_and_summarizes(project_e
         ]
 
 
+def test_days_held_back_move_the_models_day_and_widen_the_features_to_keep_its_window():
+    keys = [(date(2026, 11, 1) + timedelta(n)).isoformat() for n in range(30)]
+    archive = main_job.SOURCES["archive"]
+    plan = {job: job_keys for job, job_keys, _ in main_job.plan_steps(archive, keys, 0, 7)[0]}
+    held, note = main_job.plan_steps(archive, keys, 3, 7)
+    held = {job: job_keys for job, job_keys, _ in held}
+    assert plan["train_and_forecast"] == plan["dma8eu_train"] == plan["dma8eu_forecast"] == ["2026-11-30"]
+    assert held["train_and_forecast"] == held["dma8eu_train"] == held["dma8eu_forecast"] == ["2026-11-27"]
+    assert plan["features"] == keys[-7:] and held["features"] == keys[-10:]  # 11-21..27, then the 3 held back
+    assert held["archive_logistics"] == plan["archive_logistics"] == keys and note is None
+    assert held["daily_metrics"] == keys[1:]  # every day's metrics, for the dma8eu retraining
+    # The dma8eu model needs DMA8EU_MIN_DAYS of daily metrics up to its day.
+    _, note = main_job.plan_steps(archive, keys[:28], 3, 7)
+    assert (
+        note
+        == f"dma8eu model: not trained, the window has 24 days of daily metrics, it needs {main_job.DMA8EU_MIN_DAYS}"
+    )
+    with pytest.raises(SystemExit):
+        main_job.parse_args(["--start", "2026-11-01", "--end", "2026-11-05", "--hold-back-days", "3"])
+
+
 def test_main_job_rejects_a_reversed_window(project_env):
     with pytest.raises(SystemExit):
         main_job.main(["--source", "realtime", "--start", "2014-01-05", "--end", "2014-01-01"])
