@@ -154,11 +154,17 @@ def page_text(browser) -> str:
 
 
 def open_page(browser, url):
-    from selenium.webdriver.common.by import By
 
     browser.get(url)
     time.sleep(2)
-    for button in browser.find_elements(By.XPATH, "//button[normalize-space()='Skip']"):  # first-visit newsletter modal
+    skip_newsletter(browser)
+
+
+def skip_newsletter(browser) -> None:
+    """Close the first-visit newsletter modal, if shown (it may come seconds after the page)."""
+    from selenium.webdriver.common.by import By
+
+    for button in browser.find_elements(By.XPATH, "//button[normalize-space()='Skip']"):
         button.click()
 
 
@@ -199,7 +205,8 @@ def test_partitions_view_and_a_materialization_launched_from_the_ui(ui, browser)
     browser.save_screenshot(str(ARTIFACTS / "partitions_view.png"))
 
     def click_materialize() -> bool:
-        """Click Materialize; a popover the page opened on its own (a toast, a menu) is closed first."""
+        """Click Materialize; what the page opened on its own over it (the newsletter modal, a toast,
+        a menu) is closed first."""
         from selenium.common.exceptions import ElementClickInterceptedException
 
         buttons = [b for b in browser.find_elements(By.TAG_NAME, "button") if b.text.strip().startswith("Materialize")]
@@ -208,6 +215,7 @@ def test_partitions_view_and_a_materialization_launched_from_the_ui(ui, browser)
         try:
             buttons[0].click()
         except ElementClickInterceptedException:
+            skip_newsletter(browser)
             browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
             return False
         return True
