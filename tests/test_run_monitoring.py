@@ -129,12 +129,14 @@ def running_daemon(root: Path, workspace: Path, env: dict):
         yield instance
     finally:
         instance.dispose()
-        # The daemon's session holds its code server and the run workers: stop them all.
+        # The daemon's session holds its code server, the launcher's server and the run workers:
+        # stop the daemon, then whatever of them is left (a worker of a retried run sleeps on).
         os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         log.close()
 
