@@ -86,15 +86,18 @@ class ForkserverRunLauncher(RunLauncher, ConfigurableClass):
 
     def launch_run(self, context: LaunchRunContext) -> None:
         run = context.dagster_run
-        # Not a daemonic process: like the code server's workers, a run outlives nothing it
-        # should not; the launching process waits for its runs when it exits.
+        # Not daemonic, as the code server's workers are not: stopping the launching process
+        # does not kill its runs (it waits for them as it exits; Ctrl-C reaches them too).
         worker = self._forkserver().Process(
             target=run_worker,
             args=(run.run_id, serialize_value(self._instance.get_ref())),
             name=f"dagster-run-{run.run_id}",
         )
         worker.start()
-        started = psutil.Process(worker.pid).create_time()
+        try:
+            started = psutil.Process(worker.pid).create_time()
+        except psutil.NoSuchProcess:  # gone already: the watcher reports how it ended
+            started = 0.0
         self._instance.add_run_tags(run.run_id, {WORKER_TAG: f"{worker.pid}:{started}", HOST_TAG: socket.gethostname()})
         threading.Thread(
             target=self._watch, args=(run.run_id, worker), name=f"watch-{worker.name}", daemon=True
