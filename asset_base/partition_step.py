@@ -18,6 +18,7 @@ would only fail again, later.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,8 +41,20 @@ from resources.qoa import QoAMonitor, cost_figure
 from resources.quality_gates import QualityGates
 
 TRANSIENT_ERRORS = (ObjectReadError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
-# After the clients' own retries, a step that met a transient error is tried twice more, 10 s and 20 s later.
-TRANSIENT_RETRIES = RetryPolicy(max_retries=2, delay=10, backoff=Backoff.EXPONENTIAL)
+
+
+def transient_retry_delay() -> float:
+    """Seconds before a transient error's first retry: TRANSIENT_RETRY_DELAY_SECONDS, default 10."""
+    text = os.environ.get("TRANSIENT_RETRY_DELAY_SECONDS", "10")
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"TRANSIENT_RETRY_DELAY_SECONDS={text!r}: give a number of seconds") from None
+
+
+# After the clients' own retries, a step that met a transient error is tried twice more, 10 s and
+# 20 s later by default (the second wait doubles the first). Read once, as the assets are defined.
+TRANSIENT_RETRIES = RetryPolicy(max_retries=2, delay=transient_retry_delay(), backoff=Backoff.EXPONENTIAL)
 
 
 @dataclass

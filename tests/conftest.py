@@ -1,3 +1,9 @@
+import os
+
+# The transient-error retries wait 1 s and 2 s here instead of 10 s and 20 s: the tests that
+# exercise them check that and how often a step is retried, not the wait (about 100 s of the suite).
+os.environ.setdefault("TRANSIENT_RETRY_DELAY_SECONDS", "1")
+
 import contextlib
 from datetime import date
 from pathlib import Path

@@ -284,3 +284,15 @@ def test_the_check_history_shows_each_partition_passed_or_failed_and_none_skippe
         # The blocking failure stops the run's downstream asset; the toy's partitions are still written.
         assert not result.success
         assert materialized == {("toy", day) for day in days}
+
+
+def test_the_transient_retry_delay_is_read_from_the_environment_and_a_bad_one_is_named(monkeypatch):
+    from asset_base.partition_step import transient_retry_delay
+
+    monkeypatch.delenv("TRANSIENT_RETRY_DELAY_SECONDS", raising=False)
+    assert transient_retry_delay() == 10.0
+    monkeypatch.setenv("TRANSIENT_RETRY_DELAY_SECONDS", "2.5")
+    assert transient_retry_delay() == 2.5
+    monkeypatch.setenv("TRANSIENT_RETRY_DELAY_SECONDS", "ten")
+    with pytest.raises(ValueError, match="TRANSIENT_RETRY_DELAY_SECONDS='ten': give a number of seconds"):
+        transient_retry_delay()
