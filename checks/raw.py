@@ -83,15 +83,9 @@ def validation_frame(table: pa.Table) -> pd.DataFrame:
     categoricals, each distinct value judged once (a day repeats few values in many rows)."""
     strings = ["parse_error", "date_utc", "parameter", "unit", "location", "source_key"]
     frame = pa.table({c: pc.dictionary_encode(table.column(c)) for c in strings}).to_pandas()
-    # A line that is no record misses every field: it counts once, under parse_error.
-    record = frame["parse_error"].isna().to_numpy()
-    missing = pd.Series("", index=frame.index)
-    for column in REQUIRED:
-        absent = table.column(column).is_null().to_numpy(zero_copy_only=False) & record
-        missing = missing.where(~absent, missing + "," + column)
     rules = pd.DataFrame(index=frame.index)
     rules["parse_error"] = frame["parse_error"]
-    rules["missing_fields"] = pd.Categorical(missing.str.lstrip(",").replace("", None))
+    rules["missing_fields"] = missing_fields(table, record=frame["parse_error"].isna().to_numpy())
     rules["parameter"] = pd.Categorical(
         per_distinct(frame["parameter"], lambda s: s.where(~s.map(is_openaq_parameter), None), None)
     )
@@ -104,6 +98,20 @@ def validation_frame(table: pa.Table) -> pd.DataFrame:
     rules[LAG] = (measured - published) / np.timedelta64(1, "s")
     rules["source_key"] = frame["source_key"]
     return rules
+
+
+def missing_fields(table: pa.Table, record: np.ndarray) -> pd.Categorical:
+    """Per row, the required fields it lacks ("value,unit"), null if none; a line that is no
+    record misses every field and counts once, under parse_error. A bit per field, named once
+    per combination present: strings built per row took 0.3 s of a realistic day's check."""
+    absent = np.zeros(table.num_rows, dtype=np.uint8)
+    for bit, column in enumerate(REQUIRED):
+        absent |= (table.column(column).is_null().to_numpy(zero_copy_only=False) & record).astype(np.uint8) << bit
+    combinations = [code for code in np.unique(absent).tolist() if code]
+    names = [",".join(c for bit, c in enumerate(REQUIRED) if code >> bit & 1) for code in combinations]
+    category = np.full(1 << len(REQUIRED), -1, dtype=np.int8)
+    category[combinations] = np.arange(len(combinations))
+    return pd.Categorical.from_codes(category[absent], categories=names)
 
 
 def validate(

@@ -14,7 +14,7 @@ import checks.raw
 from checks.core import Outcome, check_evaluations, cost_outcome, run_suite
 from forecasting.features import FEATURE_COLUMNS, TARGET
 from forecasting.training import Scores
-from tests.openaq_fixtures import raw_table, record
+from tests.openaq_fixtures import ABSENT, raw_table, record
 from toar.harmonize import harmonize
 
 
@@ -251,6 +251,20 @@ def test_raw_validation_frame_measures_publication_lag():
     frame = checks.raw.validation_frame(table)
     assert frame["seconds_after_publication"].tolist() == [-3600.0]
     assert isinstance(table, pa.Table)
+
+
+def test_raw_validation_frame_names_each_records_missing_fields_and_only_those():
+    table = raw_table(
+        [record(), record(value=ABSENT), record(value=ABSENT, unit=ABSENT, location=ABSENT), "{cut", record()]
+    )
+    missing = checks.raw.validation_frame(table)["missing_fields"]
+    assert missing.astype(object).where(missing.notna(), None).tolist() == [
+        None,
+        "value",
+        "value,unit,location",
+        None,  # no record: counted under parse_error only
+        None,
+    ]
 
 
 def test_great_expectations_loads_without_the_libraries_only_unused_expectations_need_which_work_when_used():
