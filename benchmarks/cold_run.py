@@ -338,6 +338,11 @@ def running_ui(name: str, bucket: Path, config: str) -> Iterator[tuple[str, obje
         (root / "webserver.log").open("wb") as webserver_log,
         (root / "daemon.log").open("wb") as daemon_log,
     ):
+        # The instance's SQLite storage made once here: a webserver and a daemon starting on an
+        # empty DAGSTER_HOME both create its tables, and one of them may fail ("table job_ticks
+        # already exists"). dagster dev avoids it the same way.
+        with DagsterInstance.get() as instance:
+            instance.all_instigator_state()
         processes = [
             subprocess.Popen(
                 [str(BIN / "dagster-webserver"), "-m", "definitions", "-h", "127.0.0.1", "-p", str(port)],
