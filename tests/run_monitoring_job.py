@@ -1,4 +1,5 @@
-"""The code location of tests/test_run_monitoring.py: one job whose op sleeps in the run worker.
+"""The code location of tests/test_run_monitoring.py: a job whose op sleeps in the run worker,
+and one that logs the value of a module the test preloads and edits (run_monitoring_probe).
 
 A run worker (a child process of the code server) that loads this module while the file named
 by RUN_MONITORING_HANG_FILE exists hangs before its run starts: a worker that never starts.
@@ -24,4 +25,16 @@ def sleepy():
     sleep_a_while()
 
 
-defs = dg.Definitions(jobs=[sleepy])
+@dg.op
+def log_the_probe(context: dg.OpExecutionContext):
+    import run_monitoring_probe  # the test's: preloaded by the launcher's server, edited between runs
+
+    context.log.info(f"probe: {run_monitoring_probe.VALUE}")
+
+
+@dg.job(executor_def=dg.in_process_executor)
+def reports_probe():
+    log_the_probe()
+
+
+defs = dg.Definitions(jobs=[sleepy, reports_probe])

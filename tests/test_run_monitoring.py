@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-import tomllib
 import uuid
 from pathlib import Path
 
@@ -35,6 +34,7 @@ JOB_MODULE = PROJECT_ROOT / "tests" / "run_monitoring_job.py"
 # The deployed settings, with bounds a test can wait for.
 TEST_MONITORING = {"start_timeout_seconds": 10, "cancel_timeout_seconds": 10, "poll_interval_seconds": 5}
 STARTED_PROCESS = re.compile(r"Started process for run \(pid: (\d+)\)")
+PROBE = "run_monitoring_probe"  # tests/run_monitoring_job.py's job reports_probe logs its VALUE
 
 
 def test_the_deployed_and_the_embedded_instance_monitor_and_retry_runs_alike():
@@ -77,15 +77,9 @@ def test_the_embedded_instance_config_is_written_and_an_earlier_one_upgraded_but
     assert sorted(p.name for p in home.iterdir()) == ["dagster.yaml"]  # no partial file left
 
 
-def test_the_embedded_launcher_preloads_installed_libraries_never_the_projects_own_modules():
-    """A preloaded module of the project would run every later run with the code as it was when
-    the server started, whatever was edited since."""
+def test_the_embedded_launcher_preloads_the_libraries_and_the_code_location_each_of_which_exists():
     preload = yaml.safe_load(EMBEDDED_INSTANCE_CONFIG)["run_launcher"]["config"]["preload_modules"]
-    setuptools = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    ours = {pattern.rstrip("*") for pattern in setuptools["packages"]["find"]["include"]} | set(
-        setuptools["py-modules"]
-    )
-    assert {name.split(".")[0] for name in preload}.isdisjoint(ours)
+    assert {"dagster", "great_expectations", "definitions"} <= set(preload)
     assert all(importlib.util.find_spec(name) is not None for name in preload)  # a typo would be skipped silently
 
 
@@ -97,10 +91,18 @@ def daemon(tmp_path_factory):
     home.mkdir()
     settings = yaml.safe_load(EMBEDDED_INSTANCE_CONFIG)
     settings["run_monitoring"].update(TEST_MONITORING)
+    settings["run_launcher"]["config"]["preload_modules"].append(PROBE)  # a module of "the project"
     (home / "dagster.yaml").write_text(yaml.safe_dump(settings))
     workspace = root / "workspace.yaml"
     workspace.write_text(yaml.safe_dump({"load_from": [{"python_file": {"relative_path": str(JOB_MODULE)}}]}))
-    env = {**os.environ, "DAGSTER_HOME": str(home), "RUN_MONITORING_HANG_FILE": str(root / "hang")}
+    (root / "probe").mkdir()
+    (root / "probe" / f"{PROBE}.py").write_text('VALUE = "as preloaded"\n')
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "RUN_MONITORING_HANG_FILE": str(root / "hang"),
+        "PYTHONPATH": os.pathsep.join([str(root / "probe"), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    }
     with running_daemon(root, workspace, env) as instance:
         yield instance, root, workspace, env
 
@@ -188,6 +190,26 @@ def test_a_run_starts_in_a_worker_forked_from_the_preloaded_server_and_a_termina
     wait_until(lambda: not worker.is_running() or worker.status() == psutil.STATUS_ZOMBIE, 30, "the worker's exit")
     assert instance.run_launcher.check_run_worker_health(instance.get_run_by_id(run_id)).status.value == "FAILED"
     assert not instance.run_launcher.terminate(run_id)  # nothing left to terminate
+
+
+@pytest.mark.slow
+def test_a_worker_runs_the_projects_code_as_it_is_on_disk_though_its_server_preloaded_an_older_one(daemon):
+    """The server imported the probe when it started; once the file is edited, the next run
+    imports it again from disk and says why."""
+    instance, root, workspace, env = daemon
+
+    def probe_run() -> str:
+        run_id = launch(workspace, env, job="reports_probe")
+        wait_until(lambda: instance.get_run_by_id(run_id).is_finished, 60, "the probe's run")
+        assert instance.get_run_by_id(run_id).status == DagsterRunStatus.SUCCESS, messages(instance, run_id)
+        return messages(instance, run_id)
+
+    first = probe_run()
+    assert "probe: as preloaded" in first and "code changed" not in first
+    (root / "probe" / f"{PROBE}.py").write_text('VALUE = "edited"\n')
+    second = probe_run()
+    assert "probe: edited" in second
+    assert f"The project's code changed since the run launcher's server started ({PROBE})" in second
 
 
 @pytest.mark.slow
