@@ -83,6 +83,26 @@ def test_the_embedded_launcher_preloads_the_libraries_and_the_code_location_each
     assert all(importlib.util.find_spec(name) is not None for name in preload)  # a typo would be skipped silently
 
 
+def test_a_worker_looks_at_the_project_files_without_loading_what_is_imported_lazily():
+    """In a fresh interpreter with the code location and great_expectations imported as the
+    server imports them: nothing changed keeps every module; a change drops the project's only."""
+    code = """
+import sys, time
+import definitions
+from checks.core import _deferring_imports
+with _deferring_imports():
+    import great_expectations
+from asset_base.forkserver_launcher import import_again_if_changed
+assert import_again_if_changed(time.time() + 60) == [] and "definitions" in sys.modules
+assert type(sys.modules["scipy.stats"]).__name__ == "_LazyModule"  # not loaded by the look (0.4 s)
+changed = import_again_if_changed(0.0)  # every file is newer than that
+assert "definitions" in changed and "toar.writer" in changed and "pandas" not in changed, changed
+assert "definitions" not in sys.modules and "pandas" in sys.modules
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory):
     """A Dagster instance and its daemon (run queue, run monitoring), stopped afterwards."""
