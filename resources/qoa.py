@@ -61,8 +61,8 @@ class Measurement:
 def freeze_long_lived_objects() -> None:
     """Leave every object alive now out of later full collections.
 
-    Called when the code location has loaded and when great-expectations or mlflow is first
-    set up: those objects (hundreds of thousands) live as long as the process, and each full
+    Called when a run worker forked from the preloaded server starts, when the code location
+    has loaded and when great-expectations or mlflow is first set up: those objects (hundreds of thousands) live as long as the process, and each full
     collection walked them all again, a pause in whichever partition's work it fell (measured
     in the README, Performance).
     Reference counting still frees any of them that goes. No collection first: at both points
