@@ -12,6 +12,7 @@ covers a range of them.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib.abc
 import importlib.machinery
 import importlib.util
@@ -93,6 +94,20 @@ def _deferring_imports() -> Iterator[None]:
         sys.meta_path.remove(finder)
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The garbage collector off for a block that only makes objects that live on: its full
+    passes during great_expectations' import (hundreds of thousands of new objects, frozen right
+    after) found nothing to free and took 0.6 of its 1.9-2.2 s."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _built_batch_definition():
     with _building:
         return _batch_definition()
@@ -101,7 +116,7 @@ def _built_batch_definition():
 @lru_cache(maxsize=1)
 def _batch_definition():
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # offline: no usage statistics
-    with _deferring_imports():
+    with _deferring_imports(), _collector_paused():
         import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
