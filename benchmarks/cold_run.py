@@ -12,7 +12,7 @@
     of the two assets and the partition) against a running ``dagster-webserver`` and
     ``dagster-daemon`` on the embedded instance (sensors stopped), one new day per round, timed
     from the click to the run's last event; once with the embedded instance's run launcher
-    (each run's worker forked from a server with the libraries imported,
+    (each run's worker forked from a server with the libraries and the code location imported,
     asset_base.forkserver_launcher) and once with Dagster's default one (a fresh worker
     interpreter started by the code server), side by side. The forkserver starts on its
     launcher's first run: round 1 includes that, the later rounds find it running;
@@ -27,7 +27,7 @@
 Targets: (b) or (c) with the embedded launcher within 5x of (a) (median of rounds; (c) without
 its first round); (d) overhead under 1 s per partition.
 
-    .venv/bin/python -m benchmarks.cold_run            # 3,000 stations, 3 rounds, 28-day backfill
+    .venv/bin/python -m benchmarks.cold_run            # 3,000 stations, 5 rounds, 28-day backfill
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--seed", type=int, default=1, help="generator seed of the realistic days (default %(default)s)"
     )
-    parser.add_argument("--rounds", type=int, default=3, help="runs of (b), and days of (c) (default %(default)s)")
+    parser.add_argument("--rounds", type=int, default=5, help="runs of (b), and days of (c) (default %(default)s)")
     parser.add_argument(
         "--backfill-days",
         type=int,
