@@ -1,9 +1,10 @@
 """Running great-expectations suites and rules, and turning them into Dagster check results.
 
 Suites are lists of ``(expectation class name, kwargs)``: plain data, so defining them costs
-nothing at code-location load; great_expectations, slow to import (about 3 s after the code
-location: benchmarks/README.md, section 8), is imported on the first validation, without
-loading the two libraries only its unused expectations need. Every check
+nothing at code-location load; great_expectations, slow to import (the first validation after
+the code location's load takes 1.1-1.2 s: benchmarks/README.md, section 8), is imported on the
+first validation, without loading the two libraries only its unused expectations need and with
+the garbage collector paused. Every check
 evaluates each partition the run materialized, and records one evaluation per partition:
 Dagster's check history then reads Passed or Failed for each partition, even when one run
 covers a range of them.
