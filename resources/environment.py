@@ -77,7 +77,7 @@ DEFAULTS = {
 # load. An edit is never stale: a worker whose server imported files changed since imports the
 # project again from disk.
 _TELEMETRY = "telemetry:\n  enabled: false\n"
-_PRELOADED_LIBRARIES = """\
+_LIBRARIES_ONLY_LAUNCHER = """\
 run_launcher:
   module: asset_base.forkserver_launcher
   class: ForkserverRunLauncher
@@ -91,7 +91,7 @@ run_launcher:
       - mlflow
       - sklearn.ensemble
 """
-_RUN_LAUNCHER = _PRELOADED_LIBRARIES + "      - definitions\n"
+_RUN_LAUNCHER = _LIBRARIES_ONLY_LAUNCHER + "      - definitions\n"
 _RUNS = """\
 run_monitoring:
   enabled: true
@@ -118,7 +118,7 @@ _EARLIER_EMBEDDED_CONFIGS = (
     _MONITORING_ONLY,  # before pool slots were freed and runs retried
     _MONITORING_ONLY + "run_queue:\n  dequeue_interval_seconds: 1\n",
     _TELEMETRY + _RUNS,  # before runs were forked from a preloaded server
-    _TELEMETRY + _PRELOADED_LIBRARIES + _RUNS,  # before the server preloaded the code location
+    _TELEMETRY + _LIBRARIES_ONLY_LAUNCHER + _RUNS,  # before the server preloaded the code location
 )
 
 
